@@ -1,0 +1,36 @@
+//! casegate: a daemon that bridges email and vulnerability-coordination cases.
+//!
+//! The message flow, one mail at a time:
+//!
+//! ```text
+//! ingest (maildir | stdin | imap)  raw bytes ──► store::inbound (stage 1, committed first)
+//!   ──► mail::parse → Inbound         (pure)
+//!   ──► mail::machine                 (pure: loop, bounce, auto-reply)
+//!   ──► [OpenPGP seam: Protection]    (pure)
+//!   ──► pipeline::gather  → route::Evidence + model::World   (reads the database)
+//!   ──► route::decide     → model::Decision { action, reason } (pure)
+//!   ──► audience + render → one rendered message per recipient (pure)
+//!   ──► store::apply      → post + attachments + outbox + history, one transaction
+//!   ──► source acknowledged (maildir new/ → cur/, stdin exit 0)
+//! outbound::worker: outbox ──► transport (smtp | file | sendmail), retry with backoff
+//! ```
+//!
+//! Pure core (no tokio, sqlx, lettre): [`model`], [`mail`], [`replykey`], [`route`],
+//! [`audience`], [`render`]. I/O shell: [`config`], [`store`], [`pipeline`], [`ingest`],
+//! [`outbound`], [`app`], [`cli`], [`demo`].
+
+pub mod model;
+pub mod mail;
+pub mod replykey;
+pub mod route;
+pub mod audience;
+pub mod render;
+
+pub mod config;
+pub mod store;
+pub mod pipeline;
+pub mod ingest;
+pub mod outbound;
+pub mod app;
+pub mod cli;
+pub mod demo;
