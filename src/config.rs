@@ -1,8 +1,16 @@
-//! Configuration: TOML → [`Config`]. Unknown keys are errors; `validate` reports every
-//! problem at once with its key path (SPEC §10); secrets are read from files.
+//! Configuration: TOML → [`Config`]. Unknown keys are errors; loading reports every
+//! problem at once with its dotted key path (SPEC §10); secrets are read from files, never
+//! written inline.
+//!
+//! The file is parsed into a [`toml::Table`] and walked by a small reader ([`Section`]) that
+//! records each problem in [`Problems`] and carries on with a default, so that one run of
+//! `check-config` lists everything that is wrong.
 
+use crate::mail::AddressBook;
 use crate::model::Assurance;
-use std::path::PathBuf;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use toml::{Table, Value};
 
 /// The whole configuration, with relative paths already resolved against the directory of
 /// the config file and secrets already read.
@@ -137,4 +145,1454 @@ pub struct LogConfig {
     pub format: LogFormat,
     /// `tracing` filter, default `info`.
     pub level: String,
+}
+
+impl TransportKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportKind::Smtp => "smtp",
+            TransportKind::File => "file",
+            TransportKind::Sendmail => "sendmail",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "smtp" => Some(TransportKind::Smtp),
+            "file" => Some(TransportKind::File),
+            "sendmail" => Some(TransportKind::Sendmail),
+            _ => None,
+        }
+    }
+}
+
+impl TlsMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsMode::None => "none",
+            TlsMode::StartTls => "starttls",
+            TlsMode::Tls => "tls",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "none" => Some(TlsMode::None),
+            "starttls" => Some(TlsMode::StartTls),
+            "tls" => Some(TlsMode::Tls),
+            _ => None,
+        }
+    }
+    /// The usual port of the mode: 25 (none), 587 (starttls), 465 (tls).
+    pub fn default_port(self) -> u16 {
+        match self {
+            // RFC 5321 §4.5.4.2 / RFC 6409 §3.1 / RFC 8314 §3.3: smtp, submission, submissions.
+            TlsMode::None => 25,
+            TlsMode::StartTls => 587,
+            TlsMode::Tls => 465,
+        }
+    }
+}
+
+impl LogFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "text" => Some(LogFormat::Text),
+            "json" => Some(LogFormat::Json),
+            _ => None,
+        }
+    }
+}
+
+/// One problem in the configuration, named by its dotted key path (`outbound.smtp.port`),
+/// or `(file)` for a problem with the file as a whole.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+/// Every problem found in one configuration, in file order of the sections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+impl ConfigErrors {
+    fn one(key: &str, message: impl Into<String>) -> Self {
+        ConfigErrors(vec![ConfigError {
+            key: key.to_string(),
+            message: message.into(),
+        }])
+    }
+}
+
+/// The key used for problems with the file as a whole (unreadable, TOML syntax).
+const FILE_KEY: &str = "(file)";
+
+const SECTIONS: &[&str] = &[
+    "gateway", "database", "posting", "inbound", "intake", "outbound", "log",
+];
+const GATEWAY_KEYS: &[&str] = &[
+    "name",
+    "domain",
+    "local_part",
+    "intake",
+    "case_prefix",
+    "secret_file",
+];
+const DATABASE_KEYS: &[&str] = &["url"];
+const POSTING_KEYS: &[&str] = &["min_assurance", "trusted_authserv_ids"];
+const INBOUND_KEYS: &[&str] = &["max_message_bytes", "maildir", "poll_interval_ms"];
+const INTAKE_KEYS: &[&str] = &["ack_interval_secs"];
+const OUTBOUND_KEYS: &[&str] = &[
+    "transport",
+    "max_attachment_bytes",
+    "file_dir",
+    "sendmail_path",
+    "concurrency",
+    "smtp",
+    "retry",
+];
+const SMTP_KEYS: &[&str] = &[
+    "host",
+    "port",
+    "tls",
+    "username",
+    "password_file",
+    "timeout_secs",
+    "pool_size",
+];
+const RETRY_KEYS: &[&str] = &["initial_secs", "max_secs", "give_up_secs"];
+const LOG_KEYS: &[&str] = &["format", "level"];
+
+const DEFAULT_DATABASE_URL: &str = "sqlite://casegate.db";
+const DEFAULT_SENDMAIL: &str = "/usr/sbin/sendmail";
+const MIB: u64 = 1024 * 1024;
+/// Fewest secret bytes accepted for the HMAC key of reply and bounce addresses.
+const MIN_SECRET_BYTES: usize = 16;
+/// Largest count a TOML integer can hold.
+const TOML_MAX: u64 = i64::MAX as u64;
+
+/// The problems found so far.
+#[derive(Debug, Default)]
+struct Problems(Vec<ConfigError>);
+
+impl Problems {
+    fn add(&mut self, key: &str, message: impl Into<String>) {
+        self.0.push(ConfigError {
+            key: key.to_string(),
+            message: message.into(),
+        });
+    }
+}
+
+/// `expected a string, found integer`.
+fn expected(what: &str, found: &Value) -> String {
+    format!("expected {what}, found {}", found.type_str())
+}
+
+/// One table of the file with its dotted path. `table` is `None` when the section is absent
+/// or is not a table (`broken`, already reported), so that its keys read as defaults.
+struct Section<'t> {
+    path: String,
+    table: Option<&'t Table>,
+    broken: bool,
+}
+
+impl<'t> Section<'t> {
+    fn root(table: &'t Table, p: &mut Problems) -> Self {
+        for (name, value) in table {
+            if !SECTIONS.contains(&name.as_str()) {
+                let what = if value.is_table() {
+                    "section"
+                } else {
+                    "top-level key"
+                };
+                let known = SECTIONS.join(", ");
+                p.add(
+                    name,
+                    format!("unknown key: there is no such {what}; sections are {known}"),
+                );
+            } else if !value.is_table() {
+                p.add(name, expected("a table", value));
+            }
+        }
+        Section {
+            path: String::new(),
+            table: Some(table),
+            broken: false,
+        }
+    }
+
+    /// The sub-table `name`, with its unknown keys reported.
+    fn table(&self, name: &str, known: &[&str], p: &mut Problems) -> Section<'t> {
+        let path = self.key(name);
+        match self.get(name) {
+            Some(Value::Table(t)) => {
+                report_unknown(&path, t, known, p);
+                Section {
+                    path,
+                    table: Some(t),
+                    broken: false,
+                }
+            }
+            Some(v) => {
+                // The root reports its own non-table sections.
+                if !self.path.is_empty() {
+                    p.add(&path, expected("a table", v));
+                }
+                Section {
+                    path,
+                    table: None,
+                    broken: true,
+                }
+            }
+            None => Section {
+                path,
+                table: None,
+                broken: self.broken,
+            },
+        }
+    }
+
+    fn key(&self, name: &str) -> String {
+        if self.path.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}.{name}", self.path)
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&'t Value> {
+        self.table.and_then(|t| t.get(name))
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// Reports a missing required key (unless the section itself was already reported).
+    fn missing(&self, name: &str, p: &mut Problems) {
+        if !self.broken {
+            p.add(&self.key(name), "missing (required)");
+        }
+    }
+
+    fn string(&self, name: &str, p: &mut Problems) -> Option<String> {
+        match self.get(name)? {
+            Value::String(s) => Some(s.clone()),
+            v => {
+                p.add(&self.key(name), expected("a string", v));
+                None
+            }
+        }
+    }
+
+    fn required_string(&self, name: &str, p: &mut Problems) -> Option<String> {
+        if !self.has(name) {
+            self.missing(name, p);
+        }
+        self.string(name, p)
+    }
+
+    fn strings(&self, name: &str, p: &mut Problems) -> Option<Vec<String>> {
+        let items = match self.get(name)? {
+            Value::Array(items) => items,
+            v => {
+                p.add(&self.key(name), expected("an array of strings", v));
+                return None;
+            }
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            match item {
+                Value::String(s) => out.push(s.clone()),
+                v => p.add(&format!("{}[{i}]", self.key(name)), expected("a string", v)),
+            }
+        }
+        Some(out)
+    }
+
+    /// An integer in `1..=max`, or `default` when absent or wrong.
+    fn count(&self, name: &str, default: u64, max: u64, p: &mut Problems) -> u64 {
+        let n = match self.get(name) {
+            None => return default,
+            Some(Value::Integer(n)) => *n,
+            Some(v) => {
+                p.add(&self.key(name), expected("an integer", v));
+                return default;
+            }
+        };
+        match u64::try_from(n) {
+            Ok(0) => p.add(&self.key(name), "must be greater than zero"),
+            Ok(n) if n <= max => return n,
+            _ => p.add(
+                &self.key(name),
+                format!("must be between 1 and {max}, found {n}"),
+            ),
+        }
+        default
+    }
+
+    /// A path, resolved against `base` when relative.
+    fn path(&self, name: &str, base: &Path, p: &mut Problems) -> Option<PathBuf> {
+        let s = self.string(name, p)?;
+        if s.is_empty() {
+            p.add(&self.key(name), "must not be empty");
+            return None;
+        }
+        Some(base.join(s))
+    }
+
+    /// One of a fixed set of spellings; `Err(())` when present but invalid (reported).
+    fn choice<T>(
+        &self,
+        name: &str,
+        parse: impl Fn(&str) -> Option<T>,
+        choices: &str,
+        p: &mut Problems,
+    ) -> Result<Option<T>, ()> {
+        let Some(s) = self.string(name, p) else {
+            return if self.has(name) { Err(()) } else { Ok(None) };
+        };
+        match parse(&s) {
+            Some(v) => Ok(Some(v)),
+            None => {
+                p.add(
+                    &self.key(name),
+                    format!("invalid value {s:?}; expected one of {choices}"),
+                );
+                Err(())
+            }
+        }
+    }
+}
+
+/// Reports every key of `table` not in `known`. A key `x` for which `x_file` is known is a
+/// secret written inline, and the message says so.
+fn report_unknown(path: &str, table: &Table, known: &[&str], p: &mut Problems) {
+    for name in table.keys() {
+        if known.contains(&name.as_str()) {
+            continue;
+        }
+        let key = format!("{path}.{name}");
+        let file_key = format!("{name}_file");
+        if known.contains(&file_key.as_str()) {
+            p.add(
+                &key,
+                format!("unknown key: secrets are never written inline; put it in a file and set `{file_key}`"),
+            );
+        } else {
+            p.add(
+                &key,
+                format!("unknown key; keys of [{path}] are {}", known.join(", ")),
+            );
+        }
+    }
+}
+
+/// RFC 1035 §2.3.1 / RFC 5321 §4.1.2: dot-separated labels of letters, digits and inner
+/// hyphens, each at most 63 octets, 253 in all. A gateway domain also needs at least two
+/// labels and a top-level label that is not all digits (an IP address is not a mail domain).
+fn is_domain(s: &str) -> bool {
+    let labels: Vec<&str> = s.split('.').collect();
+    let label_ok = |l: &&str| {
+        (1..=63).contains(&l.len())
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    s.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(label_ok)
+        && labels
+            .last()
+            .is_some_and(|l| !l.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// RFC 5322 §3.2.3: a dot-atom of atext; RFC 5321 §4.5.3.1.1: at most 64 octets.
+fn is_local_part(s: &str) -> bool {
+    const SPECIALS: &[u8] = b"!#$%&'*+-/=?^_`{|}~";
+    let atext = |b: u8| b.is_ascii_alphanumeric() || SPECIALS.contains(&b);
+    (1..=64).contains(&s.len()) && s.split('.').all(|a| !a.is_empty() && a.bytes().all(atext))
+}
+
+/// `local@domain` with a dot-atom local part (quoted local parts are not accepted).
+fn is_address(s: &str) -> bool {
+    s.rsplit_once('@')
+        .is_some_and(|(local, domain)| is_local_part(local) && is_domain(domain))
+}
+
+/// Letters followed by an optional `#` or `-` (`VU#`, `CASE-`, `VU`). Digits are refused
+/// although they look harmless: case ids and addresses are split at the first digit
+/// ([`AddressBook::case_digits`]), so a digit in the prefix would corrupt every case id.
+fn is_case_prefix(s: &str) -> bool {
+    let letters = s.strip_suffix(['#', '-']).unwrap_or(s);
+    !letters.is_empty() && letters.bytes().all(|b| b.is_ascii_alphabetic())
+}
+
+fn read_gateway(root: &Section, base: &Path, p: &mut Problems) -> GatewayConfig {
+    let s = root.table("gateway", GATEWAY_KEYS, p);
+    let name = s
+        .string("name", p)
+        .unwrap_or_else(|| "casegate".to_string());
+    if name.trim().is_empty() || name.chars().any(char::is_control) {
+        p.add(
+            &s.key("name"),
+            "must be non-empty text without control characters",
+        );
+    }
+    let domain = s
+        .required_string("domain", p)
+        .map(|d| d.to_ascii_lowercase());
+    if let Some(d) = domain.as_deref().filter(|d| !is_domain(d)) {
+        p.add(
+            &s.key("domain"),
+            format!("{d:?} is not a mail domain (like example.org)"),
+        );
+    }
+    let local_part = s.string("local_part", p).map(|l| l.to_ascii_lowercase());
+    // RFC 5233 §1: `+` separates the tag, so it cannot be part of the local part itself.
+    if let Some(l) = local_part
+        .as_deref()
+        .filter(|l| !is_local_part(l) || l.contains('+'))
+    {
+        p.add(
+            &s.key("local_part"),
+            format!("{l:?} is not a local part without `+`"),
+        );
+    }
+    let local_part = local_part.unwrap_or_else(|| "cases".to_string());
+    let domain = domain.unwrap_or_default();
+    let intake = read_intake(&s, &domain, &local_part, p);
+    let case_prefix = s
+        .string("case_prefix", p)
+        .unwrap_or_else(|| "VU#".to_string());
+    if !is_case_prefix(&case_prefix) {
+        p.add(
+            &s.key("case_prefix"),
+            format!("{case_prefix:?} must be letters followed by an optional `#` or `-`"),
+        );
+    }
+    let (secret_file, secret) = read_secret(&s, base, p);
+    GatewayConfig {
+        name,
+        domain,
+        local_part,
+        intake,
+        case_prefix,
+        secret_file,
+        secret,
+    }
+}
+
+fn read_intake(s: &Section, domain: &str, local_part: &str, p: &mut Problems) -> Vec<String> {
+    let Some(list) = s.strings("intake", p) else {
+        return if domain.is_empty() {
+            Vec::new()
+        } else {
+            vec![format!("security@{domain}")]
+        };
+    };
+    let case_local = format!("{local_part}@");
+    let case_tagged = format!("{local_part}+");
+    let mut intake = Vec::with_capacity(list.len());
+    for (i, address) in list.into_iter().enumerate() {
+        let key = format!("{}[{i}]", s.key("intake"));
+        let address = address.to_ascii_lowercase();
+        if !is_address(&address) {
+            p.add(
+                &key,
+                format!("{address:?} is not a mail address (like security@example.org)"),
+            );
+        } else if address.ends_with(&format!("@{domain}"))
+            && (address.starts_with(&case_local) || address.starts_with(&case_tagged))
+        {
+            p.add(
+                &key,
+                format!("{address:?} is the gateway's own case address"),
+            );
+        } else {
+            intake.push(address);
+        }
+    }
+    intake
+}
+
+/// The HMAC secret: the trimmed content of `secret_file`, at least 16 bytes.
+fn read_secret(s: &Section, base: &Path, p: &mut Problems) -> (PathBuf, Vec<u8>) {
+    if !s.has("secret_file") {
+        s.missing("secret_file", p);
+        return (PathBuf::new(), Vec::new());
+    }
+    let Some(path) = s.path("secret_file", base, p) else {
+        return (PathBuf::new(), Vec::new());
+    };
+    let key = s.key("secret_file");
+    match std::fs::read(&path) {
+        Err(e) => p.add(&key, format!("cannot read {}: {e}", path.display())),
+        Ok(bytes) => {
+            let secret = bytes.trim_ascii();
+            if secret.len() >= MIN_SECRET_BYTES {
+                return (path, secret.to_vec());
+            }
+            p.add(
+                &key,
+                format!(
+                    "{} holds {} bytes after trimming; at least {MIN_SECRET_BYTES} are needed",
+                    path.display(),
+                    secret.len()
+                ),
+            );
+        }
+    }
+    (path, Vec::new())
+}
+
+/// Splits a sqlite URL into its path and its `?query` (with the `?`), or says why not.
+fn split_sqlite_url(url: &str) -> Result<(&str, &str), String> {
+    let rest = url
+        .strip_prefix("sqlite:")
+        .ok_or_else(|| format!("{url:?} is not a sqlite URL (sqlite://PATH or sqlite::memory:)"))?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (path, query) = rest.find('?').map_or((rest, ""), |i| rest.split_at(i));
+    if path.is_empty() {
+        return Err(format!("{url:?} names no database file"));
+    }
+    Ok((path, query))
+}
+
+/// `sqlite://relative.db` → `sqlite:///base/relative.db`; memory and absolute URLs unchanged.
+fn resolve_sqlite_url(url: &str, base: &Path) -> Result<String, String> {
+    let (path, query) = split_sqlite_url(url)?;
+    if path == ":memory:" || Path::new(path).is_absolute() {
+        return Ok(url.to_string());
+    }
+    Ok(format!("sqlite://{}{query}", base.join(path).display()))
+}
+
+fn read_database(root: &Section, base: &Path, p: &mut Problems) -> DatabaseConfig {
+    let s = root.table("database", DATABASE_KEYS, p);
+    let url = s
+        .string("url", p)
+        .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string());
+    match resolve_sqlite_url(&url, base) {
+        Ok(url) => DatabaseConfig { url },
+        Err(message) => {
+            p.add(&s.key("url"), message);
+            DatabaseConfig { url }
+        }
+    }
+}
+
+fn read_posting(root: &Section, p: &mut Problems) -> PostingConfig {
+    let s = root.table("posting", POSTING_KEYS, p);
+    let min_assurance = s
+        .choice("min_assurance", Assurance::parse, &Assurance::choices(), p)
+        .ok()
+        .flatten()
+        .unwrap_or(Assurance::Dmarc);
+    let ids = s.strings("trusted_authserv_ids", p).unwrap_or_default();
+    let mut trusted_authserv_ids = Vec::with_capacity(ids.len());
+    for (i, id) in ids.into_iter().enumerate() {
+        // RFC 8601 §2.2: the authserv-id is a `value` (a token, usually a host name).
+        let token = |c: char| c.is_ascii_graphic() && !matches!(c, ';' | '"' | '(' | ')');
+        if id.is_empty() || !id.chars().all(token) {
+            let key = format!("{}[{i}]", s.key("trusted_authserv_ids"));
+            p.add(
+                &key,
+                format!("{id:?} is not an authserv-id (like mx.example.org)"),
+            );
+        } else {
+            trusted_authserv_ids.push(id.to_ascii_lowercase());
+        }
+    }
+    PostingConfig {
+        min_assurance,
+        trusted_authserv_ids,
+    }
+}
+
+fn read_inbound(root: &Section, base: &Path, p: &mut Problems) -> InboundConfig {
+    let s = root.table("inbound", INBOUND_KEYS, p);
+    InboundConfig {
+        max_message_bytes: s.count("max_message_bytes", 25 * MIB, TOML_MAX, p),
+        maildir: s.path("maildir", base, p),
+        poll_interval_ms: s.count("poll_interval_ms", 1000, TOML_MAX, p),
+    }
+}
+
+fn read_intake_section(root: &Section, p: &mut Problems) -> IntakeConfig {
+    let s = root.table("intake", INTAKE_KEYS, p);
+    IntakeConfig {
+        ack_interval_secs: s.count("ack_interval_secs", 3600, TOML_MAX, p),
+    }
+}
+
+fn read_smtp(s: &Section, base: &Path, p: &mut Problems) -> Option<SmtpConfig> {
+    let host = s.required_string("host", p);
+    if host.as_deref().is_some_and(|h| h.trim().is_empty()) {
+        p.add(&s.key("host"), "must not be empty");
+    }
+    let tls = s.choice("tls", TlsMode::parse, "none, starttls, tls", p);
+    let tls = tls.ok().flatten().unwrap_or(TlsMode::StartTls);
+    let port = s.count(
+        "port",
+        u64::from(tls.default_port()),
+        u64::from(u16::MAX),
+        p,
+    );
+    let username = s.string("username", p);
+    let password_file = s.path("password_file", base, p);
+    let password = password_file
+        .as_deref()
+        .and_then(|f| read_password(s, f, p));
+    if username.is_some() != s.has("password_file") {
+        let (needs, other) = if username.is_some() {
+            ("password_file", "username")
+        } else {
+            ("username", "password_file")
+        };
+        p.add(
+            &s.key(needs),
+            format!("missing (required when {other} is set)"),
+        );
+    }
+    Some(SmtpConfig {
+        host: host?,
+        port: u16::try_from(port).unwrap_or(tls.default_port()),
+        tls,
+        username,
+        password_file,
+        password,
+        timeout_secs: s.count("timeout_secs", 30, TOML_MAX, p),
+        pool_size: u32::try_from(s.count("pool_size", 4, u64::from(u32::MAX), p)).unwrap_or(4),
+    })
+}
+
+/// The SMTP password: the file's text without its final line break.
+fn read_password(s: &Section, file: &Path, p: &mut Problems) -> Option<String> {
+    let key = s.key("password_file");
+    match std::fs::read_to_string(file) {
+        Err(e) => p.add(&key, format!("cannot read {}: {e}", file.display())),
+        Ok(text) => {
+            let password = text.trim_end_matches(['\r', '\n']);
+            if !password.is_empty() {
+                return Some(password.to_string());
+            }
+            p.add(&key, format!("{} is empty", file.display()));
+        }
+    }
+    None
+}
+
+fn read_retry(s: &Section, p: &mut Problems) -> RetryConfig {
+    let initial_secs = s.count("initial_secs", 60, TOML_MAX, p);
+    let max_secs = s.count("max_secs", 21_600, TOML_MAX, p);
+    if initial_secs > max_secs {
+        p.add(
+            &s.key("initial_secs"),
+            format!(
+                "{initial_secs} is larger than {} ({max_secs})",
+                s.key("max_secs")
+            ),
+        );
+    }
+    RetryConfig {
+        initial_secs,
+        max_secs,
+        give_up_secs: s.count("give_up_secs", 432_000, TOML_MAX, p),
+    }
+}
+
+fn read_outbound(root: &Section, base: &Path, p: &mut Problems) -> OutboundConfig {
+    let s = root.table("outbound", OUTBOUND_KEYS, p);
+    let transport = s.choice("transport", TransportKind::parse, "smtp, file, sendmail", p);
+    let smtp_section = s.table("smtp", SMTP_KEYS, p);
+    let smtp_present = smtp_section.table.is_some();
+    let smtp = smtp_section
+        .table
+        .and_then(|_| read_smtp(&smtp_section, base, p));
+    let file_dir = s.path("file_dir", base, p);
+    let transport = transport.map(|t| {
+        t.unwrap_or(if file_dir.is_some() && !smtp_present {
+            TransportKind::File
+        } else {
+            TransportKind::Smtp
+        })
+    });
+    match transport {
+        Ok(TransportKind::Smtp) if !smtp_present && !smtp_section.broken => p.add(
+            &smtp_section.path,
+            "missing section [outbound.smtp] (required by the smtp transport, the default \
+             unless outbound.file_dir is set)",
+        ),
+        Ok(TransportKind::File) if file_dir.is_none() && !s.has("file_dir") => p.add(
+            &s.key("file_dir"),
+            "missing (required when outbound.transport is \"file\")",
+        ),
+        _ => {}
+    }
+    OutboundConfig {
+        transport: transport.ok().unwrap_or(TransportKind::Smtp),
+        max_attachment_bytes: s.count("max_attachment_bytes", 10 * MIB, TOML_MAX, p),
+        file_dir,
+        smtp,
+        sendmail_path: s
+            .path("sendmail_path", base, p)
+            .unwrap_or_else(|| DEFAULT_SENDMAIL.into()),
+        retry: read_retry(&s.table("retry", RETRY_KEYS, p), p),
+        concurrency: usize::try_from(s.count("concurrency", 8, u64::from(u32::MAX), p))
+            .unwrap_or(8),
+    }
+}
+
+fn read_log(root: &Section, p: &mut Problems) -> LogConfig {
+    let s = root.table("log", LOG_KEYS, p);
+    let format = s.choice("format", LogFormat::parse, "text, json", p);
+    let level = s.string("level", p).unwrap_or_else(|| "info".to_string());
+    if level.trim().is_empty() {
+        p.add(&s.key("level"), "must not be empty");
+    } else if let Err(e) = tracing_subscriber::EnvFilter::try_new(&level) {
+        p.add(
+            &s.key("level"),
+            format!("{level:?} is not a tracing filter: {e}"),
+        );
+    }
+    LogConfig {
+        format: format.ok().flatten().unwrap_or(LogFormat::Text),
+        level,
+    }
+}
+
+/// A TOML syntax error as one `(file)` problem with its line and column.
+fn syntax_error(text: &str, e: &toml::de::Error) -> ConfigErrors {
+    let message = e.message().trim();
+    let Some(start) = e.span().map(|r| r.start.min(text.len())) else {
+        return ConfigErrors::one(FILE_KEY, format!("TOML syntax: {message}"));
+    };
+    let before = text.get(..start).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    ConfigErrors::one(
+        FILE_KEY,
+        format!("TOML syntax at line {line}, column {column}: {message}"),
+    )
+}
+
+impl Config {
+    /// Reads, parses and validates the file, and reads the secret files it names. Relative
+    /// paths are resolved against the file's directory. Every problem is reported at once.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors::one(FILE_KEY, format!("cannot read {}: {e}", path.display()))
+        })?;
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let base = absolute.parent().unwrap_or(Path::new("."));
+        Config::from_toml_str(&text, base, path)
+    }
+
+    /// Parses and validates `text` as if read from `source`; relative paths are resolved
+    /// against `base_dir`; the secret files are read.
+    pub fn from_toml_str(
+        text: &str,
+        base_dir: &Path,
+        source: &Path,
+    ) -> Result<Config, ConfigErrors> {
+        let table: Table = toml::from_str(text).map_err(|e| syntax_error(text, &e))?;
+        let mut p = Problems::default();
+        let root = Section::root(&table, &mut p);
+        let config = Config {
+            source: source.to_path_buf(),
+            gateway: read_gateway(&root, base_dir, &mut p),
+            database: read_database(&root, base_dir, &mut p),
+            posting: read_posting(&root, &mut p),
+            inbound: read_inbound(&root, base_dir, &mut p),
+            intake: read_intake_section(&root, &mut p),
+            outbound: read_outbound(&root, base_dir, &mut p),
+            log: read_log(&root, &mut p),
+        };
+        if p.0.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigErrors(p.0))
+        }
+    }
+
+    /// The gateway's addresses.
+    pub fn address_book(&self) -> AddressBook {
+        AddressBook {
+            domain: self.gateway.domain.clone(),
+            local_part: self.gateway.local_part.clone(),
+            intake: self.gateway.intake.clone(),
+            case_prefix: self.gateway.case_prefix.clone(),
+        }
+    }
+
+    /// The sqlite file path when `database.url` is a sqlite file URL (not `:memory:`).
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        let (path, query) = split_sqlite_url(&self.database.url).ok()?;
+        let in_memory = path == ":memory:" || query.split(['?', '&']).any(|q| q == "mode=memory");
+        (!in_memory).then(|| PathBuf::from(path))
+    }
+}
+
+/// The configuration written by [`write_init`]. Paths are relative to the file's directory,
+/// so the directory can be moved as a whole.
+fn init_config_text(domain: &str) -> String {
+    format!(
+        "# casegate configuration written by `casegate init`.\n\
+         # Every key is described in config/casegate.example.toml.\n\
+         # Relative paths are resolved against the directory of this file.\n\
+         \n\
+         [gateway]\n\
+         domain = \"{domain}\"\n\
+         secret_file = \"secret.key\"\n\
+         \n\
+         [database]\n\
+         url = \"sqlite://casegate.db\"\n\
+         \n\
+         [inbound]\n\
+         maildir = \"maildir\"\n\
+         \n\
+         [outbound]\n\
+         transport = \"file\"\n\
+         file_dir = \"outbox\"\n"
+    )
+}
+
+/// Writes the secret as hex, readable by the owner only. An existing secret file is kept:
+/// reply addresses already issued under it stay valid.
+fn write_secret(path: &Path, secret: &[u8; 32]) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = match options.open(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+        other => other.with_context(|| format!("cannot create {}", path.display()))?,
+    };
+    file.write_all(format!("{}\n", hex::encode(secret)).as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// `casegate init DIR --domain D`: creates DIR, DIR/outbox and the Maildir DIR/maildir (with
+/// `new`, `cur` and `tmp`), writes DIR/secret.key (the 32 bytes in hex, mode 0600; an
+/// existing one is kept) and DIR/casegate.toml (file transport into DIR/outbox, database
+/// `sqlite://casegate.db` in DIR). Refuses to overwrite an existing casegate.toml. Returns
+/// the path of the config file; the caller creates the database.
+pub fn write_init(dir: &Path, domain: &str, random_secret: [u8; 32]) -> anyhow::Result<PathBuf> {
+    use anyhow::Context;
+    let domain = domain.to_ascii_lowercase();
+    anyhow::ensure!(
+        is_domain(&domain),
+        "{domain:?} is not a mail domain (like example.org)"
+    );
+    let config_path = dir.join("casegate.toml");
+    anyhow::ensure!(
+        !config_path.exists(),
+        "{} already exists; refusing to overwrite it",
+        config_path.display()
+    );
+    for sub in ["outbox", "maildir/new", "maildir/cur", "maildir/tmp"] {
+        let path = dir.join(sub);
+        std::fs::create_dir_all(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+    }
+    write_secret(&dir.join("secret.key"), &random_secret)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&config_path)
+        .with_context(|| format!("cannot create {}", config_path.display()))?;
+    std::io::Write::write_all(&mut file, init_config_text(&domain).as_bytes())
+        .with_context(|| format!("cannot write {}", config_path.display()))?;
+    Ok(config_path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    /// A directory with a valid `secret.key`.
+    fn dir_with_secret() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("secret.key"), format!("  {SECRET}\n")).expect("write");
+        dir
+    }
+
+    const MINIMAL: &str = "[gateway]\ndomain = \"Example.ORG\"\nsecret_file = \"secret.key\"\n\
+                           [outbound]\nfile_dir = \"out\"\n";
+
+    fn parse(text: &str, dir: &Path) -> Result<Config, ConfigErrors> {
+        Config::from_toml_str(text, dir, &dir.join("casegate.toml"))
+    }
+
+    /// The errors of `text`, which must not load.
+    fn errors(text: &str) -> Vec<ConfigError> {
+        let dir = dir_with_secret();
+        match parse(text, dir.path()) {
+            Ok(_) => panic!("loaded although invalid:\n{text}"),
+            Err(e) => e.0,
+        }
+    }
+
+    /// The one error of `text` at `key`; panics listing all errors otherwise.
+    fn error_at(text: &str, key: &str) -> String {
+        let all = errors(text);
+        let at: Vec<&ConfigError> = all.iter().filter(|e| e.key == key).collect();
+        assert_eq!(at.len(), 1, "expected one error at {key}, got {all:?}");
+        at[0].message.clone()
+    }
+
+    fn minimal_with(extra: &str) -> String {
+        format!("{MINIMAL}{extra}")
+    }
+
+    #[test]
+    fn defaults_of_a_minimal_config() {
+        let dir = dir_with_secret();
+        let c = parse(MINIMAL, dir.path()).expect("valid");
+        let g = &c.gateway;
+        assert_eq!(g.name, "casegate");
+        assert_eq!(g.domain, "example.org");
+        assert_eq!(g.local_part, "cases");
+        assert_eq!(g.intake, vec!["security@example.org".to_string()]);
+        assert_eq!(g.case_prefix, "VU#");
+        assert_eq!(g.secret, SECRET.as_bytes(), "trimmed file content");
+        assert_eq!(g.secret_file, dir.path().join("secret.key"));
+        assert_eq!(
+            c.database.url,
+            format!("sqlite://{}/casegate.db", dir.path().display())
+        );
+        assert_eq!(c.posting.min_assurance, Assurance::Dmarc);
+        assert!(c.posting.trusted_authserv_ids.is_empty());
+        assert_eq!(c.inbound.max_message_bytes, 25 * 1024 * 1024);
+        assert_eq!(c.inbound.maildir, None);
+        assert_eq!(c.inbound.poll_interval_ms, 1000);
+        assert_eq!(c.intake.ack_interval_secs, 3600);
+        let o = &c.outbound;
+        assert_eq!(
+            o.transport,
+            TransportKind::File,
+            "file_dir without [outbound.smtp]"
+        );
+        assert_eq!(o.file_dir, Some(dir.path().join("out")));
+        assert_eq!(o.max_attachment_bytes, 10 * 1024 * 1024);
+        assert_eq!(o.sendmail_path, PathBuf::from("/usr/sbin/sendmail"));
+        assert_eq!(o.concurrency, 8);
+        assert!(o.smtp.is_none());
+        assert_eq!(
+            (o.retry.initial_secs, o.retry.max_secs, o.retry.give_up_secs),
+            (60, 21_600, 432_000)
+        );
+        assert_eq!(c.log.format, LogFormat::Text);
+        assert_eq!(c.log.level, "info");
+    }
+
+    #[test]
+    fn smtp_is_the_default_transport_with_smtp_defaults() {
+        let dir = dir_with_secret();
+        let text = minimal_with("[outbound.smtp]\nhost = \"relay.example.org\"\n");
+        let c = parse(&text, dir.path()).expect("valid");
+        assert_eq!(
+            c.outbound.transport,
+            TransportKind::Smtp,
+            "[outbound.smtp] wins over file_dir"
+        );
+        let smtp = c.outbound.smtp.expect("smtp");
+        assert_eq!(smtp.host, "relay.example.org");
+        assert_eq!((smtp.tls, smtp.port), (TlsMode::StartTls, 587));
+        assert_eq!((smtp.timeout_secs, smtp.pool_size), (30, 4));
+        assert_eq!((smtp.username, smtp.password), (None, None));
+    }
+
+    #[test]
+    fn smtp_port_follows_the_tls_mode() {
+        let dir = dir_with_secret();
+        for (tls, port) in [("none", 25), ("starttls", 587), ("tls", 465)] {
+            let text = minimal_with(&format!(
+                "[outbound.smtp]\nhost = \"h.example\"\ntls = \"{tls}\"\n"
+            ));
+            let smtp = parse(&text, dir.path())
+                .expect("valid")
+                .outbound
+                .smtp
+                .expect("smtp");
+            assert_eq!(smtp.port, port, "{tls}");
+        }
+    }
+
+    #[test]
+    fn address_book_and_lowercasing() {
+        let dir = dir_with_secret();
+        let text = "[gateway]\ndomain = \"CERT.Example.Org\"\nsecret_file = \"secret.key\"\n\
+                    local_part = \"Cases\"\nintake = [\"Security@CERT.example.org\", \"vuln@Other.example\"]\n\
+                    case_prefix = \"CASE-\"\n[posting]\ntrusted_authserv_ids = [\"MX.Example.Org\"]\n\
+                    [outbound]\ntransport = \"sendmail\"\n";
+        let c = parse(text, dir.path()).expect("valid");
+        let book = c.address_book();
+        assert_eq!(book.domain, "cert.example.org");
+        assert_eq!(book.local_part, "cases");
+        assert_eq!(
+            book.intake,
+            vec!["security@cert.example.org", "vuln@other.example"]
+        );
+        assert_eq!(book.case_prefix, "CASE-");
+        assert_eq!(c.posting.trusted_authserv_ids, vec!["mx.example.org"]);
+        assert_eq!(c.outbound.transport, TransportKind::Sendmail);
+    }
+
+    #[test]
+    fn unknown_keys_and_sections() {
+        let text = minimal_with("colour = \"red\"\n[surprise]\nx = 1\n");
+        assert!(error_at(&text, "outbound.colour").starts_with("unknown key"));
+        let msg = error_at(&text, "surprise");
+        assert!(
+            msg.starts_with("unknown key") && msg.contains("section"),
+            "{msg}"
+        );
+        let msg = error_at("stray = 1\n", "stray");
+        assert!(msg.starts_with("unknown key"), "{msg}");
+    }
+
+    #[test]
+    fn inline_secrets_point_to_the_file_key() {
+        let text =
+            "[gateway]\ndomain = \"example.org\"\nsecret_file = \"secret.key\"\nsecret = \"abc\"\n\
+                    [outbound.smtp]\nhost = \"h.example\"\npassword = \"hunter2\"\n";
+        let msg = error_at(text, "gateway.secret");
+        assert!(
+            msg.starts_with("unknown key") && msg.contains("`secret_file`"),
+            "{msg}"
+        );
+        let msg = error_at(text, "outbound.smtp.password");
+        assert!(
+            msg.starts_with("unknown key") && msg.contains("`password_file`"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn wrong_types_name_expected_and_found() {
+        let text = minimal_with("concurrency = \"8\"\nsendmail_path = 5\n[log]\nformat = true\n");
+        assert_eq!(
+            error_at(&text, "outbound.concurrency"),
+            "expected an integer, found string"
+        );
+        assert_eq!(
+            error_at(&text, "outbound.sendmail_path"),
+            "expected a string, found integer"
+        );
+        assert_eq!(
+            error_at(&text, "log.format"),
+            "expected a string, found boolean"
+        );
+        let text =
+            "[gateway]\ndomain = 3\nsecret_file = \"secret.key\"\nintake = [\"a@b.example\", 7]\n\
+                    [outbound]\nfile_dir = \"o\"\nretry = 1\n";
+        assert_eq!(
+            error_at(text, "gateway.domain"),
+            "expected a string, found integer"
+        );
+        assert_eq!(
+            error_at(text, "gateway.intake[1]"),
+            "expected a string, found integer"
+        );
+        assert_eq!(
+            error_at(text, "outbound.retry"),
+            "expected a table, found integer"
+        );
+    }
+
+    #[test]
+    fn a_section_of_the_wrong_type_is_one_error() {
+        let all = errors("gateway = \"example.org\"\n[outbound]\nfile_dir = \"o\"\n");
+        assert_eq!(all.len(), 1, "{all:?}");
+        assert_eq!(all[0].key, "gateway");
+        assert_eq!(all[0].message, "expected a table, found string");
+    }
+
+    #[test]
+    fn bad_enum_values_list_the_choices() {
+        let text = minimal_with(
+            "transport = \"pigeon\"\n[outbound.smtp]\nhost = \"h.example\"\ntls = \"ssl\"\n\
+             [posting]\nmin_assurance = \"high\"\n[log]\nformat = \"xml\"\n",
+        );
+        let msg = error_at(&text, "outbound.transport");
+        assert!(
+            msg.contains("\"pigeon\"") && msg.contains("smtp, file, sendmail"),
+            "{msg}"
+        );
+        assert!(error_at(&text, "outbound.smtp.tls").contains("none, starttls, tls"));
+        let msg = error_at(&text, "posting.min_assurance");
+        assert!(
+            msg.contains("none, address, dmarc, reply-key, signed"),
+            "{msg}"
+        );
+        assert!(error_at(&text, "log.format").contains("text, json"));
+    }
+
+    #[test]
+    fn bad_domain_intake_and_local_part() {
+        for bad in [
+            "localhost",
+            "exa mple.org",
+            "-x.example",
+            "example..org",
+            "10.0.0.1",
+            "",
+        ] {
+            let text = format!("[gateway]\ndomain = \"{bad}\"\nsecret_file = \"secret.key\"\n");
+            assert!(
+                error_at(&text, "gateway.domain").contains("not a mail domain"),
+                "{bad}"
+            );
+        }
+        let text = "[gateway]\ndomain = \"example.org\"\nsecret_file = \"secret.key\"\n\
+                    intake = [\"security@example.org\", \"nobody\", \"a@b@c\", \"cases+x@example.org\"]\n\
+                    local_part = \"ca+ses\"\n[outbound]\nfile_dir = \"o\"\n";
+        assert!(error_at(text, "gateway.intake[1]").contains("not a mail address"));
+        assert!(error_at(text, "gateway.intake[2]").contains("not a mail address"));
+        assert!(error_at(text, "gateway.local_part").contains("without `+`"));
+        assert_eq!(
+            errors(text).len(),
+            3,
+            "intake[3] is fine for local part ca+ses"
+        );
+        let own = "[gateway]\ndomain = \"example.org\"\nsecret_file = \"secret.key\"\n\
+                   intake = [\"cases+x@example.org\"]\n[outbound]\nfile_dir = \"o\"\n";
+        assert!(error_at(own, "gateway.intake[0]").contains("case address"));
+    }
+
+    #[test]
+    fn case_prefix_rules() {
+        let dir = dir_with_secret();
+        for good in ["VU#", "CASE-", "VU", "x"] {
+            let text = minimal_with("").replace(
+                "[outbound]",
+                &format!("case_prefix = \"{good}\"\n[outbound]"),
+            );
+            assert!(parse(&text, dir.path()).is_ok(), "{good}");
+        }
+        for bad in ["", "#", "VU##", "V#U", "VU 1", "VU2#", "VU#-", "ÄU#"] {
+            let text = minimal_with("").replace(
+                "[outbound]",
+                &format!("case_prefix = \"{bad}\"\n[outbound]"),
+            );
+            assert!(
+                error_at(&text, "gateway.case_prefix").contains("letters"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn zero_sizes_and_intervals_are_refused() {
+        let text = minimal_with(
+            "max_attachment_bytes = 0\nconcurrency = 0\n[outbound.retry]\ngive_up_secs = 0\n\
+             [inbound]\nmax_message_bytes = 0\npoll_interval_ms = 0\n[intake]\nack_interval_secs = 0\n",
+        );
+        for key in [
+            "outbound.max_attachment_bytes",
+            "outbound.concurrency",
+            "outbound.retry.give_up_secs",
+            "inbound.max_message_bytes",
+            "inbound.poll_interval_ms",
+            "intake.ack_interval_secs",
+        ] {
+            assert_eq!(error_at(&text, key), "must be greater than zero", "{key}");
+        }
+        assert_eq!(errors(&text).len(), 6);
+        let text =
+            minimal_with("[outbound.smtp]\nhost = \"h.example\"\nport = 70000\npool_size = -1\n");
+        assert!(error_at(&text, "outbound.smtp.port").contains("between 1 and 65535"));
+        assert!(error_at(&text, "outbound.smtp.pool_size").contains("between 1 and"));
+    }
+
+    #[test]
+    fn retry_initial_above_max() {
+        let text = minimal_with("[outbound.retry]\ninitial_secs = 600\nmax_secs = 60\n");
+        let msg = error_at(&text, "outbound.retry.initial_secs");
+        assert!(msg.contains("outbound.retry.max_secs"), "{msg}");
+        assert_eq!(errors(&text).len(), 1);
+    }
+
+    #[test]
+    fn missing_required_keys() {
+        let all = errors("");
+        let keys: Vec<&str> = all.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["gateway.domain", "gateway.secret_file", "outbound.smtp"],
+            "{all:?}"
+        );
+        assert_eq!(all[0].message, "missing (required)");
+        let text = minimal_with("[outbound.smtp]\nport = 25\n");
+        assert_eq!(error_at(&text, "outbound.smtp.host"), "missing (required)");
+    }
+
+    #[test]
+    fn transport_needs_its_settings() {
+        let base = "[gateway]\ndomain = \"example.org\"\nsecret_file = \"secret.key\"\n";
+        let msg = error_at(
+            &format!("{base}[outbound]\ntransport = \"smtp\"\n"),
+            "outbound.smtp",
+        );
+        assert!(msg.contains("[outbound.smtp]"), "{msg}");
+        let msg = error_at(
+            &format!("{base}[outbound]\ntransport = \"file\"\n"),
+            "outbound.file_dir",
+        );
+        assert!(msg.contains("required"), "{msg}");
+    }
+
+    #[test]
+    fn secret_file_problems() {
+        let dir = dir_with_secret();
+        std::fs::write(dir.path().join("short.key"), "  0123456789abcde \n").expect("write");
+        let text = MINIMAL.replace("secret.key", "short.key");
+        let err = parse(&text, dir.path()).expect_err("short secret");
+        assert_eq!(err.0.len(), 1);
+        assert_eq!(err.0[0].key, "gateway.secret_file");
+        assert!(
+            err.0[0].message.contains("15 bytes"),
+            "{}",
+            err.0[0].message
+        );
+        let text = MINIMAL.replace("secret.key", "absent.key");
+        let err = parse(&text, dir.path()).expect_err("missing secret");
+        assert_eq!(err.0[0].key, "gateway.secret_file");
+        assert!(
+            err.0[0].message.contains("cannot read"),
+            "{}",
+            err.0[0].message
+        );
+    }
+
+    #[test]
+    fn password_file_is_read_or_reported() {
+        let dir = dir_with_secret();
+        std::fs::write(dir.path().join("pw"), "s3cret pass\n").expect("write");
+        let smtp =
+            "[outbound.smtp]\nhost = \"h.example\"\nusername = \"u\"\npassword_file = \"pw\"\n";
+        let c = parse(&minimal_with(smtp), dir.path()).expect("valid");
+        let smtp_config = c.outbound.smtp.expect("smtp");
+        assert_eq!(smtp_config.password.as_deref(), Some("s3cret pass"));
+        assert_eq!(smtp_config.password_file, Some(dir.path().join("pw")));
+        let missing = minimal_with(&smtp.replace("\"pw\"", "\"nope\""));
+        assert!(error_at(&missing, "outbound.smtp.password_file").contains("cannot read"));
+        let no_user =
+            minimal_with("[outbound.smtp]\nhost = \"h.example\"\npassword_file = \"pw\"\n");
+        assert!(
+            error_at(&no_user, "outbound.smtp.username").contains("required when password_file")
+        );
+    }
+
+    #[test]
+    fn syntax_error_is_one_file_error_with_position() {
+        let all = errors("[gateway]\ndomain = \"example.org\"\nname = = 3\n");
+        assert_eq!(all.len(), 1, "{all:?}");
+        assert_eq!(all[0].key, "(file)");
+        assert!(
+            all[0].message.contains("line 3, column"),
+            "{}",
+            all[0].message
+        );
+    }
+
+    #[test]
+    fn several_problems_are_reported_at_once() {
+        let text = "[gateway]\ndomain = \"not a domain\"\nsecret_file = \"secret.key\"\n\
+                    [outbound]\nfile_dir = \"o\"\nconcurency = 4\n[log]\nformat = \"yaml\"\n";
+        let all = errors(text);
+        let keys: Vec<&str> = all.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["gateway.domain", "outbound.concurency", "log.format"]
+        );
+        let shown = ConfigErrors(all).to_string();
+        assert_eq!(shown.lines().count(), 3);
+        assert!(
+            shown
+                .lines()
+                .next()
+                .is_some_and(|l| l.starts_with("gateway.domain: ")),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn paths_resolve_against_the_base_directory() {
+        let dir = dir_with_secret();
+        let d = dir.path();
+        let text = minimal_with(
+            "sendmail_path = \"bin/sendmail\"\n[inbound]\nmaildir = \"/var/mail/cg\"\n\
+             [database]\nurl = \"sqlite://data/cg.db?mode=rwc\"\n",
+        );
+        let c = parse(&text, d).expect("valid");
+        assert_eq!(c.outbound.sendmail_path, d.join("bin/sendmail"));
+        assert_eq!(c.inbound.maildir, Some(PathBuf::from("/var/mail/cg")));
+        assert_eq!(
+            c.database.url,
+            format!("sqlite://{}/data/cg.db?mode=rwc", d.display())
+        );
+        assert_eq!(c.sqlite_path(), Some(d.join("data/cg.db")));
+        let memory_file = format!("sqlite://{}/file.db?mode=memory", d.display());
+        for (url, resolved, path) in [
+            (
+                "sqlite:///srv/cg.db",
+                "sqlite:///srv/cg.db",
+                Some(PathBuf::from("/srv/cg.db")),
+            ),
+            ("sqlite::memory:", "sqlite::memory:", None),
+            ("sqlite://file.db?mode=memory", memory_file.as_str(), None),
+        ] {
+            let text = minimal_with(&format!("[database]\nurl = \"{url}\"\n"));
+            let c = parse(&text, d).expect("valid");
+            assert_eq!(c.database.url, resolved, "{url}");
+            assert_eq!(c.sqlite_path(), path, "{url}");
+        }
+        let text = minimal_with("[database]\nurl = \"postgres://db/cg\"\n");
+        assert!(error_at(&text, "database.url").contains("not a sqlite URL"));
+    }
+
+    #[test]
+    fn load_resolves_against_the_file_directory() {
+        let dir = dir_with_secret();
+        let path = dir.path().join("casegate.toml");
+        std::fs::write(&path, MINIMAL).expect("write");
+        let c = Config::load(&path).expect("valid");
+        assert_eq!(c.source, path);
+        assert_eq!(c.outbound.file_dir, Some(dir.path().join("out")));
+        let err = Config::load(&dir.path().join("absent.toml")).expect_err("no file");
+        assert_eq!(err.0.len(), 1);
+        assert_eq!(err.0[0].key, "(file)");
+    }
+
+    #[test]
+    fn log_level_must_be_a_filter() {
+        assert!(error_at(&minimal_with("[log]\nlevel = \"=[\"\n"), "log.level").contains("filter"));
+        assert!(error_at(&minimal_with("[log]\nlevel = \"\"\n"), "log.level").contains("empty"));
+    }
+
+    fn example_text() -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/casegate.example.toml");
+        std::fs::read_to_string(path).expect("example config")
+    }
+
+    #[test]
+    fn the_example_config_is_valid() {
+        let dir = dir_with_secret();
+        std::fs::write(dir.path().join("smtp-password"), "pw\n").expect("write");
+        let path = dir.path().join("casegate.toml");
+        std::fs::write(&path, example_text()).expect("write");
+        let c = Config::load(&path).unwrap_or_else(|e| panic!("example invalid:\n{e}"));
+        assert_eq!(c.gateway.domain, "example.org");
+        assert_eq!(c.outbound.transport, TransportKind::Smtp);
+        assert_eq!(
+            c.outbound.smtp.and_then(|s| s.password).as_deref(),
+            Some("pw")
+        );
+    }
+
+    #[test]
+    fn the_example_config_documents_every_key() {
+        let text = example_text();
+        let table: Table = toml::from_str(&text).expect("toml");
+        let sections: [(&str, &[&str]); 9] = [
+            ("gateway", GATEWAY_KEYS),
+            ("database", DATABASE_KEYS),
+            ("posting", POSTING_KEYS),
+            ("inbound", INBOUND_KEYS),
+            ("intake", INTAKE_KEYS),
+            ("outbound", OUTBOUND_KEYS),
+            ("outbound.smtp", SMTP_KEYS),
+            ("outbound.retry", RETRY_KEYS),
+            ("log", LOG_KEYS),
+        ];
+        for (path, keys) in sections {
+            let mut t = &table;
+            for part in path.split('.') {
+                t = t
+                    .get(part)
+                    .and_then(Value::as_table)
+                    .unwrap_or_else(|| panic!("[{path}]"));
+            }
+            for key in keys {
+                assert!(t.contains_key(*key), "{path}.{key} not in the example");
+            }
+        }
+        // Each key line has a comment line directly above it.
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            if line.contains(" = ") && !line.starts_with('#') {
+                assert!(
+                    i > 0 && lines[i - 1].starts_with('#'),
+                    "no comment above {line:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn write_init_then_load() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let dir = root.path().join("gw");
+        let path = write_init(&dir, "Example.ORG", [7u8; 32]).expect("init");
+        assert_eq!(path, dir.join("casegate.toml"));
+        let c = Config::load(&path).unwrap_or_else(|e| panic!("init config invalid:\n{e}"));
+        assert_eq!(c.gateway.domain, "example.org");
+        assert_eq!(c.gateway.secret, hex::encode([7u8; 32]).as_bytes());
+        assert_eq!(c.outbound.transport, TransportKind::File);
+        assert_eq!(c.outbound.file_dir, Some(dir.join("outbox")));
+        assert_eq!(c.inbound.maildir, Some(dir.join("maildir")));
+        assert_eq!(c.sqlite_path(), Some(dir.join("casegate.db")));
+        for sub in ["outbox", "maildir/new", "maildir/cur", "maildir/tmp"] {
+            assert!(dir.join(sub).is_dir(), "{sub}");
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.join("secret.key"))
+                .expect("meta")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let again = write_init(&dir, "example.org", [8u8; 32]).expect_err("refuses to overwrite");
+        assert!(again.to_string().contains("already exists"), "{again}");
+        let kept = Config::load(&path).expect("still valid");
+        assert_eq!(kept.gateway.secret, hex::encode([7u8; 32]).as_bytes());
+    }
+
+    #[test]
+    fn write_init_refuses_a_bad_domain() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let err = write_init(root.path(), "not a domain", [0u8; 32]).expect_err("bad domain");
+        assert!(err.to_string().contains("not a mail domain"));
+        assert!(!root.path().join("casegate.toml").exists());
+    }
 }
