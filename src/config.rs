@@ -2,8 +2,8 @@
 //! problem at once with its dotted key path (SPEC §10); secrets are read from files, never
 //! written inline.
 //!
-//! The file is parsed into a [`toml::Table`] and walked by a small reader ([`Section`]) that
-//! records each problem in [`Problems`] and carries on with a default, so that one run of
+//! The file is parsed into a [`toml::Table`] and walked by a small reader (`Section`) that
+//! records each problem in `Problems` and carries on with a default, so that one run of
 //! `check-config` lists everything that is wrong.
 
 use crate::mail::AddressBook;
