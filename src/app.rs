@@ -1,1 +1,75 @@
-//! placeholder until written
+//! `casegate serve`: the long-lived tasks (Maildir ingest, outbox worker) and shutdown.
+//!
+//! Each task is one loop on a shared [`CancellationToken`]; SIGTERM or SIGINT cancels it,
+//! the tasks finish the mail or the sends in hand, and `serve` exits 0.
+
+use crate::config::{Config, LogFormat};
+use crate::ingest::maildir;
+use crate::outbound::{transport::Transport, worker};
+use crate::pipeline::Pipeline;
+use crate::store::Store;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+/// Install the `tracing` subscriber (text or JSON) once; later calls do nothing.
+pub fn init_logging(format: LogFormat, level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CASEGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Open the database named by the config (creating and migrating it).
+pub async fn open_store(cfg: &Config) -> anyhow::Result<Store> {
+    Store::open(&cfg.database.url)
+        .await
+        .map_err(|e| anyhow::anyhow!("database {}: {e}", cfg.database.url))
+}
+
+/// Run until `shutdown` is cancelled.
+pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let store = open_store(&cfg).await?;
+    let pipeline = Pipeline::new(store.clone(), &cfg);
+    let transport = Transport::from_config(&cfg.outbound).map_err(|e| anyhow::anyhow!("outbound transport: {e}"))?;
+    let wake = Arc::new(Notify::new());
+    let mut tasks = tokio::task::JoinSet::new();
+    let (w_store, w_cfg, w_wake, w_stop) = (store.clone(), cfg.outbound.clone(), wake.clone(), shutdown.clone());
+    tasks.spawn(async move { worker::run(w_store, transport, w_cfg, w_wake, w_stop).await });
+    if let Some(dir) = cfg.inbound.maildir.clone() {
+        maildir::ensure(&dir)?;
+        let interval = Duration::from_millis(cfg.inbound.poll_interval_ms);
+        let (p, stop) = (pipeline.clone(), shutdown.clone());
+        tasks.spawn(async move { maildir::run(p, dir, interval, wake, stop).await });
+    }
+    info!(maildir = ?cfg.inbound.maildir, transport = ?cfg.outbound.transport, "serving");
+    while let Some(r) = tasks.join_next().await {
+        r?;
+    }
+    store.pool.close().await;
+    info!("stopped");
+    Ok(())
+}
+
+/// Cancel `token` on SIGTERM or SIGINT.
+pub fn cancel_on_signals(token: CancellationToken) {
+    tokio::spawn(async move {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => info!("SIGTERM: draining"),
+            _ = tokio::signal::ctrl_c() => info!("SIGINT: draining"),
+        }
+        token.cancel();
+    });
+}

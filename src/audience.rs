@@ -104,7 +104,7 @@ pub struct PostFacts<'a> {
     /// Lowercase To and Cc addresses of the inbound mail.
     pub direct_recipients: &'a [String],
     /// Whether the contact has a usable OpenPGP certificate.
-    pub has_usable_key: &'a dyn Fn(ContactId) -> bool,
+    pub has_usable_key: &'a (dyn Fn(ContactId) -> bool + Sync),
 }
 
 /// How a post by the system (no author contact) is signed.

@@ -25,10 +25,12 @@ pub mod replykey;
 pub mod route;
 pub mod audience;
 pub mod render;
+pub mod compose;
 
 pub mod config;
 pub mod store;
 pub mod pipeline;
+pub mod actions;
 pub mod ingest;
 pub mod outbound;
 pub mod app;

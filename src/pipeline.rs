@@ -1,1 +1,400 @@
-//! placeholder until written
+//! The inbound pipeline (SPEC §3): store the raw bytes, gather evidence, decide, apply in
+//! one transaction. Every source (Maildir, stdin, IMAP) calls [`Pipeline::ingest`] and
+//! acknowledges its mail only after it returns `Ok`.
+
+use crate::compose::{thread_name, Composer};
+use crate::config::Config;
+use crate::mail::machine::{self, MachineClass};
+use crate::mail::tokens::{self, GatewayAddress, SubjectToken};
+use crate::mail::{self, AddressBook, Inbound};
+use crate::model::*;
+use crate::render::Gateway;
+use crate::replykey;
+use crate::route::{self, Evidence, Policy, ReplyKeyEvidence, ThreadingVia};
+use crate::store::inbound::Stored;
+use crate::store::posts::{self, NewPost, NewReport, PostResult, ReportResult};
+use crate::store::world::WorldQuery;
+use crate::store::{self, Store, StoreError};
+use std::sync::Arc;
+use tracing::{info, warn};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl PipelineError {
+    /// Whether the source should offer the mail again later (MTA exit 75, IMAP no ack).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            PipelineError::Store(e) => e.is_transient(),
+        }
+    }
+}
+
+/// Everything known about one mail after stage 7: for applying, and for `route explain`.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    pub inbound: Option<Inbound>,
+    pub evidence: Evidence,
+    pub world: World,
+    pub decision: Decision,
+}
+
+/// What happened to one mail.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Outcome {
+    pub inbound_id: i64,
+    pub message_id: Option<String>,
+    pub decision: String,
+    pub reason: String,
+    pub reason_detail: String,
+    pub thread: Option<String>,
+    pub case: Option<String>,
+    pub report: Option<String>,
+    /// Sender assurance, for posts and new reports.
+    pub assurance: Option<Assurance>,
+    pub post_id: Option<i64>,
+    pub quarantine_id: Option<i64>,
+    /// Addresses a message was queued for.
+    pub recipients: Vec<String>,
+}
+
+/// The inbound pipeline, shared by every source.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub store: Store,
+    pub composer: Arc<Composer>,
+    policy: Policy,
+    trusted_authserv_ids: Vec<String>,
+    max_size: u64,
+    ack_interval_ms: i64,
+}
+
+impl Pipeline {
+    pub fn new(store: Store, cfg: &Config) -> Pipeline {
+        let composer = Composer {
+            gateway: Gateway { name: cfg.gateway.name.clone(), book: cfg.address_book() },
+            secret: cfg.gateway.secret.clone(),
+            max_attachment_bytes: cfg.outbound.max_attachment_bytes,
+        };
+        Pipeline {
+            store,
+            composer: Arc::new(composer),
+            policy: Policy { min_assurance: cfg.posting.min_assurance },
+            trusted_authserv_ids: cfg.posting.trusted_authserv_ids.clone(),
+            max_size: cfg.inbound.max_message_bytes,
+            ack_interval_ms: (cfg.intake.ack_interval_secs as i64).saturating_mul(1000),
+        }
+    }
+
+    fn book(&self) -> &AddressBook {
+        self.composer.book()
+    }
+
+    /// Stages 1–8 for one mail. `Ok` means stored and decided: the source may acknowledge.
+    #[tracing::instrument(skip_all, fields(source, source_ref, message_id, decision))]
+    pub async fn ingest(&self, raw: &[u8], source: &str, source_ref: &str) -> Result<Outcome, PipelineError> {
+        let parsed = if raw.len() as u64 <= self.max_size { Some(mail::parse::parse(raw)) } else { None };
+        let message_id = parsed.as_ref().and_then(|p| p.as_ref().ok()).and_then(|i| i.message_id.clone());
+        tracing::Span::current().record("message_id", message_id.as_deref().unwrap_or(""));
+        let stored = self.store.store_raw(raw, message_id.as_deref(), source, source_ref).await?;
+        if let Stored::Done(id) = stored {
+            return self.already_done(id).await;
+        }
+        let id = stored.id();
+        let analysis = match self.analyze(raw, parsed, id).await {
+            Ok(a) => a,
+            Err(e) if e.is_transient() => return Err(e),
+            Err(e) => self.failed_analysis(raw, e),
+        };
+        tracing::Span::current().record("decision", analysis.decision.reason.code());
+        let outcome = match self.apply(id, &analysis).await {
+            Ok(o) => o,
+            Err(e) if e.is_transient() => return Err(e),
+            Err(e) => {
+                warn!(error = %e, "apply failed; quarantining");
+                self.apply(id, &self.failed_analysis(raw, e)).await?
+            }
+        };
+        info!(decision = %outcome.decision, reason = %outcome.reason_detail, thread = ?outcome.thread, "ingested");
+        Ok(outcome)
+    }
+
+    /// A processing error that is not transient: the mail goes to quarantine with it.
+    fn failed_analysis(&self, raw: &[u8], e: PipelineError) -> Analysis {
+        let reason = Reason::ProcessingError { error: e.to_string() };
+        Analysis {
+            inbound: None,
+            evidence: Evidence::empty(raw.len() as u64, self.max_size),
+            world: World::default(),
+            decision: Decision::quarantine(reason, None),
+        }
+    }
+
+    /// The same bytes came again after they were processed: record, change nothing.
+    async fn already_done(&self, id: i64) -> Result<Outcome, PipelineError> {
+        let row = self.store.inbound_row(id).await?;
+        let mut conn = self.store.pool.acquire().await.map_err(StoreError::from)?;
+        store::history::record(&mut conn, "duplicate-delivery", None, row.thread_id, Some(id), "same bytes again").await?;
+        Ok(Outcome {
+            inbound_id: id,
+            message_id: row.message_id,
+            decision: Action::Ignore.code().into(),
+            reason: Reason::Duplicate.code().into(),
+            reason_detail: format!("same bytes as inbound message {id}, already {}", row.reason.unwrap_or_default()),
+            thread: None,
+            case: None,
+            report: None,
+            assurance: None,
+            post_id: None,
+            quarantine_id: None,
+            recipients: vec![],
+        })
+    }
+
+    /// Dry run: everything up to the decision, no writes (`route explain`).
+    pub async fn explain(&self, raw: &[u8]) -> Result<Analysis, PipelineError> {
+        let parsed = if raw.len() as u64 <= self.max_size { Some(mail::parse::parse(raw)) } else { None };
+        self.analyze(raw, parsed, -1).await
+    }
+
+    /// Stages 2–7: gather the evidence and decide.
+    async fn analyze(
+        &self,
+        raw: &[u8],
+        parsed: Option<Result<Inbound, mail::parse::ParseError>>,
+        id: i64,
+    ) -> Result<Analysis, PipelineError> {
+        let mut ev = Evidence::empty(raw.len() as u64, self.max_size);
+        let inbound = match parsed {
+            None => None,
+            Some(Err(e)) => {
+                ev.parse_error = Some(e.to_string());
+                None
+            }
+            Some(Ok(i)) if i.from.is_none() => {
+                ev.parse_error = Some("no From address".into());
+                Some(i)
+            }
+            Some(Ok(i)) => Some(i),
+        };
+        let mut world = World::default();
+        if let (Some(inb), None) = (&inbound, &ev.parse_error) {
+            self.gather(inb, id, &mut ev).await?;
+            world = self.store.world(&world_query(&ev)).await?;
+        }
+        let decision = route::decide(&ev, &world, &self.policy);
+        Ok(Analysis { inbound, evidence: ev, world, decision })
+    }
+
+    /// Fill the evidence from the parsed mail and the database.
+    async fn gather(&self, inb: &Inbound, id: i64, ev: &mut Evidence) -> Result<(), PipelineError> {
+        ev.from = inb.from.as_ref().map(mail::Mailbox::key);
+        ev.direct_recipients = inb.direct_recipients();
+        if let Some(mid) = &inb.message_id {
+            ev.duplicate = self.store.seen_message_id(mid, id).await?;
+        }
+        ev.machine = machine::classify(inb, self.book());
+        ev.dmarc_pass = mail::auth_results::dmarc_pass(inb, &self.trusted_authserv_ids);
+        for addr in inb.recipient_addresses() {
+            self.address_signal(&addr, ev);
+        }
+        if ev.machine == MachineClass::Bounce && ev.bounce_outbox.is_none() {
+            // A DSN names the original recipient's VERP address in Return-Path's reply only
+            // through To/Delivered-To; nothing else binds it.
+            ev.bounce_outbox = None;
+        }
+        ev.threading = self.threading(inb).await?;
+        ev.subject_tokens = tokens::subject_tokens(&inb.subject, self.book());
+        Ok(())
+    }
+
+    fn address_signal(&self, addr: &str, ev: &mut Evidence) {
+        let secret = &self.composer.secret;
+        match tokens::classify_address(addr, self.book()) {
+            Some(GatewayAddress::Intake) => ev.to_intake = true,
+            Some(GatewayAddress::Case { public_id }) => push_unique(&mut ev.case_addresses, public_id),
+            Some(GatewayAddress::CasePrivate { public_id }) => push_unique(&mut ev.private_addresses, public_id),
+            Some(GatewayAddress::CaseInfo { public_id }) => push_unique(&mut ev.info_addresses, public_id),
+            Some(GatewayAddress::Reply { key }) => {
+                let k = match replykey::parse_reply_key(secret, &key) {
+                    Ok((thread, contact)) => ReplyKeyEvidence::Valid { thread, contact },
+                    Err(_) => ReplyKeyEvidence::Invalid,
+                };
+                if !ev.reply_keys.contains(&k) {
+                    ev.reply_keys.push(k);
+                }
+            }
+            Some(GatewayAddress::Bounce { key }) => ev.bounce_outbox = replykey::parse_bounce_key(secret, &key).ok(),
+            Some(GatewayAddress::Bare) | Some(GatewayAddress::UnknownTag { .. }) | None => {}
+        }
+    }
+
+    /// In-Reply-To first; else the newest References entry that belongs to a thread.
+    async fn threading(&self, inb: &Inbound) -> Result<Option<(ThreadId, ThreadingVia)>, PipelineError> {
+        for mid in &inb.in_reply_to {
+            if let Some(t) = self.store.thread_of_message_id(mid).await? {
+                return Ok(Some((t, ThreadingVia::InReplyTo)));
+            }
+        }
+        for mid in inb.references.iter().rev() {
+            if let Some(t) = self.store.thread_of_message_id(mid).await? {
+                return Ok(Some((t, ThreadingVia::References)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Stage 8: one transaction, then the source may be acknowledged.
+    async fn apply(&self, id: i64, a: &Analysis) -> Result<Outcome, PipelineError> {
+        let mut tx = self.store.pool.begin().await.map_err(StoreError::from)?;
+        let d = &a.decision;
+        let mut out = self.outcome(id, a);
+        let mut thread = None;
+        match &d.action {
+            Action::Post { thread: t, assurance } => {
+                thread = Some(*t);
+                let r = self.apply_post(&mut tx, id, a, *t, *assurance).await?;
+                out.post_id = Some(r.post_id);
+                out.recipients = r.outbox.iter().map(|o| o.1.clone()).collect();
+            }
+            Action::OpenReport { assurance } => {
+                let r = self.apply_report(&mut tx, id, a, *assurance).await?;
+                thread = Some(r.thread);
+                out.report = Some(r.report.clone());
+                out.thread = Some(format!("report:{}", r.report));
+                out.post_id = Some(r.post.post_id);
+                out.recipients = r.post.outbox.iter().map(|o| o.1.clone()).collect();
+                if r.acknowledgement.is_some() {
+                    out.recipients.push(a.evidence.from.clone().unwrap_or_default());
+                }
+            }
+            Action::Quarantine { candidate } => {
+                out.quarantine_id = Some(posts::insert_quarantine(&mut tx, id, &d.reason, *candidate).await?);
+            }
+            Action::Ignore => {
+                store::history::record(&mut tx, "ignored", None, None, Some(id), &d.reason.to_string()).await?;
+            }
+            Action::Bounce { outbox } => {
+                let summary = a.inbound.as_ref().map(bounce_summary).unwrap_or_default();
+                posts::record_bounce(&mut tx, id, *outbox, &summary).await?;
+            }
+        }
+        store::inbound::mark_processed(&mut tx, id, d, thread).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        out.recipients.sort();
+        Ok(out)
+    }
+
+    async fn apply_post(
+        &self,
+        tx: &mut store::Tx<'_>,
+        id: i64,
+        a: &Analysis,
+        thread: ThreadId,
+        assurance: Assurance,
+    ) -> Result<PostResult, PipelineError> {
+        let inb = a.inbound.as_ref().ok_or_else(|| StoreError::Invalid("post without a parsed mail".into()))?;
+        let t = a.world.thread(thread).ok_or_else(|| StoreError::NotFound(format!("thread {thread}")))?;
+        let author = a.evidence.from.as_deref().and_then(|f| a.world.contact_by_email(f)).map(|c| c.id);
+        let np = NewPost {
+            thread: t,
+            author,
+            source: PostSource::Email,
+            body: &inb.text,
+            attachments: &inb.attachments,
+            inbound: Some(id),
+            inbound_message_id: inb.message_id.as_deref(),
+            assurance,
+            pinned: false,
+            direct: &a.evidence.direct_recipients,
+        };
+        Ok(posts::insert_post(tx, &self.composer, &a.world, &np).await?)
+    }
+
+    async fn apply_report(
+        &self,
+        tx: &mut store::Tx<'_>,
+        id: i64,
+        a: &Analysis,
+        assurance: Assurance,
+    ) -> Result<ReportResult, PipelineError> {
+        let inb = a.inbound.as_ref().ok_or_else(|| StoreError::Invalid("report without a parsed mail".into()))?;
+        let from = inb.from.as_ref().ok_or_else(|| StoreError::Invalid("report without From".into()))?;
+        let nr = NewReport {
+            from: &from.key(),
+            from_name: from.name.as_deref().unwrap_or(""),
+            subject: &inb.subject,
+            body: &inb.text,
+            attachments: &inb.attachments,
+            inbound: id,
+            inbound_message_id: inb.message_id.as_deref(),
+            assurance,
+            ack_interval_ms: self.ack_interval_ms,
+        };
+        Ok(posts::open_report(tx, &self.composer, &a.world, &nr).await?)
+    }
+
+    fn outcome(&self, id: i64, a: &Analysis) -> Outcome {
+        let target = match &a.decision.action {
+            Action::Post { thread, .. } => Some(*thread),
+            Action::Quarantine { candidate } => *candidate,
+            _ => None,
+        };
+        let t = target.and_then(|t| a.world.thread(t));
+        Outcome {
+            inbound_id: id,
+            message_id: a.inbound.as_ref().and_then(|i| i.message_id.clone()),
+            decision: a.decision.action.code().into(),
+            reason: a.decision.reason.code().into(),
+            reason_detail: a.decision.reason.to_string(),
+            thread: t.map(|t| thread_name(&a.world, t)),
+            case: t.and_then(|t| t.case).and_then(|c| a.world.case(c)).map(|c| c.public_id.clone()),
+            report: None,
+            assurance: match a.decision.action {
+                Action::Post { assurance, .. } | Action::OpenReport { assurance } => Some(assurance),
+                _ => None,
+            },
+            post_id: None,
+            quarantine_id: None,
+            recipients: vec![],
+        }
+    }
+}
+
+fn push_unique(v: &mut Vec<String>, s: String) {
+    if !v.contains(&s) {
+        v.push(s);
+    }
+}
+
+/// What the decision needs loaded: every case, report and thread the evidence names.
+fn world_query(ev: &Evidence) -> WorldQuery {
+    let mut q = WorldQuery::default();
+    q.case_public_ids.extend(ev.case_addresses.iter().chain(&ev.private_addresses).chain(&ev.info_addresses).cloned());
+    for t in &ev.subject_tokens {
+        match t {
+            SubjectToken::Case { public_id } => q.case_public_ids.push(public_id.clone()),
+            SubjectToken::Report { public_id } => q.report_public_ids.push(public_id.clone()),
+        }
+    }
+    for k in &ev.reply_keys {
+        if let ReplyKeyEvidence::Valid { thread, .. } = k {
+            q.thread_ids.push(*thread);
+        }
+    }
+    q.thread_ids.extend(ev.threading.map(|t| t.0));
+    q.emails.extend(ev.from.iter().cloned());
+    q.emails.extend(ev.direct_recipients.iter().cloned());
+    q
+}
+
+/// A short description of a DSN for the history: the first lines of its text.
+fn bounce_summary(inb: &Inbound) -> String {
+    let text: String = inb.text.lines().filter(|l| !l.trim().is_empty()).take(6).collect::<Vec<_>>().join(" | ");
+    let mut s = format!("{}: {}", inb.subject, text);
+    s.truncate(s.char_indices().nth(500).map(|(i, _)| i).unwrap_or(s.len()));
+    s
+}

@@ -1,1 +1,157 @@
-//! placeholder until written
+//! The command line (SPEC §10): one file per subcommand group. `main` parses and calls
+//! [`run`]; every command returns an exit status.
+
+mod admin;
+mod mailcmd;
+mod output;
+
+use crate::config::Config;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Exit status for usage and configuration errors (also clap's).
+pub const EXIT_USAGE: i32 = 2;
+
+#[derive(Debug, Parser)]
+#[command(name = "casegate", version, about = "Bridges email and vulnerability-coordination cases")]
+pub struct Cli {
+    /// The configuration file.
+    #[arg(long, global = true, env = "CASEGATE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a working configuration, a fresh secret and an empty database into DIR.
+    Init {
+        dir: PathBuf,
+        #[arg(long)]
+        domain: String,
+    },
+    /// Check the configuration and print every problem (exit 2 when there is one).
+    CheckConfig,
+    /// Run the database migrations and exit.
+    Migrate,
+    /// Ingest one mail from standard input (an MTA pipe) or FILE; exit 75 to ask for a retry.
+    Deliver {
+        file: Option<PathBuf>,
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the daemon: Maildir ingest and the outbox worker, until SIGTERM.
+    Serve,
+    /// Dry runs of routing decisions.
+    #[command(subcommand)]
+    Route(admin::RouteCmd),
+    /// Organizations.
+    #[command(subcommand)]
+    Org(admin::OrgCmd),
+    /// Contacts.
+    #[command(subcommand)]
+    Contact(admin::ContactCmd),
+    /// Cases.
+    #[command(subcommand)]
+    Case(admin::CaseCmd),
+    /// Reports (intake tickets).
+    #[command(subcommand)]
+    Report(admin::ReportCmd),
+    /// Write a post into a thread as a coordinator.
+    Post(mailcmd::PostArgs),
+    /// Held mail.
+    #[command(subcommand)]
+    Quarantine(mailcmd::QuarantineCmd),
+    /// Outbound queue.
+    #[command(subcommand)]
+    Outbox(mailcmd::OutboxCmd),
+    /// Play a whole coordination in a temporary directory and print what everyone received.
+    Demo {
+        /// Keep the demo's files in DIR instead of a temporary directory.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+/// A CLI failure with the exit status to return.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: i32,
+    pub message: String,
+}
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure { code: 1, message: e.to_string() }
+    }
+}
+
+pub type CmdResult = Result<(), Failure>;
+
+/// Load the configuration named by `--config`; problems are a usage failure (exit 2).
+pub fn load_config(path: Option<&PathBuf>) -> Result<Config, Failure> {
+    let path = path.ok_or_else(|| Failure {
+        code: EXIT_USAGE,
+        message: "no configuration: pass --config FILE or set CASEGATE_CONFIG".into(),
+    })?;
+    Config::load(path).map_err(|errs| Failure {
+        code: EXIT_USAGE,
+        message: format!("configuration {} has {} problem(s):\n{errs}", path.display(), errs.0.len()),
+    })
+}
+
+/// Run one command; returns the process exit status.
+pub async fn run(cli: Cli) -> i32 {
+    let result = dispatch(&cli).await;
+    match result {
+        Ok(()) => 0,
+        Err(f) => {
+            eprintln!("casegate: {}", f.message);
+            f.code
+        }
+    }
+}
+
+async fn dispatch(cli: &Cli) -> CmdResult {
+    let cfg_path = cli.config.as_ref();
+    match &cli.command {
+        Command::Init { dir, domain } => admin::init(dir, domain).await,
+        Command::Demo { dir } => crate::demo::run(dir.as_deref()).await.map_err(Failure::from),
+        Command::CheckConfig => {
+            let cfg = load_config(cfg_path)?;
+            println!("configuration {} is valid", cfg.source.display());
+            Ok(())
+        }
+        other => {
+            let cfg = load_config(cfg_path)?;
+            crate::app::init_logging(cfg.log.format, &cfg.log.level);
+            with_config(other, cfg).await
+        }
+    }
+}
+
+async fn with_config(cmd: &Command, cfg: Config) -> CmdResult {
+    match cmd {
+        Command::Migrate => {
+            crate::app::open_store(&cfg).await?;
+            println!("database {} is up to date", cfg.database.url);
+            Ok(())
+        }
+        Command::Serve => {
+            let token = tokio_util::sync::CancellationToken::new();
+            crate::app::cancel_on_signals(token.clone());
+            crate::app::serve(cfg, token).await.map_err(Failure::from)
+        }
+        Command::Deliver { file, json } => mailcmd::deliver(&cfg, file.as_deref(), *json).await,
+        Command::Route(c) => admin::route(&cfg, c).await,
+        Command::Org(c) => admin::org(&cfg, c).await,
+        Command::Contact(c) => admin::contact(&cfg, c).await,
+        Command::Case(c) => admin::case(&cfg, c).await,
+        Command::Report(c) => admin::report(&cfg, c).await,
+        Command::Post(a) => mailcmd::post(&cfg, a).await,
+        Command::Quarantine(c) => mailcmd::quarantine(&cfg, c).await,
+        Command::Outbox(c) => mailcmd::outbox(&cfg, c).await,
+        Command::Init { .. } | Command::Demo { .. } | Command::CheckConfig => Ok(()),
+    }
+}

@@ -1,1 +1,5 @@
-//! placeholder until written
+//! Sources of inbound mail. Each hands raw bytes and source coordinates to the pipeline
+//! and acknowledges the mail only after the pipeline committed (SPEC §3 stage 8).
+
+pub mod maildir;
+pub mod stdin;

@@ -3,7 +3,14 @@
 //! Queries use `$1`-style placeholders and portable types (i64, text, blob, bool) so the
 //! same statements run on PostgreSQL once that backend is added (SPEC §9).
 
+pub mod cases;
+pub mod directory;
+pub mod history;
+pub mod inbound;
+pub mod posts;
+pub mod quarantine;
 pub mod outbox;
+pub mod world;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Pool, Sqlite};

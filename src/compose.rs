@@ -1,0 +1,133 @@
+//! Composition of outbound mail for one post: from a [`World`], the post and the audience
+//! to one rendered message per recipient (SPEC §6.2). Pure: ids (Message-IDs, outbox ids)
+//! are given by the caller.
+
+use crate::audience::{AuthorView, Content, Delivery};
+use crate::mail::AddressBook;
+use crate::model::*;
+use crate::render::{self, Addressing, Gateway, PostView, Rendered, ThreadView};
+use crate::replykey;
+
+/// The parts of the configuration composition needs.
+#[derive(Debug, Clone)]
+pub struct Composer {
+    pub gateway: Gateway,
+    pub secret: Vec<u8>,
+    pub max_attachment_bytes: u64,
+}
+
+/// A post as it is fanned out.
+#[derive(Debug, Clone)]
+pub struct PostDraft<'a> {
+    pub thread: &'a ThreadSnap,
+    pub author: Option<ContactId>,
+    pub body: &'a str,
+    pub attachments: &'a [Attachment],
+    pub created_at_ms: i64,
+}
+
+/// Per-recipient ids chosen by the caller.
+#[derive(Debug, Clone)]
+pub struct Ids<'a> {
+    pub message_id: &'a str,
+    pub outbox_id: OutboxId,
+    /// Message-IDs this recipient got earlier in the thread, oldest first.
+    pub earlier: &'a [String],
+}
+
+impl Composer {
+    pub fn book(&self) -> &AddressBook {
+        &self.gateway.book
+    }
+
+    /// `cases+r-<key>@domain` for (thread, contact).
+    pub fn reply_address(&self, thread: ThreadId, contact: ContactId) -> String {
+        self.book().tagged(&format!("r-{}", replykey::reply_key(&self.secret, thread, contact)))
+    }
+
+    /// `cases+b-<key>@domain` for one outbox item.
+    pub fn bounce_address(&self, outbox: OutboxId) -> String {
+        self.book().tagged(&format!("b-{}", replykey::bounce_key(&self.secret, outbox)))
+    }
+
+    /// The thread where `contact` writes privately to the coordinators from within `thread`'s
+    /// case: their organization's private thread, or a reporter's report thread.
+    pub fn private_channel(&self, world: &World, thread: &ThreadSnap, contact: &ContactSnap) -> Option<ThreadId> {
+        if thread.kind != ThreadKind::Discussion || world.is_coordinator(contact) {
+            return None;
+        }
+        let case = thread.case.and_then(|c| world.case(c))?;
+        contact.org.and_then(|o| case.private_thread_of(o)).or_else(|| {
+            world.reports.iter().find(|r| r.case == Some(case.id) && r.reporter == contact.id).map(|r| r.thread)
+        })
+    }
+
+    /// Addressing of one message to `contact` in `thread`.
+    pub fn addressing(&self, world: &World, thread: &ThreadSnap, contact: &ContactSnap, ids: &Ids) -> Addressing {
+        let private = self.private_channel(world, thread, contact).map(|t| self.reply_address(t, contact.id));
+        Addressing {
+            to_name: contact.name.clone(),
+            to: contact.email.clone(),
+            reply_to: self.reply_address(thread.id, contact.id),
+            private_reply_to: private,
+            message_id: ids.message_id.to_string(),
+            in_reply_to: ids.earlier.last().cloned(),
+            references: ids.earlier.iter().rev().take(20).rev().cloned().collect(),
+            bounce: self.bounce_address(ids.outbox_id),
+        }
+    }
+
+    /// Render one delivery of a post: the full notification, or the content-free notice.
+    pub fn render_delivery(&self, world: &World, draft: &PostDraft, d: &Delivery, ids: &Ids, now_ms: i64) -> Option<(OutboxKind, Rendered)> {
+        let contact = world.contact(d.contact)?;
+        let to = self.addressing(world, draft.thread, contact, ids);
+        let view = thread_view(world, draft.thread, contact);
+        if d.content == Content::Notice {
+            return Some((OutboxKind::Notice, render::embargo_notice(&self.gateway, &view.token, &to, now_ms)));
+        }
+        let post = post_view(draft, &d.view);
+        let r = render::notification(&self.gateway, &view, &post, &to, self.max_attachment_bytes, now_ms);
+        Some((OutboxKind::Notification, r))
+    }
+}
+
+fn post_view<'a>(draft: &'a PostDraft, view: &'a AuthorView) -> PostView<'a> {
+    PostView {
+        author_display: &view.display,
+        body: draft.body,
+        attachments: draft.attachments,
+        created_at_ms: draft.created_at_ms,
+        redactions: &view.redactions,
+    }
+}
+
+/// Token, title and kind of a thread as `recipient` may see them.
+pub fn thread_view(world: &World, thread: &ThreadSnap, recipient: &ContactSnap) -> ThreadView {
+    let case = thread.case.and_then(|c| world.case(c));
+    let report = thread.report.and_then(|r| world.report(r));
+    let (token, title) = match (case, report) {
+        (Some(c), _) => (c.public_id.clone(), c.title.clone()),
+        (None, Some(r)) => (r.public_id.clone(), r.subject.clone()),
+        (None, None) => (String::new(), String::new()),
+    };
+    let own_org = thread.org.is_some() && (recipient.org == thread.org || world.is_coordinator(recipient));
+    let org_name = thread.org.filter(|_| own_org).and_then(|o| world.org(o)).map(|o| o.name.clone());
+    ThreadView { token, title, kind: thread.kind, org_name }
+}
+
+/// A readable name of a thread for listings: `discussion:VU#123456`,
+/// `private:VU#123456:Acme`, `report:VRF#..`.
+pub fn thread_name(world: &World, thread: &ThreadSnap) -> String {
+    let case = thread.case.and_then(|c| world.case(c)).map(|c| c.public_id.clone()).unwrap_or_default();
+    match thread.kind {
+        ThreadKind::Discussion => format!("discussion:{case}"),
+        ThreadKind::Private => {
+            let org = thread.org.and_then(|o| world.org(o)).map(|o| o.name.clone()).unwrap_or_default();
+            format!("private:{case}:{org}")
+        }
+        ThreadKind::Report => {
+            let r = thread.report.and_then(|r| world.report(r)).map(|r| r.public_id.clone()).unwrap_or_default();
+            format!("report:{r}")
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! `casegate deliver`: one mail from standard input (an MTA pipe) or a file.
+//!
+//! Exit status for the MTA (sysexits.h): 0 when the mail is stored and decided (routed,
+//! quarantined or ignored), 75 (EX_TEMPFAIL) when a transient error means the MTA should
+//! offer it again.
+
+use crate::pipeline::{Outcome, Pipeline, PipelineError};
+use std::io::Read;
+use std::path::Path;
+
+/// sysexits.h EX_TEMPFAIL.
+pub const EX_TEMPFAIL: i32 = 75;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeliverError {
+    #[error("cannot read the mail: {0}")]
+    Read(std::io::Error),
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+}
+
+impl DeliverError {
+    /// The exit status an MTA understands: 75 when retrying may succeed.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            DeliverError::Read(_) => EX_TEMPFAIL,
+            DeliverError::Pipeline(e) if e.is_transient() => EX_TEMPFAIL,
+            DeliverError::Pipeline(_) => 1,
+        }
+    }
+}
+
+/// Read the whole mail from `file`, or from standard input when `None`.
+pub fn read_mail(file: Option<&Path>) -> Result<(Vec<u8>, String), DeliverError> {
+    match file {
+        Some(p) => Ok((std::fs::read(p).map_err(DeliverError::Read)?, p.display().to_string())),
+        None => {
+            let mut raw = Vec::new();
+            std::io::stdin().lock().read_to_end(&mut raw).map_err(DeliverError::Read)?;
+            Ok((raw, "-".to_string()))
+        }
+    }
+}
+
+/// Deliver one mail through the pipeline.
+pub async fn deliver(pipeline: &Pipeline, file: Option<&Path>) -> Result<Outcome, DeliverError> {
+    let (raw, source_ref) = read_mail(file)?;
+    let source = if file.is_some() { "file" } else { "stdin" };
+    Ok(pipeline.ingest(&raw, source, &source_ref).await?)
+}

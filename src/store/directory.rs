@@ -1,0 +1,147 @@
+//! Organizations and contacts.
+
+use super::{now_ms, Result, Store, StoreError};
+use crate::model::{ContactId, ContactSnap, NotifyMode, OrgId, OrgKind, OrgSnap};
+use sqlx::{AssertSqlSafe, SqliteConnection as Conn};
+
+type ContactRow = (i64, String, String, Option<i64>, String, bool);
+
+fn contact_from_row(r: ContactRow) -> ContactSnap {
+    ContactSnap {
+        id: r.0,
+        email: r.1,
+        name: r.2,
+        org: r.3,
+        notify: NotifyMode::parse(&r.4).unwrap_or(NotifyMode::Immediate),
+        encrypt_only: r.5,
+    }
+}
+
+pub(crate) const CONTACT_COLS: &str = "id, email, name, org_id, notify, encrypt_only";
+
+/// A new contact's fields.
+#[derive(Debug, Clone)]
+pub struct NewContact<'a> {
+    pub email: &'a str,
+    pub name: &'a str,
+    pub org: Option<OrgId>,
+    pub notify: NotifyMode,
+    pub encrypt_only: bool,
+}
+
+impl Store {
+    pub async fn add_org(&self, name: &str, kind: OrgKind, domains: &[String]) -> Result<OrgId> {
+        let mut tx = self.pool.begin().await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM orgs WHERE lower(name) = lower($1)")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_some() {
+            return Err(StoreError::Invalid(format!("organization {name:?} exists already")));
+        }
+        let id: i64 = sqlx::query_scalar("INSERT INTO orgs (name, kind, created_at) VALUES ($1, $2, $3) RETURNING id")
+            .bind(name)
+            .bind(kind.as_str())
+            .bind(now_ms())
+            .fetch_one(&mut *tx)
+            .await?;
+        for d in domains {
+            sqlx::query("INSERT INTO org_domains (org_id, domain) VALUES ($1, $2)")
+                .bind(id)
+                .bind(d.trim().to_ascii_lowercase())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    pub async fn list_orgs(&self) -> Result<Vec<OrgSnap>> {
+        let mut conn = self.pool.acquire().await?;
+        orgs_where(&mut conn, "1 = 1", None).await
+    }
+
+    pub async fn org_by_name(&self, name: &str) -> Result<OrgSnap> {
+        let mut conn = self.pool.acquire().await?;
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM orgs WHERE lower(name) = lower($1)")
+            .bind(name)
+            .fetch_optional(&mut *conn)
+            .await?;
+        let id = id.ok_or_else(|| StoreError::NotFound(format!("no organization named {name:?}")))?;
+        let mut v = orgs_where(&mut conn, "id = $1", Some(id)).await?;
+        v.pop().ok_or_else(|| StoreError::NotFound(format!("no organization named {name:?}")))
+    }
+
+    pub async fn add_contact(&self, c: &NewContact<'_>) -> Result<ContactId> {
+        let mut conn = self.pool.acquire().await?;
+        let email = c.email.trim().to_ascii_lowercase();
+        if !email.contains('@') {
+            return Err(StoreError::Invalid(format!("{email:?} is not a mail address")));
+        }
+        if contact_by_email(&mut conn, &email).await?.is_some() {
+            return Err(StoreError::Invalid(format!("contact {email} exists already")));
+        }
+        insert_contact(&mut conn, c).await
+    }
+
+    pub async fn list_contacts(&self) -> Result<Vec<ContactSnap>> {
+        let rows: Vec<ContactRow> = sqlx::query_as(AssertSqlSafe(format!("SELECT {CONTACT_COLS} FROM contacts ORDER BY id")))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(contact_from_row).collect())
+    }
+
+    pub async fn contact_by_email(&self, email: &str) -> Result<ContactSnap> {
+        let mut conn = self.pool.acquire().await?;
+        contact_by_email(&mut conn, email)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no contact {email}")))
+    }
+}
+
+pub(crate) async fn insert_contact(conn: &mut Conn, c: &NewContact<'_>) -> Result<ContactId> {
+    let id = sqlx::query_scalar(
+        "INSERT INTO contacts (email, name, org_id, notify, encrypt_only, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(c.email.trim().to_ascii_lowercase())
+    .bind(c.name)
+    .bind(c.org)
+    .bind(c.notify.as_str())
+    .bind(c.encrypt_only)
+    .bind(now_ms())
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(id)
+}
+
+pub(crate) async fn contact_by_email(conn: &mut Conn, email: &str) -> Result<Option<ContactSnap>> {
+    let row: Option<ContactRow> = sqlx::query_as(AssertSqlSafe(format!("SELECT {CONTACT_COLS} FROM contacts WHERE email = $1")))
+        .bind(email.trim().to_ascii_lowercase())
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row.map(contact_from_row))
+}
+
+/// Contacts matching a WHERE clause with one optional i64 parameter.
+pub(crate) async fn contacts_where(conn: &mut Conn, clause: &str, arg: Option<i64>) -> Result<Vec<ContactSnap>> {
+    let sql = format!("SELECT {CONTACT_COLS} FROM contacts WHERE {clause}");
+    let rows: Vec<ContactRow> = sqlx::query_as(AssertSqlSafe(sql)).bind(arg).fetch_all(&mut *conn).await?;
+    Ok(rows.into_iter().map(contact_from_row).collect())
+}
+
+/// Organizations matching a WHERE clause with one optional i64 parameter, with domains.
+pub(crate) async fn orgs_where(conn: &mut Conn, clause: &str, arg: Option<i64>) -> Result<Vec<OrgSnap>> {
+    let sql = format!("SELECT id, name, kind FROM orgs WHERE {clause} ORDER BY id");
+    let rows: Vec<(i64, String, String)> = sqlx::query_as(AssertSqlSafe(sql)).bind(arg).fetch_all(&mut *conn).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (id, name, kind) in rows {
+        let domains: Vec<String> = sqlx::query_scalar("SELECT domain FROM org_domains WHERE org_id = $1 ORDER BY domain")
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?;
+        let kind = OrgKind::parse(&kind).unwrap_or(OrgKind::Vendor);
+        out.push(OrgSnap { id, name, kind, domains });
+    }
+    Ok(out)
+}

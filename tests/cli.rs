@@ -1,0 +1,171 @@
+//! The command line as a newcomer uses it: `init`, then the CLI alone is enough to create a
+//! case with vendors and route a mail from `deliver` into it, with the notifications
+//! written by the file transport. Also: usage and config errors name the flag or key, and
+//! `demo` plays its scenario.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn casegate(config: Option<&Path>, args: &[&str]) -> Output {
+    let mut c = Command::new(support::binary());
+    if let Some(cfg) = config {
+        c.arg("--config").arg(cfg);
+    }
+    c.args(args).env_remove("CASEGATE_CONFIG").stdin(Stdio::null()).output().expect("run casegate")
+}
+
+fn ok(config: Option<&Path>, args: &[&str]) -> String {
+    let o = casegate(config, args);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "casegate {args:?} failed: {}\n{out}", String::from_utf8_lossy(&o.stderr));
+    out
+}
+
+fn deliver(config: &Path, mail: &str) -> serde_json::Value {
+    let file = config.parent().unwrap().join("in.eml");
+    std::fs::write(&file, mail).unwrap();
+    let out = ok(Some(config), &["deliver", file.to_str().unwrap(), "--json"]);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// The header value of `name` in a rendered message.
+fn header(raw: &str, name: &str) -> String {
+    let m = mail_parser::MessageParser::default().parse(raw.as_bytes()).unwrap();
+    match name {
+        "Reply-To" => m.reply_to().and_then(|a| a.first()).and_then(|a| a.address()).unwrap_or("").to_string(),
+        "To" => m.to().and_then(|a| a.first()).and_then(|a| a.address()).unwrap_or("").to_string(),
+        "Subject" => m.subject().unwrap_or("").to_string(),
+        _ => panic!("{name}"),
+    }
+}
+
+fn outbox_files(dir: &Path) -> Vec<String> {
+    let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    files.sort();
+    files.iter().map(|f| std::fs::read_to_string(f).unwrap()).collect()
+}
+
+#[test]
+fn init_then_the_cli_alone_routes_a_vendor_reply() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("gw");
+    ok(None, &["init", dir.to_str().unwrap(), "--domain", "example.org"]);
+    let cfg = dir.join("casegate.toml");
+    let c = Some(cfg.as_path());
+    ok(c, &["check-config"]);
+    ok(c, &["org", "add", "Coordination Center", "--kind", "coordinator", "--domain", "example.org"]);
+    ok(c, &["org", "add", "Acme", "--kind", "vendor", "--domain", "acme.example"]);
+    ok(c, &["org", "add", "Globex", "--kind", "vendor", "--domain", "globex.example"]);
+    ok(c, &["contact", "add", "cora@example.org", "--name", "Cora", "--org", "Coordination Center"]);
+    ok(c, &["contact", "add", "alice@acme.example", "--name", "Alice", "--org", "Acme"]);
+    ok(c, &["contact", "add", "bob@globex.example", "--name", "Bob Globex", "--org", "Globex"]);
+    assert_eq!(ok(c, &["case", "create", "--id", "VU#123456", "--title", "Overflow in httpd"]).trim(), "VU#123456");
+    ok(c, &["case", "add-participant", "VU#123456", "--org", "Acme"]);
+    ok(c, &["case", "add-participant", "VU#123456", "--org", "Globex", "--anonymous", "--alias", "Vendor B"]);
+    ok(c, &["case", "notify", "VU#123456", "--org", "Acme"]);
+    ok(c, &["outbox", "send"]);
+    let sent = outbox_files(&dir.join("outbox"));
+    assert_eq!(sent.len(), 1, "one initial-contact mail to alice");
+    let reply_to = header(&sent[0], "Reply-To");
+    assert!(reply_to.starts_with("cases+r-") && reply_to.ends_with("@example.org"), "{reply_to}");
+
+    let mail = format!(
+        "From: Alice <alice@acme.example>\r\nTo: {reply_to}\r\nSubject: Re: [VU#123456] Overflow in httpd\r\n\
+         Message-ID: <a1@acme.example>\r\n\r\nWe are affected; fix in 2.0.1.\r\n"
+    );
+    let o = deliver(&cfg, &mail);
+    assert_eq!(o["decision"], "post", "{o}");
+    assert_eq!(o["reason"], "reply-key");
+    assert_eq!(o["thread"], "discussion:VU#123456");
+    assert_eq!(o["recipients"], serde_json::json!(["bob@globex.example", "cora@example.org"]));
+    ok(c, &["outbox", "send"]);
+    let sent = outbox_files(&dir.join("outbox"));
+    assert_eq!(sent.len(), 3);
+    let to_bob = sent.iter().find(|m| header(m, "To") == "bob@globex.example").expect("bob got the post");
+    assert!(to_bob.contains("We are affected"));
+    assert!(to_bob.contains("Alice via"), "the author is named to other participants: {to_bob}");
+
+    let listed: serde_json::Value = serde_json::from_str(&ok(c, &["outbox", "list", "--json"])).unwrap();
+    assert!(listed.as_array().unwrap().iter().all(|i| i["state"] == "sent"), "{listed}");
+    let cases: serde_json::Value = serde_json::from_str(&ok(c, &["case", "list", "--json"])).unwrap();
+    assert_eq!(cases[0]["id"], "VU#123456");
+
+    // The same mail again changes nothing.
+    let again = deliver(&cfg, &mail);
+    assert_eq!(again["reason"], "duplicate");
+}
+
+#[test]
+fn route_explain_json_has_stable_fields_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("gw");
+    ok(None, &["init", dir.to_str().unwrap(), "--domain", "example.org"]);
+    let cfg = dir.join("casegate.toml");
+    let file = dir.join("m.eml");
+    std::fs::write(&file, "From: Someone <x@elsewhere.example>\r\nTo: security@example.org\r\nSubject: a bug\r\nMessage-ID: <e1@x>\r\n\r\nhello\r\n").unwrap();
+    let out = ok(Some(&cfg), &["route", "explain", file.to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for key in ["decision", "reason", "thread", "case", "sender", "assurance", "recipients"] {
+        assert!(v.get(key).is_some(), "route explain --json lacks {key}: {v}");
+    }
+    assert_eq!(v["decision"], "open-report");
+    assert_eq!(v["sender"], "x@elsewhere.example");
+    let reports = ok(Some(&cfg), &["report", "list", "--json"]);
+    assert_eq!(reports.trim(), "[]", "explain must not open a report");
+    let text = ok(Some(&cfg), &["route", "explain", file.to_str().unwrap()]);
+    assert!(text.contains("decision:   open-report"), "{text}");
+}
+
+#[test]
+fn bad_flags_and_bad_config_are_named() {
+    let o = casegate(None, &["case", "create", "--titel", "x"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--titel"));
+
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("bad.toml");
+    std::fs::write(&cfg, "[gateway]\ndomain = 5\nsecret_file = \"missing.key\"\ncolour = \"blue\"\n[posting]\nmin_assurance = \"maybe\"\n").unwrap();
+    let o = casegate(Some(&cfg), &["check-config"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    for key in ["gateway.domain", "gateway.secret_file", "gateway.colour", "posting.min_assurance"] {
+        assert!(err.contains(key), "check-config does not name {key}:\n{err}");
+    }
+
+    let dir = tmp.path().join("gw");
+    ok(None, &["init", dir.to_str().unwrap(), "--domain", "example.org"]);
+    let good = dir.join("casegate.toml");
+    let o = casegate(Some(&good), &["org", "add", "X", "--kind", "vendorr"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--kind"));
+}
+
+#[test]
+fn demo_plays_the_whole_coordination() {
+    let o = casegate(None, &["demo"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "demo failed: {}\n{out}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("→ open-report (new-report)"), "{out}");
+    assert!(out.contains("→ post (reply-key) in discussion:VU#"), "{out}");
+    assert!(out.contains("→ post (case-address) in discussion:VU#"), "{out}");
+    assert!(out.contains("→ post (private-address) in private:VU#"), "{out}");
+    assert!(out.contains("→ quarantine (below-assurance"), "{out}");
+    assert!(out.contains("→ ignore (auto-reply"), "{out}");
+    // Per-recipient sections: the anonymous vendor is never named to the others.
+    let section = |who: &str| -> String {
+        let start = out.find(&format!("=== {who}")).unwrap_or_else(|| panic!("no section for {who}:\n{out}"));
+        let rest = &out[start + 4..];
+        rest[..rest.find("=== ").unwrap_or(rest.len())].to_string()
+    };
+    for outsider in ["alice@acme.example", "ivan@initech.example"] {
+        let s = section(outsider);
+        assert!(!s.contains("Globex") && !s.contains("bob@"), "{outsider} learns who Vendor B is:\n{s}");
+    }
+    assert!(section("rita@reporter.example").contains("[VRF#"), "the reporter got an acknowledgement");
+    assert!(!section("alice@acme.example").contains("not affected"), "a private message reached another vendor");
+    let boxes = &out[out.find("=== ").unwrap()..];
+    assert!(!boxes.contains("freemail"), "the forged mail's content was sent to someone");
+    assert!(!boxes.contains("out of the office"), "the out-of-office reply was posted");
+}

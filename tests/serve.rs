@@ -1,0 +1,84 @@
+//! `casegate serve` with a Maildir source and the file transport: mail dropped into `new/`
+//! is routed, moved to `cur/` after commit, the notifications are written, and SIGTERM
+//! drains and exits 0.
+
+mod support;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const WORLD: &str = r#"
+[gateway]
+domain = "cert.example"
+intake = ["security@cert.example"]
+[[org]]
+name = "CERT Team"
+kind = "coordinator"
+domains = ["cert.example"]
+[[contact]]
+email = "cora@cert.example"
+org = "CERT Team"
+"#;
+
+fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn count(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_ingests_the_maildir_sends_and_stops_on_sigterm() {
+    let world: support::WorldDesc = toml::from_str(WORLD).unwrap();
+    let g = support::gateway(&world).await;
+    let maildir = g.dir.path().join("maildir");
+    let cfg_path = g.cfg.source.clone();
+    let text = std::fs::read_to_string(&cfg_path).unwrap();
+    let text = text.replace("[outbound]", "[inbound]\nmaildir = \"maildir\"\npoll_interval_ms = 100\n[outbound]");
+    std::fs::write(&cfg_path, text).unwrap();
+    for sub in ["new", "cur", "tmp"] {
+        std::fs::create_dir_all(maildir.join(sub)).unwrap();
+    }
+    for i in 0..5 {
+        let mail = format!("From: R{i} <r{i}@example.net>\r\nTo: security@cert.example\r\nSubject: report {i}\r\nMessage-ID: <s{i}@example.net>\r\n\r\nbody {i}\r\n");
+        std::fs::write(maildir.join("new").join(format!("170000000{i}.M1P1.host")), mail).unwrap();
+    }
+    let mut child = Command::new(support::binary())
+        .arg("--config")
+        .arg(&cfg_path)
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("maildir drained", Duration::from_secs(30), || count(&maildir.join("cur")) == 5);
+    assert_eq!(count(&maildir.join("new")), 0);
+    assert!(std::fs::read_dir(maildir.join("cur")).unwrap().all(|e| e.unwrap().file_name().to_string_lossy().ends_with(":2,S")));
+    // Each report: one notification to cora and one acknowledgement to the reporter.
+    let outbox = g.dir.path().join("outbox");
+    wait_until("notifications written", Duration::from_secs(30), || count(&outbox) == 10);
+    // A mail arriving while serve runs.
+    let late = "From: Late <late@example.net>\r\nTo: security@cert.example\r\nSubject: late\r\nMessage-ID: <late@example.net>\r\n\r\nx\r\n";
+    std::fs::write(maildir.join("tmp").join("1700000009.M1P1.host"), late).unwrap();
+    std::fs::rename(maildir.join("tmp").join("1700000009.M1P1.host"), maildir.join("new").join("1700000009.M1P1.host")).unwrap();
+    wait_until("late mail routed", Duration::from_secs(30), || count(&outbox) == 12);
+
+    let status = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    assert!(status.success());
+    let start = Instant::now();
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "serve did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(exit.code(), Some(0), "serve exits 0 after SIGTERM");
+    let reports: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reports").fetch_one(&g.store.pool).await.unwrap();
+    assert_eq!(reports, 6);
+}

@@ -1,0 +1,215 @@
+//! Shared test setup: a gateway configuration in a temporary directory, and a world of
+//! organizations, contacts, cases and reports described in TOML.
+#![allow(dead_code)]
+
+use casegate::config::Config;
+use casegate::model::*;
+use casegate::pipeline::Pipeline;
+use casegate::store::cases::{NewCase, NewParticipant};
+use casegate::store::directory::NewContact;
+use casegate::store::Store;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+pub const SECRET: &str = "2b7e151628aed2a6abf7158809cf4f3c2b7e151628aed2a6abf7158809cf4f3c";
+
+/// Write a config for `domain` into `dir` (file transport into dir/outbox) and load it.
+pub fn config(dir: &Path, gateway: &GatewayDesc) -> Config {
+    std::fs::write(dir.join("secret.key"), SECRET).unwrap();
+    std::fs::create_dir_all(dir.join("outbox")).unwrap();
+    let intake: Vec<String> = gateway.intake.iter().map(|i| format!("\"{i}\"")).collect();
+    let trusted: Vec<String> = gateway.trusted_authserv_ids.iter().map(|i| format!("\"{i}\"")).collect();
+    let text = format!(
+        "[gateway]\ndomain = \"{}\"\nintake = [{}]\nsecret_file = \"secret.key\"\n\
+         [database]\nurl = \"sqlite://casegate.db\"\n\
+         [posting]\nmin_assurance = \"{}\"\ntrusted_authserv_ids = [{}]\n\
+         [outbound]\ntransport = \"file\"\nfile_dir = \"outbox\"\n[log]\nlevel = \"warn\"\n",
+        gateway.domain,
+        intake.join(", "),
+        gateway.min_assurance,
+        trusted.join(", ")
+    );
+    let path = dir.join("casegate.toml");
+    std::fs::write(&path, text).unwrap();
+    Config::load(&path).unwrap_or_else(|e| panic!("test config: {e}"))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WorldDesc {
+    pub gateway: GatewayDesc,
+    #[serde(default)]
+    pub org: Vec<OrgDesc>,
+    #[serde(default)]
+    pub contact: Vec<ContactDesc>,
+    #[serde(default)]
+    pub case: Vec<CaseDesc>,
+    #[serde(default)]
+    pub report: Vec<ReportDesc>,
+    #[serde(default)]
+    pub sent: Vec<SentDesc>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GatewayDesc {
+    pub domain: String,
+    pub intake: Vec<String>,
+    #[serde(default)]
+    pub trusted_authserv_ids: Vec<String>,
+    #[serde(default = "dmarc")]
+    pub min_assurance: String,
+}
+
+fn dmarc() -> String {
+    "dmarc".into()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OrgDesc {
+    pub name: String,
+    pub kind: String,
+    #[serde(default)]
+    pub domains: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ContactDesc {
+    pub email: String,
+    #[serde(default)]
+    pub name: String,
+    pub org: Option<String>,
+    #[serde(default)]
+    pub notify: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CaseDesc {
+    pub id: String,
+    pub title: String,
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub embargoed: bool,
+    #[serde(default)]
+    pub min_assurance: Option<String>,
+    #[serde(default)]
+    pub participants: Vec<ParticipantDesc>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ParticipantDesc {
+    pub org: Option<String>,
+    pub contact: Option<String>,
+    pub role: String,
+    #[serde(default)]
+    pub anonymous: bool,
+    pub alias: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReportDesc {
+    pub id: String,
+    pub reporter: String,
+    pub subject: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SentDesc {
+    pub message_id: String,
+    pub thread: String,
+    pub contact: String,
+}
+
+pub fn load_world_desc(path: &Path) -> WorldDesc {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Create everything the description names.
+pub async fn seed(store: &Store, prefix: &str, w: &WorldDesc) {
+    for o in &w.org {
+        store.add_org(&o.name, OrgKind::parse(&o.kind).expect("org kind"), &o.domains).await.unwrap();
+    }
+    for c in &w.contact {
+        let org = match &c.org {
+            Some(o) => Some(store.org_by_name(o).await.unwrap().id),
+            None => None,
+        };
+        let notify = c.notify.as_deref().map(|n| NotifyMode::parse(n).expect("notify")).unwrap_or(NotifyMode::Immediate);
+        let name = if c.name.is_empty() { c.email.as_str() } else { c.name.as_str() };
+        store.add_contact(&NewContact { email: &c.email, name, org, notify, encrypt_only: false }).await.unwrap();
+    }
+    for c in &w.case {
+        let min = c.min_assurance.as_deref().map(|m| Assurance::parse(m).expect("assurance"));
+        let nc = NewCase { public_id: Some(&c.id), title: &c.title, embargoed: c.embargoed, min_assurance: min };
+        store.create_case(prefix, &nc).await.unwrap();
+        for p in &c.participants {
+            let org = match &p.org {
+                Some(o) => Some(store.org_by_name(o).await.unwrap().id),
+                None => None,
+            };
+            let contact = match &p.contact {
+                Some(e) => Some(store.contact_by_email(e).await.unwrap().id),
+                None => None,
+            };
+            let np = NewParticipant { org, contact, role: Role::parse(&p.role).expect("role"), anonymous: p.anonymous, alias: p.alias.as_deref() };
+            store.add_participant(&c.id, &np).await.unwrap();
+        }
+        if let Some(s) = &c.state {
+            store.set_case_state(&c.id, CaseState::parse(s).expect("state")).await.unwrap();
+        }
+    }
+    for r in &w.report {
+        seed_report(store, r).await;
+    }
+    for s in &w.sent {
+        let thread = store.thread_by_name(&s.thread).await.unwrap();
+        let contact = store.contact_by_email(&s.contact).await.unwrap().id;
+        sqlx::query("INSERT INTO message_index (message_id, thread_id, contact_id, created_at) VALUES ($1, $2, $3, 0)")
+            .bind(&s.message_id)
+            .bind(thread)
+            .bind(contact)
+            .execute(&store.pool)
+            .await
+            .unwrap();
+    }
+}
+
+async fn seed_report(store: &Store, r: &ReportDesc) {
+    let reporter = store.contact_by_email(&r.reporter).await.unwrap().id;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO reports (public_id, reporter_id, subject, assurance, created_at) VALUES ($1, $2, $3, 'address', 0) RETURNING id",
+    )
+    .bind(&r.id)
+    .bind(reporter)
+    .bind(&r.subject)
+    .fetch_one(&store.pool)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO threads (kind, report_id, created_at) VALUES ('report', $1, 0)")
+        .bind(id)
+        .execute(&store.pool)
+        .await
+        .unwrap();
+}
+
+/// A gateway on a seeded world in a fresh temporary directory.
+pub struct Gateway {
+    pub dir: tempfile::TempDir,
+    pub cfg: Config,
+    pub store: Store,
+    pub pipeline: Pipeline,
+}
+
+pub async fn gateway(world: &WorldDesc) -> Gateway {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &world.gateway);
+    let store = Store::open(&cfg.database.url).await.unwrap();
+    seed(&store, &cfg.gateway.case_prefix, world).await;
+    let pipeline = Pipeline::new(store.clone(), &cfg);
+    Gateway { dir, cfg, store, pipeline }
+}
+
+/// The built `casegate` binary.
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_casegate"))
+}
