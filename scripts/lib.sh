@@ -18,17 +18,21 @@ have_pkg() {
   dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
 }
 
-# What building casegate needs beyond the Rust toolchain.
+# What building casegate needs beyond the Rust toolchain (libclang-dev: bindgen, used by
+# the OpenPGP backend's build).
 ensure_build_deps() {
   local missing=()
-  for p in pkg-config libssl-dev; do have_pkg "$p" || missing+=("$p"); done
+  for p in pkg-config libssl-dev libclang-dev; do have_pkg "$p" || missing+=("$p"); done
   if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 }
 
-# Real servers the integration tests start: Postfix's smtp-sink.
+# Real servers and tools the integration tests use: Postfix's smtp-sink, Dovecot, GnuPG, sq.
 ensure_test_deps() {
+  local missing=()
   if ! [ -x /usr/sbin/smtp-sink ]; then
     echo 'postfix postfix/main_mailer_type select No configuration' | as_root debconf-set-selections
-    apt_install postfix
+    missing+=(postfix)
   fi
+  for p in dovecot-imapd gnupg sq; do have_pkg "$p" || missing+=("$p"); done
+  if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 }

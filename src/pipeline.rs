@@ -4,7 +4,7 @@
 
 use crate::compose::{thread_name, Composer};
 use crate::config::Config;
-use crate::mail::machine::{self, MachineClass};
+use crate::mail::machine;
 use crate::mail::tokens::{self, GatewayAddress, SubjectToken};
 use crate::mail::{self, AddressBook, Inbound};
 use crate::model::*;
@@ -182,7 +182,7 @@ impl Pipeline {
         };
         let mut world = World::default();
         if let (Some(inb), None) = (&inbound, &ev.parse_error) {
-            self.gather(inb, id, &mut ev).await?;
+            self.gather(inb, raw, id, &mut ev).await?;
             world = self.store.world(&world_query(&ev)).await?;
         }
         let decision = route::decide(&ev, &world, &self.policy);
@@ -190,21 +190,17 @@ impl Pipeline {
     }
 
     /// Fill the evidence from the parsed mail and the database.
-    async fn gather(&self, inb: &Inbound, id: i64, ev: &mut Evidence) -> Result<(), PipelineError> {
+    async fn gather(&self, inb: &Inbound, raw: &[u8], id: i64, ev: &mut Evidence) -> Result<(), PipelineError> {
         ev.from = inb.from.as_ref().map(mail::Mailbox::key);
         ev.direct_recipients = inb.direct_recipients();
-        if let Some(mid) = &inb.message_id {
-            ev.duplicate = self.store.seen_message_id(mid, id).await?;
-        }
+        ev.duplicate = match &inb.message_id {
+            Some(mid) => self.store.seen_message_id(mid, id).await?,
+            None => self.store.seen_sha256(raw, id).await?,
+        };
         ev.machine = machine::classify(inb, self.book());
         ev.dmarc_pass = mail::auth_results::dmarc_pass(inb, &self.trusted_authserv_ids);
         for addr in inb.recipient_addresses() {
             self.address_signal(&addr, ev);
-        }
-        if ev.machine == MachineClass::Bounce && ev.bounce_outbox.is_none() {
-            // A DSN names the original recipient's VERP address in Return-Path's reply only
-            // through To/Delivered-To; nothing else binds it.
-            ev.bounce_outbox = None;
         }
         ev.threading = self.threading(inb).await?;
         ev.subject_tokens = tokens::subject_tokens(&inb.subject, self.book());

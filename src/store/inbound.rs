@@ -90,6 +90,19 @@ impl Store {
         Ok(id.is_some())
     }
 
+    /// Whether another processed inbound message has these exact bytes (stage 2, for mail
+    /// without a Message-ID).
+    pub async fn seen_sha256(&self, raw: &[u8], except: i64) -> Result<bool> {
+        let id: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM inbound_messages WHERE sha256 = $1 AND state = 'processed' AND id <> $2 LIMIT 1",
+        )
+        .bind(sha256_hex(raw))
+        .bind(except)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(id.is_some())
+    }
+
     /// The thread a Message-ID belongs to (one we sent, or a posted inbound mail).
     pub async fn thread_of_message_id(&self, message_id: &str) -> Result<Option<ThreadId>> {
         Ok(sqlx::query_scalar("SELECT thread_id FROM message_index WHERE message_id = $1")
