@@ -36,3 +36,4 @@ pub mod outbound;
 pub mod app;
 pub mod cli;
 pub mod demo;
+pub mod digest;

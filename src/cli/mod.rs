@@ -66,6 +66,9 @@ pub enum Command {
     /// Outbound queue.
     #[command(subcommand)]
     Outbox(mailcmd::OutboxCmd),
+    /// Daily digests for contacts with notify mode `digest`.
+    #[command(subcommand)]
+    Digest(mailcmd::DigestCmd),
     /// Play a whole coordination in a temporary directory and print what everyone received.
     Demo {
         /// Keep the demo's files in DIR instead of a temporary directory.
@@ -152,6 +155,7 @@ async fn with_config(cmd: &Command, cfg: Config) -> CmdResult {
         Command::Post(a) => mailcmd::post(&cfg, a).await,
         Command::Quarantine(c) => mailcmd::quarantine(&cfg, c).await,
         Command::Outbox(c) => mailcmd::outbox(&cfg, c).await,
+        Command::Digest(c) => mailcmd::digest(&cfg, c).await,
         Command::Init { .. } | Command::Demo { .. } | Command::CheckConfig => Ok(()),
     }
 }
