@@ -37,3 +37,5 @@ pub mod app;
 pub mod cli;
 pub mod demo;
 pub mod digest;
+pub mod metrics;
+pub mod sdnotify;
