@@ -26,6 +26,8 @@ CREATE TABLE contacts (
     created_at    BIGINT NOT NULL
 );
 
+CREATE INDEX contacts_org ON contacts (org_id);
+
 CREATE TABLE cases (
     id                  INTEGER PRIMARY KEY,
     public_id           TEXT NOT NULL UNIQUE,     -- VU#123456
@@ -46,6 +48,9 @@ CREATE TABLE threads (
     report_id   BIGINT,
     created_at  BIGINT NOT NULL
 );
+CREATE INDEX cases_public_upper ON cases (upper(public_id));
+CREATE INDEX threads_case ON threads (case_id);
+CREATE INDEX threads_report ON threads (report_id);
 CREATE UNIQUE INDEX threads_one_discussion ON threads (case_id) WHERE kind = 'discussion';
 CREATE UNIQUE INDEX threads_one_private ON threads (case_id, org_id) WHERE kind = 'private';
 CREATE UNIQUE INDEX threads_one_report ON threads (report_id) WHERE kind = 'report';
@@ -62,6 +67,7 @@ CREATE TABLE participants (
     notified_at BIGINT,
     CHECK ((org_id IS NULL) <> (contact_id IS NULL))
 );
+CREATE INDEX participants_case ON participants (case_id);
 CREATE UNIQUE INDEX participants_org ON participants (case_id, org_id) WHERE org_id IS NOT NULL;
 CREATE UNIQUE INDEX participants_contact ON participants (case_id, contact_id) WHERE contact_id IS NOT NULL;
 
@@ -75,6 +81,9 @@ CREATE TABLE reports (
     assurance   TEXT NOT NULL,
     created_at  BIGINT NOT NULL
 );
+
+CREATE INDEX reports_case ON reports (case_id);
+CREATE INDEX reports_public_upper ON reports (upper(public_id));
 
 -- Stage 1: the raw bytes, stored before anything else happens.
 CREATE TABLE inbound_messages (
@@ -130,7 +139,7 @@ CREATE TABLE message_index (
     outbox_id   BIGINT,
     created_at  BIGINT NOT NULL
 );
-CREATE INDEX message_index_thread_contact ON message_index (thread_id, contact_id);
+CREATE INDEX message_index_thread_contact ON message_index (thread_id, contact_id, created_at, outbox_id);
 
 CREATE TABLE quarantine (
     id                INTEGER PRIMARY KEY,
