@@ -52,7 +52,15 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
         let (p, stop) = (pipeline.clone(), shutdown.clone());
         tasks.spawn(async move { maildir::run(p, dir, interval, wake, stop).await });
     }
+    let stop = shutdown.clone();
+    tasks.spawn(async move { crate::sdnotify::watchdog(stop).await });
     info!(maildir = ?cfg.inbound.maildir, transport = ?cfg.outbound.transport, "serving");
+    crate::sdnotify::notify("READY=1");
+    let stopping = shutdown.clone();
+    tokio::spawn(async move {
+        stopping.cancelled().await;
+        crate::sdnotify::notify("STOPPING=1");
+    });
     while let Some(r) = tasks.join_next().await {
         r?;
     }
