@@ -48,7 +48,12 @@ async fn serve_ingests_the_maildir_sends_and_stops_on_sigterm() {
         let mail = format!("From: R{i} <r{i}@example.net>\r\nTo: security@cert.example\r\nSubject: report {i}\r\nMessage-ID: <s{i}@example.net>\r\n\r\nbody {i}\r\n");
         std::fs::write(maildir.join("new").join(format!("170000000{i}.M1P1.host")), mail).unwrap();
     }
+    // Stand in for systemd: serve reports READY=1 on NOTIFY_SOCKET (Type=notify).
+    let notify_path = g.dir.path().join("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    notify.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut child = Command::new(support::binary())
+        .env("NOTIFY_SOCKET", &notify_path)
         .arg("--config")
         .arg(&cfg_path)
         .arg("serve")
@@ -56,6 +61,9 @@ async fn serve_ingests_the_maildir_sends_and_stops_on_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut buf = [0u8; 64];
+    let n = notify.recv(&mut buf).expect("READY=1 from serve");
+    assert_eq!(&buf[..n], b"READY=1");
     wait_until("maildir drained", Duration::from_secs(30), || count(&maildir.join("cur")) == 5);
     assert_eq!(count(&maildir.join("new")), 0);
     assert!(std::fs::read_dir(maildir.join("cur")).unwrap().all(|e| e.unwrap().file_name().to_string_lossy().ends_with(":2,S")));
@@ -79,6 +87,8 @@ async fn serve_ingests_the_maildir_sends_and_stops_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(exit.code(), Some(0), "serve exits 0 after SIGTERM");
+    let n = notify.recv(&mut buf).expect("STOPPING=1 from serve");
+    assert_eq!(&buf[..n], b"STOPPING=1");
     let reports: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reports").fetch_one(&g.store.pool).await.unwrap();
     assert_eq!(reports, 6);
 }
