@@ -16,7 +16,7 @@
 //! ```
 //!
 //! Pure core (no tokio, sqlx, lettre): [`model`], [`mail`], [`replykey`], [`route`],
-//! [`audience`], [`render`]. I/O shell: [`config`], [`store`], [`pipeline`], [`ingest`],
+//! [`audience`], [`render`], [`pgp`]. I/O shell: [`config`], [`store`], [`pipeline`], [`ingest`],
 //! [`outbound`], [`app`], [`cli`], [`demo`].
 
 pub mod model;
@@ -26,6 +26,7 @@ pub mod route;
 pub mod audience;
 pub mod render;
 pub mod compose;
+pub mod pgp;
 
 pub mod config;
 pub mod store;
