@@ -7,6 +7,7 @@ pub mod cases;
 pub mod directory;
 pub mod history;
 pub mod inbound;
+pub mod keys;
 pub mod posts;
 pub mod quarantine;
 pub mod outbox;
