@@ -345,12 +345,13 @@ impl Pipeline {
         thread: Option<ThreadId>,
         post: Option<PostId>,
     ) -> Result<(), PipelineError> {
-        let Some(p) = &a.evidence.protection else { return Ok(()) };
-        store::keys::store_protection(tx, id, post, p).await?;
         let from = a.evidence.from.as_deref().unwrap_or_default();
-        let replay = a.decision.reason == Reason::CiphertextReplayed;
-        if let (Some(sha), None, false) = (&p.ciphertext_sha256, &p.refusal, replay) {
-            store::keys::record_ciphertext(tx, sha, thread, from, id).await?;
+        if let Some(p) = &a.evidence.protection {
+            store::keys::store_protection(tx, id, post, p).await?;
+            let replay = a.decision.reason == Reason::CiphertextReplayed;
+            if let (Some(sha), None, false) = (&p.ciphertext_sha256, &p.refusal, replay) {
+                store::keys::record_ciphertext(tx, sha, thread, from, id).await?;
+            }
         }
         if let (Action::Post { .. }, Some(inb)) = (&a.decision.action, &a.inbound) {
             if let Some(author) = a.world.contact_by_email(from) {

@@ -2,6 +2,7 @@
 //! [`run`]; every command returns an exit status.
 
 mod admin;
+mod keys;
 mod mailcmd;
 mod output;
 
@@ -66,6 +67,9 @@ pub enum Command {
     /// Outbound queue.
     #[command(subcommand)]
     Outbox(mailcmd::OutboxCmd),
+    /// OpenPGP keys: the gateway key and the contacts' certificates.
+    #[command(subcommand)]
+    Keys(keys::KeysCmd),
     /// Play a whole coordination in a temporary directory and print what everyone received.
     Demo {
         /// Keep the demo's files in DIR instead of a temporary directory.
@@ -152,6 +156,7 @@ async fn with_config(cmd: &Command, cfg: Config) -> CmdResult {
         Command::Post(a) => mailcmd::post(&cfg, a).await,
         Command::Quarantine(c) => mailcmd::quarantine(&cfg, c).await,
         Command::Outbox(c) => mailcmd::outbox(&cfg, c).await,
+        Command::Keys(c) => keys::keys(&cfg, c).await,
         Command::Init { .. } | Command::Demo { .. } | Command::CheckConfig => Ok(()),
     }
 }

@@ -25,6 +25,7 @@ use openpgp::types::{HashAlgorithm, SymmetricAlgorithm};
 use openpgp::{Cert, Fingerprint, KeyHandle};
 use sha2::{Digest, Sha256};
 use std::io::Read;
+use std::sync::{Arc, Mutex};
 
 /// What opening needs: the gateway keys, the certificates, the From address and the time.
 #[derive(Clone, Copy)]
@@ -264,6 +265,12 @@ fn decrypt(data: &[u8], ctx: &OpenCtx, p: &mut Protection) -> Option<Decrypted> 
             p.decrypted_with = state.decrypted_with.map(|f| f.to_hex());
             Some(Decrypted { plaintext, signatures })
         }
+        // RFC 9580 §5.13.1: the library rejects a session key that is ours when the data
+        // lacks its MDC or was altered: tampering, not a stranger's mail.
+        Err(_) if state.decrypted_with.is_none() && state.session_key_rejected => refuse(
+            p,
+            Refusal::Mdc { detail: "a gateway key opened the session key, but the data does not decrypt with it".into() },
+        ),
         Err(_) if state.decrypted_with.is_none() => {
             let to = if state.recipients.is_empty() { "hidden recipients".to_string() } else { state.recipients.join(", ") };
             refuse(p, Refusal::Undecryptable { detail: format!("not encrypted to a gateway key (encrypted to {to})") })
@@ -278,16 +285,17 @@ fn refuse<T>(p: &mut Protection, r: Refusal) -> Option<T> {
 }
 
 /// Runs the decryptor to the end; the plaintext is returned only when it completed. The
-/// helper's findings come back even when the library stopped with an error (they travel
-/// in the error as a [`HelperState`]).
+/// helper's findings come back even when the library stopped with an error.
 fn decrypt_with(data: &[u8], ctx: &OpenCtx) -> (openpgp::Result<Vec<u8>>, HelperState, Vec<SigResult>) {
     let builder = match DecryptorBuilder::from_bytes(data) {
         Ok(b) => b,
         Err(e) => return (Err(e), HelperState::default(), Vec::new()),
     };
-    match builder.with_policy(&POLICY, Some(system_time(ctx.now_ms)), Helper::new(ctx, ctx.gateway)) {
+    let helper = Helper::new(ctx, ctx.gateway);
+    let shared = helper.shared.clone();
+    match builder.with_policy(&POLICY, Some(system_time(ctx.now_ms)), helper) {
         Err(e) => {
-            let state = helper_state(&e).unwrap_or_default();
+            let state = shared.lock().map(|s| s.clone()).unwrap_or_default();
             (Err(e), state, Vec::new())
         }
         Ok(mut dec) => {
@@ -300,10 +308,6 @@ fn decrypt_with(data: &[u8], ctx: &OpenCtx) -> (openpgp::Result<Vec<u8>>, Helper
     }
 }
 
-/// The helper state carried by an error, if the helper raised it.
-fn helper_state(e: &openpgp::anyhow::Error) -> Option<HelperState> {
-    e.chain().find_map(|c| c.downcast_ref::<HelperState>()).cloned()
-}
 
 /// RFC 9580 §5.13.1: tampering shows as a manipulated message.
 fn classify_error(e: &openpgp::anyhow::Error) -> Refusal {
@@ -337,15 +341,21 @@ struct Helper<'a> {
     gateway_fprs: Vec<Fingerprint>,
     now_ms: i64,
     decrypted_with: Option<Fingerprint>,
+    session_key_rejected: bool,
     recipients: Vec<String>,
     sigs: Vec<SigResult>,
     weak_hash: Option<String>,
+    /// What the helper learned, readable by the caller even when the library consumed the
+    /// helper and stopped with an error.
+    shared: Arc<Mutex<HelperState>>,
 }
 
-/// The part of a helper's state that survives a failed builder (attached to the error).
+/// The part of a helper's state that survives a failed builder.
 #[derive(Debug, Clone, Default)]
 struct HelperState {
     decrypted_with: Option<Fingerprint>,
+    /// A gateway key opened a session key that did not decrypt the data.
+    session_key_rejected: bool,
     recipients: Vec<String>,
     weak_hash: Option<String>,
 }
@@ -369,14 +379,23 @@ impl<'a> Helper<'a> {
             gateway_fprs: ctx.gateway.map(GatewayKeys::fingerprints).unwrap_or_default(),
             now_ms: ctx.now_ms,
             decrypted_with: None,
+            session_key_rejected: false,
             recipients: Vec::new(),
             sigs: Vec::new(),
             weak_hash: None,
+            shared: Arc::default(),
+        }
+    }
+
+    /// Makes the findings so far visible to the caller.
+    fn publish(&self) {
+        if let Ok(mut s) = self.shared.lock() {
+            *s = self.state();
         }
     }
 
     fn state(&self) -> HelperState {
-        HelperState { decrypted_with: self.decrypted_with.clone(), recipients: self.recipients.clone(), weak_hash: self.weak_hash.clone() }
+        HelperState { decrypted_with: self.decrypted_with.clone(), session_key_rejected: self.session_key_rejected, recipients: self.recipients.clone(), weak_hash: self.weak_hash.clone() }
     }
 
     fn record(&mut self, result: &VerificationResult) {
@@ -454,6 +473,7 @@ impl VerificationHelper for Helper<'_> {
     fn check(&mut self, structure: MessageStructure) -> openpgp::Result<()> {
         self.check_hashes(&structure);
         if self.weak_hash.is_some() {
+            self.publish();
             return Err(self.state().into());
         }
         for layer in structure.iter() {
@@ -488,12 +508,15 @@ impl DecryptionHelper for Helper<'_> {
                 if let Some((algo, sk)) = pkesk.decrypt(&mut pair, sym_algo) {
                     if decrypt(algo, &sk) {
                         self.decrypted_with = Some(key.cert.clone());
+                        self.publish();
                         let cert = gateway.public_certs().into_iter().find(|c| c.fingerprint() == key.cert);
                         return Ok(cert);
                     }
+                    self.session_key_rejected = true;
                 }
             }
         }
+        self.publish();
         Err(self.state().into())
     }
 }
@@ -501,9 +524,11 @@ impl DecryptionHelper for Helper<'_> {
 /// RFC 3156 §5: verify a detached signature over the canonical signed bytes.
 fn verify_detached(data: &[u8], signature: &[u8], ctx: &OpenCtx) -> Result<Vec<SigResult>, Refusal> {
     let builder = DetachedVerifierBuilder::from_bytes(signature).map_err(|e| Refusal::Malformed { detail: e.to_string() })?;
+    let helper = Helper::new(ctx, ctx.gateway);
+    let shared = helper.shared.clone();
     let mut v = builder
-        .with_policy(&POLICY, Some(system_time(ctx.now_ms)), Helper::new(ctx, ctx.gateway))
-        .map_err(|e| weak_or_malformed(&e))?;
+        .with_policy(&POLICY, Some(system_time(ctx.now_ms)), helper)
+        .map_err(|e| weak_or_malformed(&e, &shared))?;
     let result = v.verify_bytes(data);
     let h = v.into_helper();
     if let Some(algo) = h.weak_hash {
@@ -522,10 +547,11 @@ fn bad(detail: String) -> SigResult {
 /// An inline signed message or a cleartext-signed block: the signed text and the results.
 fn verify_inline(data: &[u8], ctx: &OpenCtx) -> Result<(String, Vec<SigResult>), Refusal> {
     let helper = Helper::new(ctx, ctx.gateway);
+    let shared = helper.shared.clone();
     let builder = VerifierBuilder::from_bytes(data).map_err(|e| Refusal::Malformed { detail: e.to_string() })?;
     let mut v = builder
         .with_policy(&POLICY, Some(system_time(ctx.now_ms)), helper)
-        .map_err(|e| weak_or_malformed(&e))?;
+        .map_err(|e| weak_or_malformed(&e, &shared))?;
     let mut text = Vec::new();
     let read = v.read_to_end(&mut text);
     let h = v.into_helper();
@@ -539,8 +565,8 @@ fn verify_inline(data: &[u8], ctx: &OpenCtx) -> Result<(String, Vec<SigResult>),
     Ok((String::from_utf8_lossy(&text).replace("\r\n", "\n"), sigs))
 }
 
-fn weak_or_malformed(e: &openpgp::anyhow::Error) -> Refusal {
-    match helper_state(e).and_then(|s| s.weak_hash) {
+fn weak_or_malformed(e: &openpgp::anyhow::Error, shared: &Mutex<HelperState>) -> Refusal {
+    match shared.lock().ok().and_then(|s| s.weak_hash.clone()) {
         Some(algo) => Refusal::WeakHash { algo },
         None => Refusal::Malformed { detail: e.to_string() },
     }
