@@ -188,6 +188,13 @@ impl GpgHome {
     }
 }
 
+/// sq renamed its file options (0.27 `--recipient-key`/`--signer-cert`, 1.x
+/// `--recipient-file`/`--signer-file`): the spelling the installed sq knows.
+fn sq_flag(subcommand: &str, old: &str, new: &str) -> String {
+    let help = Command::new(SQ).args([subcommand, "--help"]).output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+    if help.contains(new) { new.to_string() } else { old.to_string() }
+}
+
 /// `sq decrypt` with a secret key file and the signer's certificate: (plaintext, stderr).
 pub fn sq_decrypt(secret_key: &[u8], signer_cert: &[u8], data: &[u8]) -> (Vec<u8>, String) {
     require(SQ, "sq");
@@ -197,9 +204,10 @@ pub fn sq_decrypt(secret_key: &[u8], signer_cert: &[u8], data: &[u8]) -> (Vec<u8
     std::fs::write(&c, signer_cert).expect("cert");
     std::fs::write(&m, data).expect("msg");
     let o = Command::new(SQ)
-        .args(["decrypt", "--recipient-file"])
+        .arg("decrypt")
+        .arg(sq_flag("decrypt", "--recipient-key", "--recipient-file"))
         .arg(&k)
-        .arg("--signer-file")
+        .arg(sq_flag("decrypt", "--signer-cert", "--signer-file"))
         .arg(&c)
         .arg(&m)
         .output()
@@ -217,7 +225,8 @@ pub fn sq_verify_detached(signer_cert: &[u8], sig: &[u8], data: &[u8]) -> (bool,
     std::fs::write(&c, signer_cert).expect("cert");
     std::fs::write(&s, sig).expect("sig");
     std::fs::write(&d, data).expect("data");
-    let o = Command::new(SQ).args(["verify", "--detached"]).arg(&s).arg("--signer-file").arg(&c).arg(&d).output().expect("run sq");
+    let signer = sq_flag("verify", "--signer-cert", "--signer-file");
+    let o = Command::new(SQ).args(["verify", "--detached"]).arg(&s).arg(signer).arg(&c).arg(&d).output().expect("run sq");
     (o.status.success(), String::from_utf8_lossy(&o.stderr).into_owned())
 }
 
