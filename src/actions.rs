@@ -70,6 +70,8 @@ pub async fn release(store: &Store, composer: &Composer, item: i64, thread: Thre
     let mut emails = direct.clone();
     emails.push(from.clone());
     let world = world_of(store, thread, emails).await?;
+    // Content that arrived encrypted leaves only encrypted.
+    let world = if protection.encrypted && protection.refusal.is_none() { crate::compose::confidential(&world) } else { world };
     let t = world.thread(thread).ok_or_else(|| StoreError::NotFound(format!("no thread {thread}")))?;
     let author = world.contact_by_email(&from).map(|c| c.id);
     let np = NewPost {

@@ -141,6 +141,17 @@ fn post_view<'a>(draft: &'a PostDraft, view: &'a AuthorView) -> PostView<'a> {
     }
 }
 
+/// A copy of `world` in which every contact takes content only encrypted (SPEC §6.4):
+/// the fan-out of a post that arrived encrypted, so that readers without a usable key get
+/// the notice instead of plaintext.
+pub fn confidential(world: &World) -> World {
+    let mut w = world.clone();
+    for c in &mut w.contacts {
+        c.encrypt_only = true;
+    }
+    w
+}
+
 /// Token, title and kind of a thread as `recipient` may see them.
 pub fn thread_view(world: &World, thread: &ThreadSnap, recipient: &ContactSnap) -> ThreadView {
     let case = thread.case.and_then(|c| world.case(c));

@@ -385,7 +385,7 @@ impl Pipeline {
             pinned: false,
             direct: &a.evidence.direct_recipients,
         };
-        Ok(posts::insert_post(tx, &self.composer, &a.world, &np).await?)
+        Ok(posts::insert_post(tx, &self.composer, &fan_out_world(a).as_ref(), &np).await?)
     }
 
     async fn apply_report(
@@ -409,7 +409,7 @@ impl Pipeline {
             ack_interval_ms: self.ack_interval_ms,
             candidates: &pgp::open::candidate_keys(inb, &from.key(), store::now_ms()),
         };
-        Ok(posts::open_report(tx, &self.composer, &a.world, &nr).await?)
+        Ok(posts::open_report(tx, &self.composer, &fan_out_world(a).as_ref(), &nr).await?)
     }
 
     fn outcome(&self, id: i64, a: &Analysis) -> Outcome {
@@ -436,6 +436,15 @@ impl Pipeline {
             quarantine_id: None,
             recipients: vec![],
         }
+    }
+}
+
+/// The world the fan-out sees: content that arrived encrypted leaves only encrypted, so
+/// for such a post every reader counts as `encrypt-only` (SPEC §6.4 applied to §5.1).
+fn fan_out_world(a: &Analysis) -> std::borrow::Cow<'_, World> {
+    match &a.evidence.protection {
+        Some(p) if p.encrypted && p.refusal.is_none() => std::borrow::Cow::Owned(crate::compose::confidential(&a.world)),
+        _ => std::borrow::Cow::Borrowed(&a.world),
     }
 }
 
