@@ -2,6 +2,7 @@
 //! [`run`]; every command returns an exit status.
 
 mod admin;
+mod benchpgp;
 mod keys;
 mod mailcmd;
 mod output;
@@ -67,6 +68,9 @@ pub enum Command {
     /// Outbound queue.
     #[command(subcommand)]
     Outbox(mailcmd::OutboxCmd),
+    /// Measure throughput on this machine in a temporary gateway (docs/BENCHMARKS.md).
+    #[command(subcommand)]
+    Bench(benchpgp::BenchCmd),
     /// OpenPGP keys: the gateway key and the contacts' certificates.
     #[command(subcommand)]
     Keys(keys::KeysCmd),
@@ -122,6 +126,7 @@ async fn dispatch(cli: &Cli) -> CmdResult {
     match &cli.command {
         Command::Init { dir, domain } => admin::init(dir, domain).await,
         Command::Demo { dir } => crate::demo::run(dir.as_deref()).await.map_err(Failure::from),
+        Command::Bench(b) => benchpgp::run(b).await.map_err(|e| Failure::from(format!("{e:#}"))),
         Command::CheckConfig => {
             let cfg = load_config(cfg_path)?;
             println!("configuration {} is valid", cfg.source.display());
@@ -157,6 +162,6 @@ async fn with_config(cmd: &Command, cfg: Config) -> CmdResult {
         Command::Quarantine(c) => mailcmd::quarantine(&cfg, c).await,
         Command::Outbox(c) => mailcmd::outbox(&cfg, c).await,
         Command::Keys(c) => keys::keys(&cfg, c).await,
-        Command::Init { .. } | Command::Demo { .. } | Command::CheckConfig => Ok(()),
+        Command::Init { .. } | Command::Demo { .. } | Command::CheckConfig | Command::Bench(_) => Ok(()),
     }
 }

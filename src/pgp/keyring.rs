@@ -145,15 +145,34 @@ pub fn armored_secret(cert: &Cert) -> Result<String, PgpError> {
     String::from_utf8(bytes).map_err(|e| PgpError::Crypto(e.to_string()))
 }
 
+/// Public-key algorithms for [`generate_with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Suite {
+    /// Ed25519 signing, Cv25519 encryption.
+    Cv25519,
+    /// RSA-3072 for both.
+    Rsa3072,
+}
+
 /// A new gateway key (SPEC §5): v4, an Ed25519 primary key that certifies and signs and a
 /// Cv25519 subkey for encryption, so that GnuPG 2.2 and later can use it. The
 /// cryptographic library draws the key material from the operating system.
 pub fn generate(user_id: &str, now_ms: i64, valid_days: Option<u64>) -> Result<Cert, PgpError> {
+    generate_with(user_id, now_ms, valid_days, Suite::Cv25519)
+}
+
+/// A new v4 key of the given suite: a primary key that certifies and signs and one
+/// encryption subkey.
+pub fn generate_with(user_id: &str, now_ms: i64, valid_days: Option<u64>, suite: Suite) -> Result<Cert, PgpError> {
     let validity = valid_days.map(|d| std::time::Duration::from_secs(d.saturating_mul(86_400)));
+    let cs = match suite {
+        Suite::Cv25519 => CipherSuite::Cv25519,
+        Suite::Rsa3072 => CipherSuite::RSA3k,
+    };
     let builder = CertBuilder::new()
         .set_profile(openpgp::Profile::RFC4880)
         .map_err(|e| PgpError::Crypto(e.to_string()))?
-        .set_cipher_suite(CipherSuite::Cv25519)
+        .set_cipher_suite(cs)
         .set_creation_time(system_time(now_ms))
         .set_validity_period(validity)
         .set_primary_key_flags(KeyFlags::empty().set_certification().set_signing())

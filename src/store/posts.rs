@@ -70,6 +70,7 @@ pub(crate) async fn insert_post(conn: &mut Conn, composer: &Composer, world: &Wo
         index_message_id(conn, mid, p.thread.id, None, None).await?;
     }
     // SPEC §6.4: who has a usable certificate decides between content and the notice.
+    // (Read after the first write: the transaction already holds SQLite's write lock.)
     super::keys::refresh(conn, &composer.pgp).await?;
     let keyring = composer.pgp.keyring();
     let usable = |c: ContactId| keyring.has_usable_key(c, now);
