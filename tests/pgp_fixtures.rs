@@ -45,7 +45,9 @@ participants = [{ org = "Acme", role = "vendor" }, { org = "Globex", role = "ven
 "#;
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pgp").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/pgp")
+        .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -54,14 +56,25 @@ async fn gateway() -> support::Gateway {
     let dir = tempfile::tempdir().expect("tempdir");
     let key = dir.path().join("gateway-key.asc");
     std::fs::write(&key, fixture("gateway-secret.asc")).expect("key");
-    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).expect("chmod");
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod");
     let cfg = support::config(dir.path(), &desc.gateway);
-    let store = casegate::store::Store::open(&cfg.database.url).await.expect("store");
+    let store = casegate::store::Store::open(&cfg.database.url)
+        .await
+        .expect("store");
     support::seed(&store, &cfg.gateway.case_prefix, &desc).await;
     let certs = casegate::pgp::keyring::parse_certs(&fixture("alice.asc")).expect("alice");
-    store.import_keys("alice@acme.example", &certs).await.expect("import");
+    store
+        .import_keys("alice@acme.example", &certs)
+        .await
+        .expect("import");
     let pipeline = casegate::pipeline::Pipeline::new(store.clone(), &cfg);
-    support::Gateway { dir, cfg, store, pipeline }
+    support::Gateway {
+        dir,
+        cfg,
+        store,
+        pipeline,
+    }
 }
 
 struct Expect {
@@ -75,7 +88,10 @@ struct Expect {
 }
 
 fn signed_and_protected(p: &Protection) {
-    assert!(p.encrypted && p.signature == SigStatus::Good && p.coverage == Coverage::Full, "{p:?}");
+    assert!(
+        p.encrypted && p.signature == SigStatus::Good && p.coverage == Coverage::Full,
+        "{p:?}"
+    );
     assert!(p.protected_headers, "{p:?}");
 }
 
@@ -85,15 +101,53 @@ fn repaired(p: &Protection) {
 }
 
 fn flagged(p: &Protection) {
-    assert!(!p.encrypted && p.notes.iter().any(|n| n.contains("not decrypted")), "{p:?}");
+    assert!(
+        !p.encrypted && p.notes.iter().any(|n| n.contains("not decrypted")),
+        "{p:?}"
+    );
 }
 
 const EXPECTED: &[Expect] = &[
-    Expect { file: "thunderbird.eml", decision: "post", reason: "case-address", assurance: Some("signed"), body: Some("Thunderbird: we reproduced the overflow"), check: signed_and_protected },
-    Expect { file: "k9.eml", decision: "post", reason: "case-address", assurance: Some("signed"), body: Some("K-9: patch attached to the tracker, ✓ tested on ARM."), check: signed_and_protected },
-    Expect { file: "enigmail.eml", decision: "post", reason: "case-address", assurance: Some("signed"), body: Some("Enigmail: affected versions are 2.0 to 2.1."), check: signed_and_protected },
-    Expect { file: "exchange.eml", decision: "post", reason: "case-address", assurance: Some("signed"), body: Some("Exchange: the mail went through Exchange"), check: repaired },
-    Expect { file: "exchange-extra.eml", decision: "quarantine", reason: "below-assurance", assurance: None, body: None, check: flagged },
+    Expect {
+        file: "thunderbird.eml",
+        decision: "post",
+        reason: "case-address",
+        assurance: Some("signed"),
+        body: Some("Thunderbird: we reproduced the overflow"),
+        check: signed_and_protected,
+    },
+    Expect {
+        file: "k9.eml",
+        decision: "post",
+        reason: "case-address",
+        assurance: Some("signed"),
+        body: Some("K-9: patch attached to the tracker, ✓ tested on ARM."),
+        check: signed_and_protected,
+    },
+    Expect {
+        file: "enigmail.eml",
+        decision: "post",
+        reason: "case-address",
+        assurance: Some("signed"),
+        body: Some("Enigmail: affected versions are 2.0 to 2.1."),
+        check: signed_and_protected,
+    },
+    Expect {
+        file: "exchange.eml",
+        decision: "post",
+        reason: "case-address",
+        assurance: Some("signed"),
+        body: Some("Exchange: the mail went through Exchange"),
+        check: repaired,
+    },
+    Expect {
+        file: "exchange-extra.eml",
+        decision: "quarantine",
+        reason: "below-assurance",
+        assurance: None,
+        body: None,
+        check: flagged,
+    },
 ];
 
 #[tokio::test(flavor = "multi_thread")]
@@ -101,27 +155,59 @@ async fn client_shaped_fixtures_open_and_route() {
     let gw = gateway().await;
     let mut problems = Vec::new();
     for e in EXPECTED {
-        let o = gw.pipeline.ingest(&fixture(e.file), "test", e.file).await.expect("ingest");
-        if (o.decision.as_str(), o.reason.as_str(), o.assurance.map(|a| a.as_str())) != (e.decision, e.reason, e.assurance) {
-            problems.push(format!("{}: {} {} {:?} ({})", e.file, o.decision, o.reason, o.assurance, o.reason_detail));
+        let o = gw
+            .pipeline
+            .ingest(&fixture(e.file), "test", e.file)
+            .await
+            .expect("ingest");
+        if (
+            o.decision.as_str(),
+            o.reason.as_str(),
+            o.assurance.map(|a| a.as_str()),
+        ) != (e.decision, e.reason, e.assurance)
+        {
+            problems.push(format!(
+                "{}: {} {} {:?} ({})",
+                e.file, o.decision, o.reason, o.assurance, o.reason_detail
+            ));
             continue;
         }
-        let json: String = sqlx::query_scalar("SELECT protection FROM inbound_messages WHERE id = $1").bind(o.inbound_id).fetch_one(&gw.store.pool).await.expect("protection");
+        let json: String =
+            sqlx::query_scalar("SELECT protection FROM inbound_messages WHERE id = $1")
+                .bind(o.inbound_id)
+                .fetch_one(&gw.store.pool)
+                .await
+                .expect("protection");
         (e.check)(&serde_json::from_str(&json).expect("json"));
         if let (Some(want), Some(post)) = (e.body, o.post_id) {
-            let body: String = sqlx::query_scalar("SELECT body FROM posts WHERE id = $1").bind(post).fetch_one(&gw.store.pool).await.expect("body");
+            let body: String = sqlx::query_scalar("SELECT body FROM posts WHERE id = $1")
+                .bind(post)
+                .fetch_one(&gw.store.pool)
+                .await
+                .expect("body");
             if !body.starts_with(want) {
                 problems.push(format!("{}: body {body:?}", e.file));
             }
             if body.contains("Subject:") {
-                problems.push(format!("{}: a legacy-display part reached the post: {body:?}", e.file));
+                problems.push(format!(
+                    "{}: a legacy-display part reached the post: {body:?}",
+                    e.file
+                ));
             }
             if o.thread.as_deref() != Some("discussion:VU#111111") {
                 problems.push(format!("{}: thread {:?}", e.file, o.thread));
             }
         }
     }
-    let bodies: Vec<String> = sqlx::query_scalar("SELECT body FROM posts").fetch_all(&gw.store.pool).await.expect("posts");
-    assert!(!bodies.iter().any(|b| b.contains("still opens") && b.contains("attacker")), "parts merged");
+    let bodies: Vec<String> = sqlx::query_scalar("SELECT body FROM posts")
+        .fetch_all(&gw.store.pool)
+        .await
+        .expect("posts");
+    assert!(
+        !bodies
+            .iter()
+            .any(|b| b.contains("still opens") && b.contains("attacker")),
+        "parts merged"
+    );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

@@ -15,6 +15,7 @@ use crate::model::*;
 use crate::pgp::keyring::{self, GatewayKeys, Suite};
 use crate::pgp::{open, seal, PgpState};
 use crate::pipeline::Pipeline;
+use crate::render::Rendered;
 use crate::store::cases::{NewCase, NewParticipant};
 use crate::store::directory::NewContact;
 use crate::store::world::WorldQuery;
@@ -82,11 +83,24 @@ pub async fn run(cmd: &BenchCmd) -> anyhow::Result<()> {
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()))
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let build = if cfg!(debug_assertions) { "debug build (use --release for figures)" } else { "release build" };
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let build = if cfg!(debug_assertions) {
+        "debug build (use --release for figures)"
+    } else {
+        "release build"
+    };
     let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC");
     format!("casegate bench pgp — {date} — {host}: {cpu}, {cores} cores, {build}")
 }
@@ -100,14 +114,28 @@ struct SmtpSink {
 impl SmtpSink {
     fn start(program: &Path) -> anyhow::Result<SmtpSink> {
         if !program.exists() {
-            bail!("{} is missing: install the Debian package `postfix`", program.display());
+            bail!(
+                "{} is missing: install the Debian package `postfix`",
+                program.display()
+            );
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let mut cmd = Command::new(program);
-        if std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0).unwrap_or(false) {
+        if std::fs::metadata("/proc/self")
+            .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+            .unwrap_or(false)
+        {
             cmd.args(["-u", "nobody"]);
         }
-        let child = cmd.arg(format!("127.0.0.1:{port}")).arg("1000").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
+        let child = cmd
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("1000")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             if Instant::now() > deadline {
@@ -115,7 +143,10 @@ impl SmtpSink {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        Ok(SmtpSink { port, child: Some(child) })
+        Ok(SmtpSink {
+            port,
+            child: Some(child),
+        })
     }
 
     fn stop(&mut self) {
@@ -158,47 +189,99 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 impl Bench {
-    async fn setup(dir: &Path, suite: Suite, port: u16, args: &BenchPgpArgs) -> anyhow::Result<Bench> {
+    async fn setup(
+        dir: &Path,
+        suite: Suite,
+        port: u16,
+        args: &BenchPgpArgs,
+    ) -> anyhow::Result<Bench> {
         let now = now_ms();
         write_private(&dir.join("secret.key"), hex::encode([7u8; 32]).as_bytes())?;
         let gateway = keyring::generate_with(&format!("CERT <cases@{DOMAIN}>"), now, None, suite)?;
-        write_private(&dir.join("gateway-key.asc"), keyring::armored_secret(&gateway)?.as_bytes())?;
+        write_private(
+            &dir.join("gateway-key.asc"),
+            keyring::armored_secret(&gateway)?.as_bytes(),
+        )?;
         std::fs::write(dir.join("casegate.toml"), config_text(port))?;
-        let cfg = Config::load(&dir.join("casegate.toml")).map_err(|e| anyhow::anyhow!("bench configuration: {e}"))?;
+        let cfg = Config::load(&dir.join("casegate.toml"))
+            .map_err(|e| anyhow::anyhow!("bench configuration: {e}"))?;
         let store = Store::open(&cfg.database.url).await?;
         let sender_tsk = keyring::generate_with(&format!("Sender <{SENDER}>"), now, None, suite)?;
         let sender = GatewayKeys::load(keyring::armored_secret(&sender_tsk)?.as_bytes(), &[], now)?;
         seed(&store, &sender_tsk, args.recipients).await?;
         let pipeline = Pipeline::new(store.clone(), &cfg);
-        Ok(Bench { suite, cfg, store, pipeline, sender, recipients: args.recipients })
+        Ok(Bench {
+            suite,
+            cfg,
+            store,
+            pipeline,
+            sender,
+            recipients: args.recipients,
+        })
     }
 }
 
 /// CERT with its coordinator (with a key), Acme with the sender (a confirmed key), and
 /// Many with the fan-out recipients (a key each); VU#111111 demands signed mail from Acme;
 /// VU#222222 is Many's case.
-async fn seed(store: &Store, sender: &sequoia_openpgp::Cert, recipients: usize) -> anyhow::Result<()> {
-    let now = now_ms();
+async fn seed(
+    store: &Store,
+    sender: &sequoia_openpgp::Cert,
+    recipients: usize,
+) -> anyhow::Result<()> {
     let cert = store.add_org("CERT", OrgKind::Coordinator, &[]).await?;
     let acme = store.add_org("Acme", OrgKind::Vendor, &[]).await?;
     let many = store.add_org("Many", OrgKind::Vendor, &[]).await?;
-    let contact = |email: &'static str, org| NewContact { email, name: email, org: Some(org), notify: NotifyMode::Immediate, encrypt_only: false };
-    store.add_contact(&contact(COORDINATOR, cert)).await?;
-    store.add_contact(&contact(SENDER, acme)).await?;
-    store.import_keys(SENDER, &[sender.clone().strip_secret_key_material()]).await?;
-    let cora = keyring::generate(&format!("Cora <{COORDINATOR}>"), now, None)?;
-    store.import_keys(COORDINATOR, &[cora.strip_secret_key_material()]).await?;
+    let cora = keyring::generate(&format!("Cora <{COORDINATOR}>"), now_ms(), None)?;
+    add_keyed_contact(store, COORDINATOR, cert, &cora).await?;
+    add_keyed_contact(store, SENDER, acme, sender).await?;
     for i in 0..recipients {
         let email = format!("r{i:05}@many.example");
-        store.add_contact(&NewContact { email: &email, name: &email, org: Some(many), notify: NotifyMode::Immediate, encrypt_only: false }).await?;
-        let c = keyring::generate(&format!("<{email}>"), now, None)?;
-        store.import_keys(&email, &[c.strip_secret_key_material()]).await?;
+        let c = keyring::generate(&format!("<{email}>"), now_ms(), None)?;
+        add_keyed_contact(store, &email, many, &c).await?;
     }
-    for (id, org, min) in [("VU#111111", acme, Some(Assurance::Signed)), ("VU#222222", many, None)] {
+    for (id, org, min) in [
+        ("VU#111111", acme, Some(Assurance::Signed)),
+        ("VU#222222", many, None),
+    ] {
         let title = format!("Bench case {id}");
-        store.create_case("VU#", &NewCase { public_id: Some(id), title: &title, embargoed: false, min_assurance: min }).await?;
-        store.add_participant(id, &NewParticipant { org: Some(org), contact: None, role: Role::Vendor, anonymous: false, alias: None }).await?;
+        let case = NewCase {
+            public_id: Some(id),
+            title: &title,
+            embargoed: false,
+            min_assurance: min,
+        };
+        store.create_case("VU#", &case).await?;
+        let p = NewParticipant {
+            org: Some(org),
+            contact: None,
+            role: Role::Vendor,
+            anonymous: false,
+            alias: None,
+        };
+        store.add_participant(id, &p).await?;
     }
+    Ok(())
+}
+
+/// A contact of `org` with `cert` imported (confirmed).
+async fn add_keyed_contact(
+    store: &Store,
+    email: &str,
+    org: OrgId,
+    cert: &sequoia_openpgp::Cert,
+) -> anyhow::Result<()> {
+    let c = NewContact {
+        email,
+        name: email,
+        org: Some(org),
+        notify: NotifyMode::Immediate,
+        encrypt_only: false,
+    };
+    store.add_contact(&c).await?;
+    store
+        .import_keys(email, &[cert.clone().strip_secret_key_material()])
+        .await?;
     Ok(())
 }
 
@@ -206,7 +289,13 @@ impl Bench {
     /// N mails as a sender's client makes them: PGP/MIME, signed and encrypted to the
     /// gateway (made with the gateway's own sealing code, the sender's key as signer).
     fn mails(&self, n: usize) -> anyhow::Result<Vec<Vec<u8>>> {
-        let gateway = self.cfg.pgp.keys.as_ref().context("gateway key")?.public_cert();
+        let gateway = self
+            .cfg
+            .pgp
+            .keys
+            .as_ref()
+            .context("gateway key")?
+            .public_cert();
         let now = now_ms();
         (0..n)
             .map(|i| {
@@ -229,9 +318,14 @@ impl Bench {
         let mails = Arc::new(self.mails(args.mails)?);
         let made = t.elapsed();
         let open_ms = self.open_only(&mails).await?;
-        let (elapsed, posted) = self.ingest_all(mails.clone(), args.concurrency.max(1)).await?;
+        let (elapsed, posted) = self
+            .ingest_all(mails.clone(), args.concurrency.max(1))
+            .await?;
         if posted != mails.len() {
-            bail!("only {posted} of {} mails were posted as signed", mails.len());
+            bail!(
+                "only {posted} of {} mails were posted as signed",
+                mails.len()
+            );
         }
         let per = elapsed.as_secs_f64() * 1000.0 / mails.len() as f64;
         println!(
@@ -251,18 +345,30 @@ impl Bench {
         self.store.refresh_keyring(state).await?;
         let keyring = state.keyring();
         let sample = &mails[..mails.len().min(1000)];
-        let ctx = open::OpenCtx { gateway: state.gateway.as_deref(), keyring: &keyring, from: Some(SENDER), now_ms: now_ms() };
+        let ctx = open::OpenCtx {
+            gateway: state.gateway.as_deref(),
+            keyring: &keyring,
+            from: Some(SENDER),
+            now_ms: now_ms(),
+        };
         let t = Instant::now();
         for m in sample {
             let o = open::open(m, &ctx);
             if o.protection.authenticated().is_none() {
-                bail!("a bench mail did not open as signed: {}", o.protection.summary());
+                bail!(
+                    "a bench mail did not open as signed: {}",
+                    o.protection.summary()
+                );
             }
         }
         Ok(t.elapsed().as_secs_f64() * 1000.0 / sample.len().max(1) as f64)
     }
 
-    async fn ingest_all(&self, mails: Arc<Vec<Vec<u8>>>, workers: usize) -> anyhow::Result<(Duration, usize)> {
+    async fn ingest_all(
+        &self,
+        mails: Arc<Vec<Vec<u8>>>,
+        workers: usize,
+    ) -> anyhow::Result<(Duration, usize)> {
         let next = Arc::new(AtomicUsize::new(0));
         let t = Instant::now();
         let mut tasks = tokio::task::JoinSet::new();
@@ -280,7 +386,8 @@ impl Bench {
                             other => break other?,
                         }
                     };
-                    posted += usize::from(o.decision == "post" && o.assurance == Some(Assurance::Signed));
+                    posted +=
+                        usize::from(o.decision == "post" && o.assurance == Some(Assurance::Signed));
                 }
                 Ok::<usize, anyhow::Error>(posted)
             });
@@ -297,21 +404,46 @@ impl Bench {
     /// One post to every recipient: rendering and cryptography timed alone, then the
     /// whole post (render, seal, commit), then SMTP.
     async fn fan_out(&self) -> anyhow::Result<()> {
-        sqlx::query("DELETE FROM outbox").execute(&self.store.pool).await?;
+        sqlx::query("DELETE FROM outbox")
+            .execute(&self.store.pool)
+            .await?;
         let thread = self.store.thread_by_name("discussion:VU#222222").await?;
-        let body = "The fix is public on 2027-01-15; patched builds are attached to the advisory.\n".repeat(8);
+        let body =
+            "The fix is public on 2027-01-15; patched builds are attached to the advisory.\n"
+                .repeat(8);
         let (render_s, crypto_s) = self.render_and_seal_alone(thread, &body).await?;
         let t = Instant::now();
-        let r = crate::actions::post(&self.store, &self.pipeline.composer, thread, COORDINATOR, &body, &[], false).await?;
+        let r = crate::actions::post(
+            &self.store,
+            &self.pipeline.composer,
+            thread,
+            COORDINATOR,
+            &body,
+            &[],
+            false,
+        )
+        .await?;
         let post_s = t.elapsed().as_secs_f64();
-        let encrypted: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE instr(bytes, 'multipart/encrypted') > 0").fetch_one(&self.store.pool).await?;
+        let encrypted: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE instr(bytes, 'multipart/encrypted') > 0",
+        )
+        .fetch_one(&self.store.pool)
+        .await?;
         let transport = crate::outbound::Transport::from_config(&self.cfg.outbound)?;
         let t = Instant::now();
         let sent = crate::outbound::send_due(&self.store, &transport, &self.cfg.outbound).await?;
         let smtp_s = t.elapsed().as_secs_f64();
         transport.shutdown().await;
-        if sent.sent as usize != self.recipients || encrypted as usize != self.recipients || r.outbox.len() != self.recipients {
-            bail!("fan-out: {} queued, {encrypted} encrypted, {} sent of {}", r.outbox.len(), sent.sent, self.recipients);
+        if sent.sent as usize != self.recipients
+            || encrypted as usize != self.recipients
+            || r.outbox.len() != self.recipients
+        {
+            bail!(
+                "fan-out: {} queued, {encrypted} encrypted, {} sent of {}",
+                r.outbox.len(),
+                sent.sent,
+                self.recipients
+            );
         }
         let store_s = (post_s - render_s - crypto_s).max(0.0);
         println!(
@@ -324,26 +456,65 @@ impl Bench {
     }
 
     /// The rendering and the sealing of the same deliveries, each timed alone.
-    async fn render_and_seal_alone(&self, thread: ThreadId, body: &str) -> anyhow::Result<(f64, f64)> {
-        let world = self.store.world(&WorldQuery { thread_ids: vec![thread], emails: vec![COORDINATOR.into()], ..Default::default() }).await?;
+    async fn render_and_seal_alone(
+        &self,
+        thread: ThreadId,
+        body: &str,
+    ) -> anyhow::Result<(f64, f64)> {
+        let q = WorldQuery {
+            thread_ids: vec![thread],
+            emails: vec![COORDINATOR.into()],
+            ..Default::default()
+        };
+        let world = self.store.world(&q).await?;
         let t = world.thread(thread).context("thread")?;
         let author = world.contact_by_email(COORDINATOR).map(|c| c.id);
-        let fan = audience::fan_out(&world, &PostFacts { thread: t, author, pinned: false, direct_recipients: &[], has_usable_key: &|_| true });
-        let plain = Composer { pgp: Arc::new(PgpState::new(None)), ..(*self.pipeline.composer).clone() };
-        let draft = PostDraft { thread: t, author, body, attachments: &[], created_at_ms: now_ms() };
+        let draft = PostDraft {
+            thread: t,
+            author,
+            body,
+            attachments: &[],
+            created_at_ms: now_ms(),
+        };
         let start = Instant::now();
+        let rendered = self.render_plain(&world, &draft);
+        let render_s = start.elapsed().as_secs_f64();
+        let pgp = &self.pipeline.composer.pgp;
+        self.store.refresh_keyring(pgp).await?;
+        let start = Instant::now();
+        for (contact, r) in rendered {
+            self.pipeline
+                .composer
+                .seal(contact, "VU#222222", r, now_ms())?;
+        }
+        Ok((render_s, start.elapsed().as_secs_f64()))
+    }
+
+    /// Every delivery of the post rendered without keys (no sealing).
+    fn render_plain(&self, world: &World, draft: &PostDraft) -> Vec<(ContactId, Rendered)> {
+        let facts = PostFacts {
+            thread: draft.thread,
+            author: draft.author,
+            pinned: false,
+            direct_recipients: &[],
+            has_usable_key: &|_| true,
+        };
+        let fan = audience::fan_out(world, &facts);
+        let plain = Composer {
+            pgp: Arc::new(PgpState::new(None)),
+            ..(*self.pipeline.composer).clone()
+        };
         let mut rendered = Vec::with_capacity(fan.deliveries.len());
         for (i, d) in fan.deliveries.iter().enumerate() {
             let mid = format!("bench-{i}@{DOMAIN}");
-            let ids = Ids { message_id: &mid, outbox_id: i as i64, earlier: &[] };
-            rendered.extend(plain.render_delivery(&world, &draft, d, &ids, now_ms()).map(|(_, r)| (d.contact, r)));
+            let ids = Ids {
+                message_id: &mid,
+                outbox_id: i as i64,
+                earlier: &[],
+            };
+            let r = plain.render_delivery(world, draft, d, &ids, now_ms());
+            rendered.extend(r.map(|(_, r)| (d.contact, r)));
         }
-        let render_s = start.elapsed().as_secs_f64();
-        self.store.refresh_keyring(&self.pipeline.composer.pgp).await?;
-        let start = Instant::now();
-        for (contact, r) in rendered {
-            self.pipeline.composer.seal(contact, "VU#222222", r, now_ms())?;
-        }
-        Ok((render_s, start.elapsed().as_secs_f64()))
+        rendered
     }
 }

@@ -53,7 +53,10 @@ pub enum KeysCmd {
 }
 
 fn usage(flag: &str, message: String) -> Failure {
-    Failure { code: EXIT_USAGE, message: format!("{flag}: {message}") }
+    Failure {
+        code: EXIT_USAGE,
+        message: format!("{flag}: {message}"),
+    }
 }
 
 pub async fn keys(cfg: &Config, cmd: &KeysCmd) -> CmdResult {
@@ -66,25 +69,45 @@ pub async fn keys(cfg: &Config, cmd: &KeysCmd) -> CmdResult {
         }
         KeysCmd::Import { file, contact } => import(cfg, file, contact).await,
         KeysCmd::List { json } => list(cfg, *json).await,
-        KeysCmd::Confirm { fingerprint, contact } => {
+        KeysCmd::Confirm {
+            fingerprint,
+            contact,
+        } => {
             let store = crate::app::open_store(cfg).await?;
-            changed(store.confirm_key(fingerprint, contact.as_deref()).await?, fingerprint, "confirmed")
+            changed(
+                store.confirm_key(fingerprint, contact.as_deref()).await?,
+                fingerprint,
+                "confirmed",
+            )
         }
-        KeysCmd::Remove { fingerprint, contact } => {
+        KeysCmd::Remove {
+            fingerprint,
+            contact,
+        } => {
             let store = crate::app::open_store(cfg).await?;
-            changed(store.remove_key(fingerprint, contact.as_deref()).await?, fingerprint, "removed")
+            changed(
+                store.remove_key(fingerprint, contact.as_deref()).await?,
+                fingerprint,
+                "removed",
+            )
         }
         KeysCmd::Check => check(cfg).await,
     }
 }
 
 fn no_key() -> Failure {
-    Failure { code: 1, message: "no gateway key: run `casegate keys generate` first".into() }
+    Failure {
+        code: 1,
+        message: "no gateway key: run `casegate keys generate` first".into(),
+    }
 }
 
 fn changed(n: u64, fingerprint: &str, what: &str) -> CmdResult {
     if n == 0 {
-        return Err(usage("FINGERPRINT", format!("no stored certificate {fingerprint}")));
+        return Err(usage(
+            "FINGERPRINT",
+            format!("no stored certificate {fingerprint}"),
+        ));
     }
     println!("{what} {n} certificate(s) {fingerprint}");
     Ok(())
@@ -104,7 +127,11 @@ fn generate(cfg: &Config, name: Option<&str>, valid_days: u64) -> CmdResult {
     let user_id = format!("{} <{}>", name.trim(), cfg.address_book().gateway_address());
     let cert = keyring::generate(&user_id, now_ms(), (valid_days > 0).then_some(valid_days))?;
     write_private(path, keyring::armored_secret(&cert)?.as_bytes())?;
-    println!("wrote {} ({})", path.display(), cert.fingerprint().to_spaced_hex());
+    println!(
+        "wrote {} ({})",
+        path.display(),
+        cert.fingerprint().to_spaced_hex()
+    );
     println!("user ID: {user_id}");
     println!("next: casegate keys export > gateway.asc, and publish it");
     Ok(())
@@ -115,15 +142,25 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut f = options.open(path).map_err(|e| Failure { code: 1, message: format!("cannot create {}: {e}", path.display()) })?;
-    f.write_all(bytes).map_err(|e| Failure { code: 1, message: format!("cannot write {}: {e}", path.display()) })
+    let mut f = options.open(path).map_err(|e| Failure {
+        code: 1,
+        message: format!("cannot create {}: {e}", path.display()),
+    })?;
+    f.write_all(bytes).map_err(|e| Failure {
+        code: 1,
+        message: format!("cannot write {}: {e}", path.display()),
+    })
 }
 
 async fn import(cfg: &Config, file: &Path, contact: &str) -> CmdResult {
-    let bytes = std::fs::read(file).map_err(|e| usage("FILE", format!("cannot read {}: {e}", file.display())))?;
+    let bytes = std::fs::read(file)
+        .map_err(|e| usage("FILE", format!("cannot read {}: {e}", file.display())))?;
     let certs = keyring::parse_certs(&bytes).map_err(|e| usage("FILE", e.to_string()))?;
     let store = crate::app::open_store(cfg).await?;
-    store.contact_by_email(contact).await.map_err(|e| usage("--contact", e.to_string()))?;
+    store
+        .contact_by_email(contact)
+        .await
+        .map_err(|e| usage("--contact", e.to_string()))?;
     let now = now_ms();
     for (fpr, stored) in store.import_keys(contact, &certs).await? {
         let state = certs
@@ -131,7 +168,14 @@ async fn import(cfg: &Config, file: &Path, contact: &str) -> CmdResult {
             .find(|c| c.fingerprint().to_hex() == fpr)
             .map(|c| keyring::cert_state(c, now).as_str())
             .unwrap_or("invalid");
-        println!("{} {fpr} for {contact} ({state})", if stored == crate::store::keys::Stored::New { "imported" } else { "updated" });
+        println!(
+            "{} {fpr} for {contact} ({state})",
+            if stored == crate::store::keys::Stored::New {
+                "imported"
+            } else {
+                "updated"
+            }
+        );
     }
     Ok(())
 }
@@ -153,7 +197,9 @@ struct GatewayKey {
 }
 
 fn gateway_keys(cfg: &Config, now: i64) -> Vec<GatewayKey> {
-    let Some(keys) = &cfg.pgp.keys else { return Vec::new() };
+    let Some(keys) = &cfg.pgp.keys else {
+        return Vec::new();
+    };
     keys.public_certs()
         .iter()
         .enumerate()
@@ -177,7 +223,10 @@ fn gateway_keys(cfg: &Config, now: i64) -> Vec<GatewayKey> {
 async fn list(cfg: &Config, json: bool) -> CmdResult {
     let store = crate::app::open_store(cfg).await?;
     let now = now_ms();
-    let listing = Listing { gateway: gateway_keys(cfg, now), certificates: store.list_keys(now).await? };
+    let listing = Listing {
+        gateway: gateway_keys(cfg, now),
+        certificates: store.list_keys(now).await?,
+    };
     if json {
         output::json(&listing);
         return Ok(());
@@ -186,13 +235,39 @@ async fn list(cfg: &Config, json: bool) -> CmdResult {
     let mut rows: Vec<Vec<String>> = listing
         .gateway
         .iter()
-        .map(|g| vec![format!("(gateway, {})", g.role), g.fingerprint.clone(), "yes".into(), "config".into(), g.state.clone(), until(g.usable_until_ms)])
+        .map(|g| {
+            vec![
+                format!("(gateway, {})", g.role),
+                g.fingerprint.clone(),
+                "yes".into(),
+                "config".into(),
+                g.state.clone(),
+                until(g.usable_until_ms),
+            ]
+        })
         .collect();
     rows.extend(listing.certificates.iter().map(|k| {
         let confirmed = if k.confirmed { "yes" } else { "no" };
-        vec![k.contact.clone(), k.fingerprint.clone(), confirmed.into(), k.source.clone(), k.state.clone(), until(k.usable_until_ms)]
+        vec![
+            k.contact.clone(),
+            k.fingerprint.clone(),
+            confirmed.into(),
+            k.source.clone(),
+            k.state.clone(),
+            until(k.usable_until_ms),
+        ]
     }));
-    output::table(&["CONTACT", "FINGERPRINT", "CONFIRMED", "SOURCE", "STATE", "USABLE UNTIL"], &rows);
+    output::table(
+        &[
+            "CONTACT",
+            "FINGERPRINT",
+            "CONFIRMED",
+            "SOURCE",
+            "STATE",
+            "USABLE UNTIL",
+        ],
+        &rows,
+    );
     Ok(())
 }
 
@@ -201,13 +276,28 @@ async fn check(cfg: &Config) -> CmdResult {
     let state = crate::pgp::PgpState::new(cfg.pgp.keys.clone());
     let given = store.warn_expiring_keys(&state, now_ms()).await?;
     let soon = now_ms() + crate::store::keys::EXPIRY_WARNING_DAYS * 86_400_000;
-    for g in gateway_keys(cfg, now_ms()).iter().filter(|g| g.role == "current") {
+    for g in gateway_keys(cfg, now_ms())
+        .iter()
+        .filter(|g| g.role == "current")
+    {
         if g.usable_until_ms.is_some_and(|u| u <= soon) || g.state != "usable" {
-            println!("warning: the gateway key {} is {} until {}", g.fingerprint, g.state, g.usable_until_ms.map(output::time).unwrap_or_else(|| "-".into()));
+            println!(
+                "warning: the gateway key {} is {} until {}",
+                g.fingerprint,
+                g.state,
+                g.usable_until_ms
+                    .map(output::time)
+                    .unwrap_or_else(|| "-".into())
+            );
         }
     }
     for e in &given {
-        println!("warning: the only usable key of {} ({}) expires {}", e.email, e.fingerprint, output::time(e.expires_at_ms));
+        println!(
+            "warning: the only usable key of {} ({}) expires {}",
+            e.email,
+            e.fingerprint,
+            output::time(e.expires_at_ms)
+        );
     }
     if given.is_empty() {
         println!("no new expiry warnings");

@@ -8,7 +8,6 @@
 
 use super::{system_time, PgpError, POLICY};
 use crate::model::ContactId;
-use sequoia_openpgp as openpgp;
 use openpgp::cert::prelude::*;
 use openpgp::crypto::KeyPair;
 use openpgp::parse::Parse;
@@ -16,6 +15,7 @@ use openpgp::policy::Policy;
 use openpgp::serialize::{Serialize, SerializeInto};
 use openpgp::types::{KeyFlags, RevocationStatus};
 use openpgp::{Cert, Fingerprint, KeyHandle, KeyID};
+use sequoia_openpgp as openpgp;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -42,7 +42,9 @@ pub struct GatewayKeys {
 impl std::fmt::Debug for GatewayKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let fprs: Vec<String> = self.tsks.iter().map(|c| c.fingerprint().to_hex()).collect();
-        f.debug_struct("GatewayKeys").field("fingerprints", &fprs).finish_non_exhaustive()
+        f.debug_struct("GatewayKeys")
+            .field("fingerprints", &fprs)
+            .finish_non_exhaustive()
     }
 }
 
@@ -70,9 +72,16 @@ impl GatewayKeys {
             decryption.extend(decryption_keys(tsk, t));
         }
         if decryption.is_empty() {
-            return Err(PgpError::InvalidKey("no usable secret decryption key (a passphrase-protected key is not accepted)".into()));
+            return Err(PgpError::InvalidKey(
+                "no usable secret decryption key (a passphrase-protected key is not accepted)"
+                    .into(),
+            ));
         }
-        Ok(GatewayKeys { tsks, signer, decryption })
+        Ok(GatewayKeys {
+            tsks,
+            signer,
+            decryption,
+        })
     }
 
     /// The current key's primary fingerprint.
@@ -92,7 +101,10 @@ impl GatewayKeys {
 
     /// Every configured public certificate (to verify our own signatures).
     pub fn public_certs(&self) -> Vec<Cert> {
-        self.tsks.iter().map(|c| c.clone().strip_secret_key_material()).collect()
+        self.tsks
+            .iter()
+            .map(|c| c.clone().strip_secret_key_material())
+            .collect()
     }
 
     /// The current public certificate, ASCII-armored (RFC 9580 §6.2).
@@ -111,9 +123,13 @@ impl GatewayKeys {
 }
 
 fn parse_tsk(bytes: &[u8]) -> Result<Cert, PgpError> {
-    let cert = Cert::from_bytes(bytes).map_err(|e| PgpError::InvalidKey(format!("not an OpenPGP key: {e}")))?;
+    let cert = Cert::from_bytes(bytes)
+        .map_err(|e| PgpError::InvalidKey(format!("not an OpenPGP key: {e}")))?;
     if !cert.is_tsk() {
-        return Err(PgpError::InvalidKey(format!("{} holds no secret key material", cert.fingerprint())));
+        return Err(PgpError::InvalidKey(format!(
+            "{} holds no secret key material",
+            cert.fingerprint()
+        )));
     }
     Ok(cert)
 }
@@ -125,23 +141,38 @@ fn decryption_keys(tsk: &Cert, t: std::time::SystemTime) -> Vec<DecryptionKey> {
         .unencrypted_secret()
         .with_policy(&POLICY, t)
         .supported()
-        .key_flags(KeyFlags::empty().set_transport_encryption().set_storage_encryption())
+        .key_flags(
+            KeyFlags::empty()
+                .set_transport_encryption()
+                .set_storage_encryption(),
+        )
         .filter_map(|ka| {
             let pair = ka.key().clone().into_keypair().ok()?;
-            Some(DecryptionKey { keyid: ka.key().keyid(), cert: tsk.fingerprint(), pair })
+            Some(DecryptionKey {
+                keyid: ka.key().keyid(),
+                cert: tsk.fingerprint(),
+                pair,
+            })
         })
         .collect()
 }
 
 /// The armored public form of a certificate.
 pub fn armored(cert: &Cert) -> Result<String, PgpError> {
-    let bytes = cert.armored().to_vec().map_err(|e| PgpError::Crypto(e.to_string()))?;
+    let bytes = cert
+        .armored()
+        .to_vec()
+        .map_err(|e| PgpError::Crypto(e.to_string()))?;
     String::from_utf8(bytes).map_err(|e| PgpError::Crypto(e.to_string()))
 }
 
 /// The armored secret form (for the gateway key file).
 pub fn armored_secret(cert: &Cert) -> Result<String, PgpError> {
-    let bytes = cert.as_tsk().armored().to_vec().map_err(|e| PgpError::Crypto(e.to_string()))?;
+    let bytes = cert
+        .as_tsk()
+        .armored()
+        .to_vec()
+        .map_err(|e| PgpError::Crypto(e.to_string()))?;
     String::from_utf8(bytes).map_err(|e| PgpError::Crypto(e.to_string()))
 }
 
@@ -163,7 +194,12 @@ pub fn generate(user_id: &str, now_ms: i64, valid_days: Option<u64>) -> Result<C
 
 /// A new v4 key of the given suite: a primary key that certifies and signs and one
 /// encryption subkey.
-pub fn generate_with(user_id: &str, now_ms: i64, valid_days: Option<u64>, suite: Suite) -> Result<Cert, PgpError> {
+pub fn generate_with(
+    user_id: &str,
+    now_ms: i64,
+    valid_days: Option<u64>,
+    suite: Suite,
+) -> Result<Cert, PgpError> {
     let validity = valid_days.map(|d| std::time::Duration::from_secs(d.saturating_mul(86_400)));
     let cs = match suite {
         Suite::Cv25519 => CipherSuite::Cv25519,
@@ -177,8 +213,16 @@ pub fn generate_with(user_id: &str, now_ms: i64, valid_days: Option<u64>, suite:
         .set_validity_period(validity)
         .set_primary_key_flags(KeyFlags::empty().set_certification().set_signing())
         .add_userid(user_id)
-        .add_subkey(KeyFlags::empty().set_transport_encryption().set_storage_encryption(), None, None);
-    let (cert, _revocation) = builder.generate().map_err(|e| PgpError::Crypto(e.to_string()))?;
+        .add_subkey(
+            KeyFlags::empty()
+                .set_transport_encryption()
+                .set_storage_encryption(),
+            None,
+            None,
+        );
+    let (cert, _revocation) = builder
+        .generate()
+        .map_err(|e| PgpError::Crypto(e.to_string()))?;
     Ok(cert)
 }
 
@@ -200,7 +244,8 @@ pub fn parse_certs(bytes: &[u8]) -> Result<Vec<Cert>, PgpError> {
 /// The binary serialization of a certificate's public parts (what the key store keeps).
 pub fn to_bytes(cert: &Cert) -> Result<Vec<u8>, PgpError> {
     let mut out = Vec::new();
-    cert.serialize(&mut out).map_err(|e| PgpError::Crypto(e.to_string()))?;
+    cert.serialize(&mut out)
+        .map_err(|e| PgpError::Crypto(e.to_string()))?;
     Ok(out)
 }
 
@@ -211,7 +256,13 @@ pub fn emails(cert: &Cert, now_ms: i64) -> Vec<String> {
     };
     let mut out: Vec<String> = vc
         .userids()
-        .filter_map(|u| u.userid().email().ok().flatten().map(str::to_ascii_lowercase))
+        .filter_map(|u| {
+            u.userid()
+                .email()
+                .ok()
+                .flatten()
+                .map(str::to_ascii_lowercase)
+        })
         .collect();
     out.sort();
     out.dedup();
@@ -223,11 +274,15 @@ pub fn emails(cert: &Cert, now_ms: i64) -> Vec<String> {
 #[serde(rename_all = "kebab-case", tag = "state")]
 pub enum CertState {
     /// Usable; `until_ms` is when it stops being usable (expiry), if ever.
-    Usable { until_ms: Option<i64> },
+    Usable {
+        until_ms: Option<i64>,
+    },
     Expired,
     Revoked,
     NoEncryptionKey,
-    Invalid { why: String },
+    Invalid {
+        why: String,
+    },
 }
 
 impl CertState {
@@ -253,7 +308,12 @@ pub fn cert_state(cert: &Cert, now_ms: i64) -> CertState {
         return CertState::Revoked;
     }
     let primary_alive = vc.alive().is_ok();
-    let keys: Vec<_> = vc.keys().supported().revoked(false).for_transport_encryption().collect();
+    let keys: Vec<_> = vc
+        .keys()
+        .supported()
+        .revoked(false)
+        .for_transport_encryption()
+        .collect();
     if keys.is_empty() {
         return CertState::NoEncryptionKey;
     }
@@ -262,14 +322,19 @@ pub fn cert_state(cert: &Cert, now_ms: i64) -> CertState {
         return CertState::Expired;
     }
     let ms = |t: std::time::SystemTime| {
-        t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
     };
     let primary_until = vc.primary_key().key_expiration_time().map(ms);
     // The latest of the subkeys: encryption stays possible until the last one expires.
     let subkeys_until = if alive.iter().any(|k| k.key_expiration_time().is_none()) {
         None
     } else {
-        alive.iter().filter_map(|k| k.key_expiration_time().map(ms)).max()
+        alive
+            .iter()
+            .filter_map(|k| k.key_expiration_time().map(ms))
+            .max()
     };
     let until = match (primary_until, subkeys_until) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -297,8 +362,12 @@ impl CertCache {
         if let Some(c) = self.map.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return Ok(c.clone());
         }
-        let cert = Arc::new(Cert::from_bytes(bytes).map_err(|e| PgpError::InvalidKey(e.to_string()))?);
-        self.map.lock().unwrap_or_else(|e| e.into_inner()).insert(key, cert.clone());
+        let cert =
+            Arc::new(Cert::from_bytes(bytes).map_err(|e| PgpError::InvalidKey(e.to_string()))?);
+        self.map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, cert.clone());
         Ok(cert)
     }
 }
@@ -381,12 +450,22 @@ pub struct Expiring {
 impl Keyring {
     /// A keyring with no certificates, for a generation that was never loaded.
     pub fn empty(generation: i64) -> Keyring {
-        Keyring { generation, ..Default::default() }
+        Keyring {
+            generation,
+            ..Default::default()
+        }
     }
 
     /// Builds the keyring; records that do not parse are skipped and returned as problems.
-    pub fn build(generation: i64, records: Vec<CertRecord>, cache: &CertCache) -> (Keyring, Vec<String>) {
-        let mut k = Keyring { generation, ..Default::default() };
+    pub fn build(
+        generation: i64,
+        records: Vec<CertRecord>,
+        cache: &CertCache,
+    ) -> (Keyring, Vec<String>) {
+        let mut k = Keyring {
+            generation,
+            ..Default::default()
+        };
         let mut problems = Vec::new();
         for r in records {
             let cert = match cache.parse(&r.bytes) {
@@ -401,7 +480,14 @@ impl Keyring {
                 k.by_keyid.entry(key.key().keyid()).or_default().push(i);
             }
             k.by_contact.entry(r.contact).or_default().push(i);
-            k.entries.push(Entry { id: r.id, contact: r.contact, email: r.email, confirmed: r.confirmed, source: r.source, cert });
+            k.entries.push(Entry {
+                id: r.id,
+                contact: r.contact,
+                email: r.email,
+                confirmed: r.confirmed,
+                source: r.source,
+                cert,
+            });
         }
         (k, problems)
     }
@@ -435,20 +521,37 @@ impl Keyring {
     pub fn bound_contact(&self, primary: &Fingerprint, from: &str) -> Option<ContactId> {
         self.entries
             .iter()
-            .find(|e| e.confirmed && e.cert.fingerprint() == *primary && e.email.eq_ignore_ascii_case(from.trim()))
+            .find(|e| {
+                e.confirmed
+                    && e.cert.fingerprint() == *primary
+                    && e.email.eq_ignore_ascii_case(from.trim())
+            })
             .map(|e| e.contact)
     }
 
     fn of_contact(&self, contact: ContactId) -> impl Iterator<Item = &Entry> {
-        self.by_contact.get(&contact).into_iter().flatten().map(|i| &self.entries[*i])
+        self.by_contact
+            .get(&contact)
+            .into_iter()
+            .flatten()
+            .map(|i| &self.entries[*i])
     }
 
     /// The certificate to encrypt to for `contact`: a usable confirmed one, else a usable
     /// candidate (SPEC §5.4: candidates encrypt replies, never authenticate).
     pub fn recipient_cert(&self, contact: ContactId, now_ms: i64) -> Option<Arc<Cert>> {
         let usable = |e: &&Entry| matches!(cert_state(&e.cert, now_ms), CertState::Usable { .. });
-        let confirmed = self.of_contact(contact).filter(|e| e.confirmed).find(usable);
-        confirmed.or_else(|| self.of_contact(contact).filter(|e| !e.confirmed).find(usable)).map(|e| e.cert.clone())
+        let confirmed = self
+            .of_contact(contact)
+            .filter(|e| e.confirmed)
+            .find(usable);
+        confirmed
+            .or_else(|| {
+                self.of_contact(contact)
+                    .filter(|e| !e.confirmed)
+                    .find(usable)
+            })
+            .map(|e| e.cert.clone())
     }
 
     pub fn has_usable_key(&self, contact: ContactId, now_ms: i64) -> bool {
@@ -478,12 +581,24 @@ impl Keyring {
             if usable.iter().any(|(u, _)| u.is_none()) {
                 continue;
             }
-            let last = usable.iter().filter_map(|(u, e)| u.map(|u| (u, *e))).max_by_key(|(u, _)| *u);
+            let last = usable
+                .iter()
+                .filter_map(|(u, e)| u.map(|u| (u, *e)))
+                .max_by_key(|(u, _)| *u);
             if let Some((until, e)) = last.filter(|(u, _)| u - now_ms <= within_ms) {
-                out.push(Expiring { contact: *contact, email: e.email.clone(), fingerprint: e.cert.fingerprint().to_hex(), expires_at_ms: until });
+                out.push(Expiring {
+                    contact: *contact,
+                    email: e.email.clone(),
+                    fingerprint: e.cert.fingerprint().to_hex(),
+                    expires_at_ms: until,
+                });
             }
         }
-        out.sort_by(|a, b| a.expires_at_ms.cmp(&b.expires_at_ms).then(a.contact.cmp(&b.contact)));
+        out.sort_by(|a, b| {
+            a.expires_at_ms
+                .cmp(&b.expires_at_ms)
+                .then(a.contact.cmp(&b.contact))
+        });
         out
     }
 }
@@ -499,8 +614,22 @@ mod tests {
 
     const NOW: i64 = 1_767_225_600_000; // 2026-01-01
 
-    fn record(id: i64, contact: ContactId, email: &str, cert: &Cert, confirmed: bool) -> CertRecord {
-        CertRecord { id, contact, email: email.into(), fingerprint: cert.fingerprint().to_hex(), confirmed, source: KeySource::Import, bytes: to_bytes(cert).expect("bytes") }
+    fn record(
+        id: i64,
+        contact: ContactId,
+        email: &str,
+        cert: &Cert,
+        confirmed: bool,
+    ) -> CertRecord {
+        CertRecord {
+            id,
+            contact,
+            email: email.into(),
+            fingerprint: cert.fingerprint().to_hex(),
+            confirmed,
+            source: KeySource::Import,
+            bytes: to_bytes(cert).expect("bytes"),
+        }
     }
 
     #[test]
@@ -512,7 +641,10 @@ mod tests {
         assert_eq!(keys.decryption_keys().len(), 1);
         assert!(!keys.public_cert().is_tsk());
         assert_eq!(emails(&keys.public_cert(), NOW), vec!["cases@cert.example"]);
-        assert!(GatewayKeys::load(armored(&tsk).expect("armor").as_bytes(), &[], NOW).is_err(), "a public cert is no key");
+        assert!(
+            GatewayKeys::load(armored(&tsk).expect("armor").as_bytes(), &[], NOW).is_err(),
+            "a public cert is no key"
+        );
     }
 
     #[test]
@@ -520,21 +652,43 @@ mod tests {
         let a = generate("<a@x.example>", NOW, None).expect("a");
         let b = generate("<a@x.example>", NOW, None).expect("b");
         let cache = CertCache::default();
-        let (k, problems) = Keyring::build(1, vec![record(1, 7, "a@x.example", &a, false), record(2, 7, "a@x.example", &b, true)], &cache);
+        let (k, problems) = Keyring::build(
+            1,
+            vec![
+                record(1, 7, "a@x.example", &a, false),
+                record(2, 7, "a@x.example", &b, true),
+            ],
+            &cache,
+        );
         assert!(problems.is_empty());
-        assert_eq!(k.recipient_cert(7, NOW).map(|c| c.fingerprint()), Some(b.fingerprint()));
+        assert_eq!(
+            k.recipient_cert(7, NOW).map(|c| c.fingerprint()),
+            Some(b.fingerprint())
+        );
         assert_eq!(k.bound_contact(&b.fingerprint(), "A@x.example"), Some(7));
-        assert_eq!(k.bound_contact(&a.fingerprint(), "a@x.example"), None, "a candidate never authenticates");
+        assert_eq!(
+            k.bound_contact(&a.fingerprint(), "a@x.example"),
+            None,
+            "a candidate never authenticates"
+        );
         assert_eq!(k.bound_contact(&b.fingerprint(), "other@x.example"), None);
-        let handles = vec![KeyHandle::from(a.keys().nth(1).expect("subkey").key().keyid())];
+        let handles = vec![KeyHandle::from(
+            a.keys().nth(1).expect("subkey").key().keyid(),
+        )];
         assert_eq!(k.certs_for(&handles).len(), 1);
     }
 
     #[test]
     fn expired_and_revoked_certs_are_not_usable_and_expiry_is_announced() {
         let short = generate("<s@x.example>", NOW, Some(10)).expect("short");
-        assert!(matches!(cert_state(&short, NOW), CertState::Usable { until_ms: Some(_) }));
-        assert_eq!(cert_state(&short, NOW + 11 * 86_400_000), CertState::Expired);
+        assert!(matches!(
+            cert_state(&short, NOW),
+            CertState::Usable { until_ms: Some(_) }
+        ));
+        assert_eq!(
+            cert_state(&short, NOW + 11 * 86_400_000),
+            CertState::Expired
+        );
         let cache = CertCache::default();
         let (k, _) = Keyring::build(1, vec![record(1, 9, "s@x.example", &short, true)], &cache);
         assert_eq!(k.expiring(NOW, 14 * 86_400_000).len(), 1);

@@ -32,10 +32,14 @@ pub struct ContentType {
 
 impl ContentType {
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.params
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     fn param_is(&self, name: &str, value: &str) -> bool {
-        self.param(name).is_some_and(|v| v.trim().eq_ignore_ascii_case(value))
+        self.param(name)
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case(value))
     }
 }
 
@@ -45,33 +49,48 @@ impl<'a> Entity<'a> {
     pub fn parse(raw: &'a [u8]) -> Entity<'a> {
         let raw = skip_mbox_line(raw);
         let (header, body) = split_header(raw);
-        Entity { header, body, fields: fields(header) }
+        Entity {
+            header,
+            body,
+            fields: fields(header),
+        }
     }
 
     /// The first value of a header field, case-insensitive name.
     pub fn field(&self, name: &str) -> Option<&str> {
-        self.fields.iter().find(|f| f.name.eq_ignore_ascii_case(name)).map(|f| f.value.as_str())
+        self.fields
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(name))
+            .map(|f| f.value.as_str())
     }
 
     /// RFC 2045 §5.2: text/plain when absent.
     pub fn content_type(&self) -> ContentType {
-        self.field("Content-Type").map(parse_content_type).unwrap_or_else(|| ContentType {
-            media: "text/plain".into(),
-            params: Vec::new(),
-        })
+        self.field("Content-Type")
+            .map(parse_content_type)
+            .unwrap_or_else(|| ContentType {
+                media: "text/plain".into(),
+                params: Vec::new(),
+            })
     }
 
     /// The children of a multipart entity, each as raw bytes (RFC 2046 §5.1.1).
     pub fn children(&self) -> Vec<&'a [u8]> {
         match self.content_type().param("boundary") {
-            Some(b) if self.content_type().media.starts_with("multipart/") => split_multipart(self.body, b),
+            Some(b) if self.content_type().media.starts_with("multipart/") => {
+                split_multipart(self.body, b)
+            }
             _ => Vec::new(),
         }
     }
 
     /// The body with its Content-Transfer-Encoding undone (RFC 2045 §6).
     pub fn decoded_body(&self) -> Vec<u8> {
-        let cte = self.field("Content-Transfer-Encoding").unwrap_or("7bit").trim().to_ascii_lowercase();
+        let cte = self
+            .field("Content-Transfer-Encoding")
+            .unwrap_or("7bit")
+            .trim()
+            .to_ascii_lowercase();
         match cte.as_str() {
             "base64" => decode_base64(self.body),
             "quoted-printable" => decode_qp(self.body),
@@ -128,7 +147,10 @@ fn fields(header: &[u8]) -> Vec<Field> {
         }
         if let Some((name, value)) = line.split_once(':') {
             if !name.is_empty() && !name.contains(' ') {
-                out.push(Field { name: name.to_string(), value: value.trim().to_string() });
+                out.push(Field {
+                    name: name.to_string(),
+                    value: value.trim().to_string(),
+                });
             }
         }
     }
@@ -138,14 +160,22 @@ fn fields(header: &[u8]) -> Vec<Field> {
 /// RFC 2045 §5.1: `type/subtype *(";" parameter)`, values as tokens or quoted strings.
 pub fn parse_content_type(value: &str) -> ContentType {
     let mut pieces = split_params(value).into_iter();
-    let media = pieces.next().unwrap_or_default().trim().to_ascii_lowercase();
+    let media = pieces
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
     let params = pieces
         .filter_map(|p| {
             let (n, v) = p.split_once('=')?;
             Some((n.trim().to_ascii_lowercase(), unquote(v.trim())))
         })
         .collect();
-    let media = if media.contains('/') { media } else { "text/plain".into() };
+    let media = if media.contains('/') {
+        media
+    } else {
+        "text/plain".into()
+    };
     ContentType { media, params }
 }
 
@@ -195,7 +225,10 @@ pub fn split_multipart<'a>(body: &'a [u8], boundary: &str) -> Vec<&'a [u8]> {
     let mut start: Option<usize> = None;
     let mut pos = 0;
     while pos < body.len() {
-        let end = body[pos..].iter().position(|b| *b == b'\n').map_or(body.len(), |i| pos + i);
+        let end = body[pos..]
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(body.len(), |i| pos + i);
         let line = &body[pos..end];
         let next = (end + 1).min(body.len());
         if let Some(close) = delimiter(line, boundary) {
@@ -218,7 +251,9 @@ pub fn split_multipart<'a>(body: &'a [u8], boundary: &str) -> Vec<&'a [u8]> {
 /// `Some(false)` for `--boundary`, `Some(true)` for `--boundary--`, with trailing
 /// whitespace allowed (RFC 2046 §5.1.1 transport padding).
 fn delimiter(line: &[u8], boundary: &str) -> Option<bool> {
-    let rest = line.strip_prefix(b"--")?.strip_prefix(boundary.as_bytes())?;
+    let rest = line
+        .strip_prefix(b"--")?
+        .strip_prefix(boundary.as_bytes())?;
     let rest = rest.trim_ascii_end();
     match rest {
         b"" => Some(false),
@@ -260,7 +295,8 @@ pub fn decode_base64(data: &[u8]) -> Vec<u8> {
     let enc = LENIENT.get_or_init(|| {
         let mut spec = data_encoding::BASE64_NOPAD.specification();
         spec.check_trailing_bits = false;
-        spec.encoding().unwrap_or_else(|_| data_encoding::BASE64_NOPAD.clone())
+        spec.encoding()
+            .unwrap_or_else(|_| data_encoding::BASE64_NOPAD.clone())
     });
     let mut clean: Vec<u8> = data
         .iter()
@@ -289,7 +325,11 @@ pub fn decode_qp(data: &[u8]) -> Vec<u8> {
             i += 3;
         } else if rest.starts_with(b"\n") {
             i += 2;
-        } else if let Some(v) = rest.get(..2).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok()) {
+        } else if let Some(v) = rest
+            .get(..2)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
             out.push(v);
             i += 3;
         } else {
@@ -343,7 +383,10 @@ pub fn inline_text(text: &str) -> InlineText {
 
 /// The first cleartext-signed block that starts at the beginning of a line.
 fn cleartext_block(t: &str) -> Option<String> {
-    let start = t.match_indices(BEGIN_SIGNED).map(|(i, _)| i).find(|i| *i == 0 || t[..*i].ends_with('\n'))?;
+    let start = t
+        .match_indices(BEGIN_SIGNED)
+        .map(|(i, _)| i)
+        .find(|i| *i == 0 || t[..*i].ends_with('\n'))?;
     let end = t[start..].find(END_SIGNATURE)? + start + END_SIGNATURE.len();
     Some(t[start..end].to_string())
 }
@@ -352,7 +395,8 @@ fn cleartext_block(t: &str) -> Option<String> {
 fn is_quoted_armor(t: &str) -> bool {
     t.lines().any(|l| {
         let trimmed = l.trim_start();
-        trimmed.starts_with('>') && (trimmed.contains(BEGIN_MESSAGE) || trimmed.contains(BEGIN_SIGNED))
+        trimmed.starts_with('>')
+            && (trimmed.contains(BEGIN_MESSAGE) || trimmed.contains(BEGIN_SIGNED))
     })
 }
 
@@ -364,9 +408,16 @@ pub enum Shape<'a> {
     /// RFC 3156 §4: `multipart/encrypted`, or the Exchange-mangled form of it.
     Encrypted { data: Vec<u8>, repaired: bool },
     /// RFC 3156 §5: `multipart/signed`; `signed` is the first part's raw bytes.
-    Signed { signed: &'a [u8], signature: Vec<u8> },
+    Signed {
+        signed: &'a [u8],
+        signature: Vec<u8>,
+    },
     /// A `multipart/signed` below an unsigned root (a list footer added, a forward).
-    PartiallySigned { path: String, signed: &'a [u8], signature: Vec<u8> },
+    PartiallySigned {
+        path: String,
+        signed: &'a [u8],
+        signature: Vec<u8>,
+    },
     /// A text/plain root that is one armored message.
     InlineEncrypted { armored: Vec<u8> },
     /// A text/plain root that is one cleartext-signed block.
@@ -387,8 +438,12 @@ pub fn shape(raw: &[u8]) -> Shape<'_> {
     let e = Entity::parse(raw);
     let ct = e.content_type();
     match ct.media.as_str() {
-        "multipart/encrypted" if ct.param_is("protocol", "application/pgp-encrypted") => encrypted(&e.children()),
-        "multipart/signed" if ct.param_is("protocol", "application/pgp-signature") => signed(&e.children()),
+        "multipart/encrypted" if ct.param_is("protocol", "application/pgp-encrypted") => {
+            encrypted(&e.children())
+        }
+        "multipart/signed" if ct.param_is("protocol", "application/pgp-signature") => {
+            signed(&e.children())
+        }
         m if m.starts_with("multipart/") => mixed(&e),
         "text/plain" => inline(&e),
         _ => Plain,
@@ -401,26 +456,40 @@ use Shape::*;
 /// the `application/octet-stream` ciphertext.
 fn encrypted<'a>(children: &[&'a [u8]]) -> Shape<'a> {
     let [control, data] = children else {
-        return Malformed { why: format!("multipart/encrypted with {} parts, need 2", children.len()) };
+        return Malformed {
+            why: format!("multipart/encrypted with {} parts, need 2", children.len()),
+        };
     };
     let control = Entity::parse(control);
     if control.content_type().media != "application/pgp-encrypted" {
-        return Malformed { why: "first part of multipart/encrypted is not application/pgp-encrypted".into() };
+        return Malformed {
+            why: "first part of multipart/encrypted is not application/pgp-encrypted".into(),
+        };
     }
     let data = Entity::parse(data).decoded_body();
-    Encrypted { data, repaired: false }
+    Encrypted {
+        data,
+        repaired: false,
+    }
 }
 
 /// RFC 3156 §5: exactly two parts, the signed entity and `application/pgp-signature`.
 fn signed<'a>(children: &[&'a [u8]]) -> Shape<'a> {
     let [first, sig] = children else {
-        return Malformed { why: format!("multipart/signed with {} parts, need 2", children.len()) };
+        return Malformed {
+            why: format!("multipart/signed with {} parts, need 2", children.len()),
+        };
     };
     let sig = Entity::parse(sig);
     if sig.content_type().media != "application/pgp-signature" {
-        return Malformed { why: "second part of multipart/signed is not application/pgp-signature".into() };
+        return Malformed {
+            why: "second part of multipart/signed is not application/pgp-signature".into(),
+        };
     }
-    Signed { signed: first, signature: sig.decoded_body() }
+    Signed {
+        signed: first,
+        signature: sig.decoded_body(),
+    }
 }
 
 /// A multipart root that is not PGP/MIME: an Exchange-mangled encrypted mail, a signed
@@ -428,28 +497,45 @@ fn signed<'a>(children: &[&'a [u8]]) -> Shape<'a> {
 fn mixed<'a>(e: &Entity<'a>) -> Shape<'a> {
     let children = e.children();
     if let Some(data) = exchange_mangled(&children) {
-        return Encrypted { data, repaired: true };
+        return Encrypted {
+            data,
+            repaired: true,
+        };
     }
     let mut encrypted_paths = Vec::new();
     let mut signed_part = None;
     for (i, child) in children.iter().enumerate() {
         let path = (i + 1).to_string();
         match shape(child) {
-            Signed { signed, signature } if signed_part.is_none() => signed_part = Some((path, signed, signature)),
-            PartiallySigned { path: inner, signed, signature } if signed_part.is_none() => {
+            Signed { signed, signature } if signed_part.is_none() => {
+                signed_part = Some((path, signed, signature))
+            }
+            PartiallySigned {
+                path: inner,
+                signed,
+                signature,
+            } if signed_part.is_none() => {
                 signed_part = Some((format!("{path}.{inner}"), signed, signature))
             }
             Encrypted { .. } | InlineEncrypted { .. } => encrypted_paths.push(path),
-            NestedEncrypted { paths } => encrypted_paths.extend(paths.into_iter().map(|p| format!("{path}.{p}"))),
+            NestedEncrypted { paths } => {
+                encrypted_paths.extend(paths.into_iter().map(|p| format!("{path}.{p}")))
+            }
             _ if is_encrypted_leaf(child) => encrypted_paths.push(path),
             _ => {}
         }
     }
     if !encrypted_paths.is_empty() {
-        return NestedEncrypted { paths: encrypted_paths };
+        return NestedEncrypted {
+            paths: encrypted_paths,
+        };
     }
     match signed_part {
-        Some((path, signed, signature)) => PartiallySigned { path, signed, signature },
+        Some((path, signed, signature)) => PartiallySigned {
+            path,
+            signed,
+            signature,
+        },
         None => Plain,
     }
 }
@@ -459,7 +545,8 @@ fn is_encrypted_leaf(raw: &[u8]) -> bool {
     let e = Entity::parse(raw);
     let media = e.content_type().media;
     media == "application/pgp-encrypted"
-        || (media == "application/octet-stream" && contains(&e.decoded_body(), BEGIN_MESSAGE.as_bytes()))
+        || (media == "application/octet-stream"
+            && contains(&e.decoded_body(), BEGIN_MESSAGE.as_bytes()))
 }
 
 /// Exchange turns `multipart/encrypted` into `multipart/mixed` of an optional empty
@@ -492,9 +579,15 @@ fn inline<'a>(e: &Entity<'a>) -> Shape<'a> {
     let text = String::from_utf8_lossy(&body);
     match inline_text(&text) {
         InlineText::None => Plain,
-        InlineText::Message => InlineEncrypted { armored: text.trim().as_bytes().to_vec() },
-        InlineText::Cleartext => Cleartext { block: text.trim().as_bytes().to_vec() },
-        InlineText::PartialCleartext { block } => PartialCleartext { block: block.into_bytes() },
+        InlineText::Message => InlineEncrypted {
+            armored: text.trim().as_bytes().to_vec(),
+        },
+        InlineText::Cleartext => Cleartext {
+            block: text.trim().as_bytes().to_vec(),
+        },
+        InlineText::PartialCleartext { block } => PartialCleartext {
+            block: block.into_bytes(),
+        },
         InlineText::Embedded => EmbeddedArmor,
     }
 }
@@ -514,7 +607,12 @@ pub fn without_children(raw: &[u8], drop: &[usize]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len());
     out.extend_from_slice(e.header);
     out.extend_from_slice(b"\r\n");
-    for (_, child) in e.children().iter().enumerate().filter(|(i, _)| !drop.contains(i)) {
+    for (_, child) in e
+        .children()
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !drop.contains(i))
+    {
         out.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
         out.extend_from_slice(child);
         out.extend_from_slice(b"\r\n");
@@ -544,7 +642,10 @@ mod tests {
     fn lf_only_copies_split_the_same_way() {
         let lf = SIGNED.replace("\r\n", "\n");
         match shape(lf.as_bytes()) {
-            Signed { signed, .. } => assert_eq!(canonical_crlf(signed), b"Content-Type: text/plain\r\n\r\nhello"),
+            Signed { signed, .. } => assert_eq!(
+                canonical_crlf(signed),
+                b"Content-Type: text/plain\r\n\r\nhello"
+            ),
             other => panic!("{other:?}"),
         }
     }
@@ -555,26 +656,45 @@ mod tests {
             "Content-Type: multipart/mixed; boundary=\"W\"\r\n\r\n--W\r\n{}\r\n--W\r\nContent-Type: text/plain\r\n\r\nlist footer\r\n--W--\r\n",
             &SIGNED["From: a@b.example\r\n".len()..]
         );
-        assert!(matches!(shape(wrapped.as_bytes()), PartiallySigned { ref path, .. } if path == "1"));
+        assert!(
+            matches!(shape(wrapped.as_bytes()), PartiallySigned { ref path, .. } if path == "1")
+        );
     }
 
     #[test]
     fn inline_armor_counts_only_as_the_whole_body() {
         let block = format!("{BEGIN_MESSAGE}\n\nabc\n{END_MESSAGE}");
         assert_eq!(inline_text(&format!("\n{block}\n\n")), InlineText::Message);
-        assert_eq!(inline_text(&format!("see below\n{block}")), InlineText::Embedded);
-        let quoted = block.lines().map(|l| format!("> {l}")).collect::<Vec<_>>().join("\n");
-        assert_eq!(inline_text(&format!("I agree.\n\n{quoted}")), InlineText::Embedded);
-        let clear = format!("{BEGIN_SIGNED}\nHash: SHA256\n\nhi\n-----BEGIN PGP SIGNATURE-----\nx\n{END_SIGNATURE}");
+        assert_eq!(
+            inline_text(&format!("see below\n{block}")),
+            InlineText::Embedded
+        );
+        let quoted = block
+            .lines()
+            .map(|l| format!("> {l}"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert_eq!(
+            inline_text(&format!("I agree.\n\n{quoted}")),
+            InlineText::Embedded
+        );
+        let clear = format!(
+            "{BEGIN_SIGNED}\nHash: SHA256\n\nhi\n-----BEGIN PGP SIGNATURE-----\nx\n{END_SIGNATURE}"
+        );
         assert_eq!(inline_text(&clear), InlineText::Cleartext);
-        assert!(matches!(inline_text(&format!("before\n{clear}\nafter")), InlineText::PartialCleartext { .. }));
+        assert!(matches!(
+            inline_text(&format!("before\n{clear}\nafter")),
+            InlineText::PartialCleartext { .. }
+        ));
     }
 
     #[test]
     fn exchange_mangled_encryption_is_repaired_only_in_its_exact_shape() {
         let parts = "--M\r\nContent-Type: text/plain\r\n\r\n\r\n--M\r\nContent-Type: application/pgp-encrypted\r\nContent-Disposition: attachment\r\n\r\nVersion: 1\r\n--M\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nLS0tLS1CRUdJTiBQR1AgTUVTU0FHRS0tLS0tCgp4Ci0tLS0tRU5EIFBHUCBNRVNTQUdFLS0tLS0K\r\n";
         let mail = format!("Content-Type: multipart/mixed; boundary=M\r\n\r\n{parts}--M--\r\n");
-        assert!(matches!(shape(mail.as_bytes()), Encrypted { repaired: true, ref data } if data.starts_with(b"-----BEGIN PGP MESSAGE-----")));
+        assert!(
+            matches!(shape(mail.as_bytes()), Encrypted { repaired: true, ref data } if data.starts_with(b"-----BEGIN PGP MESSAGE-----"))
+        );
         let extra = format!("Content-Type: multipart/mixed; boundary=M\r\n\r\n{parts}--M\r\nContent-Type: text/html\r\n\r\n<img src=x>\r\n--M--\r\n");
         assert!(matches!(shape(extra.as_bytes()), NestedEncrypted { .. }));
     }
@@ -584,7 +704,14 @@ mod tests {
         assert_eq!(decode_qp(b"a=3Db=\r\nc=ZZ"), b"a=bc=ZZ");
         assert_eq!(decode_base64(b"aGVs\r\nbG8="), b"hello");
         let ct = parse_content_type("Multipart/Signed; boundary=\"a;b\\\"c\"; protocol=x");
-        assert_eq!((ct.media.as_str(), ct.param("boundary"), ct.param("PROTOCOL")), ("multipart/signed", Some("a;b\"c"), Some("x")));
+        assert_eq!(
+            (
+                ct.media.as_str(),
+                ct.param("boundary"),
+                ct.param("PROTOCOL")
+            ),
+            ("multipart/signed", Some("a;b\"c"), Some("x"))
+        );
     }
 
     #[test]
@@ -592,6 +719,9 @@ mod tests {
         let raw = b"Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/rfc822-headers\r\n\r\nSubject: x\r\n--B\r\nContent-Type: text/plain\r\n\r\nbody\r\n--B--\r\n";
         let out = without_children(raw, &[0]);
         let e = Entity::parse(&out);
-        assert_eq!(e.children(), vec![&b"Content-Type: text/plain\r\n\r\nbody"[..]]);
+        assert_eq!(
+            e.children(),
+            vec![&b"Content-Type: text/plain\r\n\r\nbody"[..]]
+        );
     }
 }

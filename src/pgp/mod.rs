@@ -109,8 +109,12 @@ impl Refusal {
     /// The routing reason for this refusal.
     pub fn reason(&self) -> Reason {
         match self {
-            Refusal::Undecryptable { detail } => Reason::PgpUndecryptable { detail: detail.clone() },
-            other => Reason::PgpRefused { why: other.to_string() },
+            Refusal::Undecryptable { detail } => Reason::PgpUndecryptable {
+                detail: detail.clone(),
+            },
+            other => Reason::PgpRefused {
+                why: other.to_string(),
+            },
         }
     }
 }
@@ -164,7 +168,9 @@ pub struct Protection {
 impl Protection {
     /// The contact whose identity the signature proves, if any.
     pub fn authenticated(&self) -> Option<ContactId> {
-        let full = self.coverage == Coverage::Full && self.signature == SigStatus::Good && self.refusal.is_none();
+        let full = self.coverage == Coverage::Full
+            && self.signature == SigStatus::Good
+            && self.refusal.is_none();
         self.signer_contact.filter(|_| full)
     }
 
@@ -183,7 +189,11 @@ impl Protection {
             parts.push("decrypted".into());
         }
         if self.signature != SigStatus::None {
-            parts.push(format!("signature {} ({} coverage)", serde_plain(&self.signature), serde_plain(&self.coverage)));
+            parts.push(format!(
+                "signature {} ({} coverage)",
+                serde_plain(&self.signature),
+                serde_plain(&self.coverage)
+            ));
         }
         if let Some(s) = &self.signer {
             parts.push(format!("signer {s}"));
@@ -201,7 +211,10 @@ impl Protection {
 
 /// A unit enum's serde name.
 fn serde_plain<T: Serialize>(v: &T) -> String {
-    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 /// The keys the gateway works with: its own (optional until generated), the contacts'
@@ -215,18 +228,28 @@ pub struct PgpState {
 
 impl std::fmt::Debug for PgpState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgpState").field("gateway", &self.gateway).field("generation", &self.keyring().generation).finish()
+        f.debug_struct("PgpState")
+            .field("gateway", &self.gateway)
+            .field("generation", &self.keyring().generation)
+            .finish()
     }
 }
 
 impl PgpState {
     pub fn new(gateway: Option<Arc<GatewayKeys>>) -> PgpState {
-        PgpState { gateway, keyring: RwLock::new(Arc::new(Keyring::empty(-1))), cache: CertCache::default() }
+        PgpState {
+            gateway,
+            keyring: RwLock::new(Arc::new(Keyring::empty(-1))),
+            cache: CertCache::default(),
+        }
     }
 
     /// The current keyring snapshot.
     pub fn keyring(&self) -> Arc<Keyring> {
-        self.keyring.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.keyring
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn set_keyring(&self, k: Keyring) {

@@ -16,13 +16,13 @@ use super::keyring::{self, GatewayKeys, Keyring};
 use super::mime::{self, Entity, Shape};
 use super::{system_time, Coverage, Form, Protection, Refusal, SigStatus, POLICY};
 use crate::mail::{self, Inbound};
-use sequoia_openpgp as openpgp;
 use openpgp::crypto::SessionKey;
 use openpgp::packet::{PKESK, SKESK};
 use openpgp::parse::stream::*;
 use openpgp::parse::{PacketParser, PacketParserResult, Parse};
 use openpgp::types::{HashAlgorithm, SymmetricAlgorithm};
 use openpgp::{Cert, Fingerprint, KeyHandle};
+use sequoia_openpgp as openpgp;
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::sync::{Arc, Mutex};
@@ -54,7 +54,10 @@ pub fn open(raw: &[u8], ctx: &OpenCtx) -> Opened {
     let mut o = Opened::default();
     match mime::shape(raw) {
         Shape::Plain => {}
-        Shape::Malformed { why } => o.protection.notes.push(format!("PGP/MIME structure not opened: {why}")),
+        Shape::Malformed { why } => o
+            .protection
+            .notes
+            .push(format!("PGP/MIME structure not opened: {why}")),
         Shape::Encrypted { data, repaired } => {
             o.protection.form = Form::PgpMimeEncrypted;
             if repaired {
@@ -63,7 +66,11 @@ pub fn open(raw: &[u8], ctx: &OpenCtx) -> Opened {
             open_encrypted_entity(&data, ctx, &mut o);
         }
         Shape::Signed { signed, signature } => open_signed_root(signed, &signature, ctx, &mut o),
-        Shape::PartiallySigned { path, signed, signature } => {
+        Shape::PartiallySigned {
+            path,
+            signed,
+            signature,
+        } => {
             o.protection.form = Form::PgpMimeSigned;
             let v = verify_detached(&mime::canonical_crlf(signed), &signature, ctx);
             apply_signatures(&mut o.protection, v, Coverage::Partial, vec![path]);
@@ -75,7 +82,10 @@ pub fn open(raw: &[u8], ctx: &OpenCtx) -> Opened {
             "encrypted part(s) {} below the root not decrypted (EFAIL direct-exfiltration shape)",
             paths.join(", ")
         )),
-        Shape::EmbeddedArmor => o.protection.notes.push("quoted or embedded OpenPGP armor not opened".into()),
+        Shape::EmbeddedArmor => o
+            .protection
+            .notes
+            .push("quoted or embedded OpenPGP armor not opened".into()),
     }
     bind_signer(&mut o, ctx);
     if o.protection.refusal.is_some() {
@@ -93,19 +103,30 @@ fn open_encrypted_entity(data: &[u8], ctx: &OpenCtx, o: &mut Opened) {
         None => return,
     };
     let combined = !d.signatures.is_empty();
-    apply_signatures(&mut o.protection, Ok(d.signatures), Coverage::Full, vec!["encrypted payload".into()]);
+    apply_signatures(
+        &mut o.protection,
+        Ok(d.signatures),
+        Coverage::Full,
+        vec!["encrypted payload".into()],
+    );
     let payload = drop_legacy_display(&d.plaintext);
     if !combined {
         if let Shape::Signed { signed, signature } = mime::shape(&payload) {
             // RFC 3156 §6.1: signed, then encrypted.
             let v = verify_detached(&mime::canonical_crlf(signed), &signature, ctx);
             apply_signatures(&mut o.protection, v, Coverage::Full, vec!["1".into()]);
-            o.protection.protected_headers = has_protected_headers(&payload) || has_protected_headers(signed);
+            o.protection.protected_headers =
+                has_protected_headers(&payload) || has_protected_headers(signed);
             let inner = drop_legacy_display(signed);
             o.payload = Some(protected_entity(&payload, inner));
             return;
         }
-        if let Shape::PartiallySigned { path, signed, signature } = mime::shape(&payload) {
+        if let Shape::PartiallySigned {
+            path,
+            signed,
+            signature,
+        } = mime::shape(&payload)
+        {
             let v = verify_detached(&mime::canonical_crlf(signed), &signature, ctx);
             apply_signatures(&mut o.protection, v, Coverage::Partial, vec![path]);
         }
@@ -124,7 +145,11 @@ fn open_signed_root(signed: &[u8], signature: &[u8], ctx: &OpenCtx, o: &mut Open
     // RFC 9788 §2.1.1 hp="clear": protected headers of a signed-only message count only
     // when the signature holds.
     o.protection.protected_headers = good && has_protected_headers(signed);
-    o.payload = Some(if o.protection.protected_headers { drop_legacy_display(signed) } else { strip_protected_flag(signed) });
+    o.payload = Some(if o.protection.protected_headers {
+        drop_legacy_display(signed)
+    } else {
+        strip_protected_flag(signed)
+    });
 }
 
 /// An armored message as the whole text/plain body: encrypted (and maybe signed), or
@@ -133,15 +158,27 @@ fn open_inline(armored: &[u8], ctx: &OpenCtx, o: &mut Opened) {
     match scan(armored) {
         Scan::Encrypted { .. } | Scan::Refused(_) => {
             o.protection.form = Form::InlineEncrypted;
-            let Some(d) = decrypt(armored, ctx, &mut o.protection) else { return };
-            apply_signatures(&mut o.protection, Ok(d.signatures), Coverage::Full, vec!["inline message".into()]);
+            let Some(d) = decrypt(armored, ctx, &mut o.protection) else {
+                return;
+            };
+            apply_signatures(
+                &mut o.protection,
+                Ok(d.signatures),
+                Coverage::Full,
+                vec!["inline message".into()],
+            );
             o.text = Some(String::from_utf8_lossy(&d.plaintext).into_owned());
         }
         Scan::Signed => {
             o.protection.form = Form::InlineSigned;
             match verify_inline(armored, ctx) {
                 Ok((text, v)) => {
-                    apply_signatures(&mut o.protection, Ok(v), Coverage::Full, vec!["inline message".into()]);
+                    apply_signatures(
+                        &mut o.protection,
+                        Ok(v),
+                        Coverage::Full,
+                        vec!["inline message".into()],
+                    );
                     o.text = Some(text);
                 }
                 Err(refusal) => o.protection.refusal = Some(refusal),
@@ -157,7 +194,12 @@ fn open_cleartext(block: &[u8], coverage: Coverage, ctx: &OpenCtx, o: &mut Opene
     o.protection.form = Form::Cleartext;
     match verify_inline(block, ctx) {
         Ok((text, v)) => {
-            apply_signatures(&mut o.protection, Ok(v), coverage, vec!["cleartext-block".into()]);
+            apply_signatures(
+                &mut o.protection,
+                Ok(v),
+                coverage,
+                vec!["cleartext-block".into()],
+            );
             if coverage == Coverage::Full {
                 o.text = Some(text);
             }
@@ -174,17 +216,24 @@ fn bind_signer(o: &mut Opened, ctx: &OpenCtx) {
     if p.signature != SigStatus::Good || p.coverage != Coverage::Full {
         return;
     }
-    let (Some(from), Some(signer)) = (ctx.from, p.signer.as_deref()) else { return };
-    let Ok(fpr) = signer.parse::<Fingerprint>() else { return };
+    let (Some(from), Some(signer)) = (ctx.from, p.signer.as_deref()) else {
+        return;
+    };
+    let Ok(fpr) = signer.parse::<Fingerprint>() else {
+        return;
+    };
     if let Some(inner) = o.payload.as_deref().and_then(protected_from) {
         if !inner.eq_ignore_ascii_case(from) {
-            p.notes.push(format!("protected From {inner} differs from the outer From"));
+            p.notes.push(format!(
+                "protected From {inner} differs from the outer From"
+            ));
             return;
         }
     }
     p.signer_contact = ctx.keyring.bound_contact(&fpr, from);
     if p.signer_contact.is_none() {
-        p.notes.push("signer is not a certificate confirmed for the From contact".into());
+        p.notes
+            .push("signer is not a certificate confirmed for the From contact".into());
     }
 }
 
@@ -223,10 +272,15 @@ fn scan(data: &[u8]) -> Scan {
             Tag::PKESK | Tag::SKESK | Tag::Marker | Tag::Padding => {}
             Tag::SED => return Scan::Refused(Refusal::Sed),
             Tag::SEIP | Tag::AED => {
-                let sha256 = pp.buffer_unread_content().map(|b| hex::encode(Sha256::digest(b))).unwrap_or_default();
+                let sha256 = pp
+                    .buffer_unread_content()
+                    .map(|b| hex::encode(Sha256::digest(b)))
+                    .unwrap_or_default();
                 return Scan::Encrypted { sha256 };
             }
-            Tag::OnePassSig | Tag::Signature | Tag::Literal | Tag::CompressedData => return Scan::Signed,
+            Tag::OnePassSig | Tag::Signature | Tag::Literal | Tag::CompressedData => {
+                return Scan::Signed
+            }
             other => return Scan::Malformed(format!("unexpected {other} packet")),
         }
         ppr = match pp.next() {
@@ -251,31 +305,62 @@ fn decrypt(data: &[u8], ctx: &OpenCtx, p: &mut Protection) -> Option<Decrypted> 
         Scan::Encrypted { sha256 } => p.ciphertext_sha256 = Some(sha256),
         Scan::Refused(r) => return refuse(p, r),
         Scan::Malformed(detail) => return refuse(p, Refusal::Malformed { detail }),
-        Scan::Signed => return refuse(p, Refusal::Malformed { detail: "not an encrypted message".into() }),
+        Scan::Signed => {
+            return refuse(
+                p,
+                Refusal::Malformed {
+                    detail: "not an encrypted message".into(),
+                },
+            )
+        }
     }
     if ctx.gateway.is_none() {
-        return refuse(p, Refusal::Undecryptable { detail: "encrypted, and no gateway key is configured".into() });
+        return refuse(
+            p,
+            Refusal::Undecryptable {
+                detail: "encrypted, and no gateway key is configured".into(),
+            },
+        );
     }
     let (result, state, signatures) = decrypt_with(data, ctx);
-    if let Some(algo) = state.weak_hash {
-        return refuse(p, Refusal::WeakHash { algo });
-    }
     match result {
-        Ok(plaintext) => {
+        Ok(plaintext) if state.weak_hash.is_none() => {
             p.decrypted_with = state.decrypted_with.map(|f| f.to_hex());
-            Some(Decrypted { plaintext, signatures })
+            Some(Decrypted {
+                plaintext,
+                signatures,
+            })
         }
-        // RFC 9580 §5.13.1: the library rejects a session key that is ours when the data
-        // lacks its MDC or was altered: tampering, not a stranger's mail.
-        Err(_) if state.decrypted_with.is_none() && state.session_key_rejected => refuse(
-            p,
-            Refusal::Mdc { detail: "a gateway key opened the session key, but the data does not decrypt with it".into() },
-        ),
-        Err(_) if state.decrypted_with.is_none() => {
-            let to = if state.recipients.is_empty() { "hidden recipients".to_string() } else { state.recipients.join(", ") };
-            refuse(p, Refusal::Undecryptable { detail: format!("not encrypted to a gateway key (encrypted to {to})") })
-        }
-        Err(e) => refuse(p, classify_error(&e)),
+        Ok(_) => refuse(p, failure(None, state)),
+        Err(e) => refuse(p, failure(Some(&e), state)),
+    }
+}
+
+/// Why decryption stopped.
+fn failure(e: Option<&openpgp::anyhow::Error>, state: HelperState) -> Refusal {
+    if let Some(algo) = state.weak_hash {
+        return Refusal::WeakHash { algo };
+    }
+    if state.decrypted_with.is_some() {
+        return e.map(classify_error).unwrap_or(Refusal::Malformed {
+            detail: "decryption stopped".into(),
+        });
+    }
+    // RFC 9580 §5.13.1: the library rejects a session key that is ours when the data
+    // lacks its MDC or was altered: tampering, not a stranger's mail.
+    if state.session_key_rejected {
+        return Refusal::Mdc {
+            detail: "a gateway key opened the session key, but the data does not decrypt with it"
+                .into(),
+        };
+    }
+    let to = if state.recipients.is_empty() {
+        "hidden recipients".to_string()
+    } else {
+        state.recipients.join(", ")
+    };
+    Refusal::Undecryptable {
+        detail: format!("not encrypted to a gateway key (encrypted to {to})"),
     }
 }
 
@@ -286,7 +371,10 @@ fn refuse<T>(p: &mut Protection, r: Refusal) -> Option<T> {
 
 /// Runs the decryptor to the end; the plaintext is returned only when it completed. The
 /// helper's findings come back even when the library stopped with an error.
-fn decrypt_with(data: &[u8], ctx: &OpenCtx) -> (openpgp::Result<Vec<u8>>, HelperState, Vec<SigResult>) {
+fn decrypt_with(
+    data: &[u8],
+    ctx: &OpenCtx,
+) -> (openpgp::Result<Vec<u8>>, HelperState, Vec<SigResult>) {
     let builder = match DecryptorBuilder::from_bytes(data) {
         Ok(b) => b,
         Err(e) => return (Err(e), HelperState::default(), Vec::new()),
@@ -303,20 +391,31 @@ fn decrypt_with(data: &[u8], ctx: &OpenCtx) -> (openpgp::Result<Vec<u8>>, Helper
             let read = dec.read_to_end(&mut out);
             let h = dec.into_helper();
             let state = h.state();
-            (read.map(|_| out).map_err(openpgp::anyhow::Error::from), state, h.sigs)
+            (
+                read.map(|_| out).map_err(openpgp::anyhow::Error::from),
+                state,
+                h.sigs,
+            )
         }
     }
 }
 
-
 /// RFC 9580 §5.13.1: tampering shows as a manipulated message.
 fn classify_error(e: &openpgp::anyhow::Error) -> Refusal {
-    let manipulated = e.chain().any(|c| matches!(c.downcast_ref::<openpgp::Error>(), Some(openpgp::Error::ManipulatedMessage)))
-        || e.to_string().to_ascii_lowercase().contains("manipulated");
+    let manipulated = e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<openpgp::Error>(),
+            Some(openpgp::Error::ManipulatedMessage)
+        )
+    }) || e.to_string().to_ascii_lowercase().contains("manipulated");
     if manipulated {
-        Refusal::Mdc { detail: e.to_string() }
+        Refusal::Mdc {
+            detail: e.to_string(),
+        }
     } else {
-        Refusal::Malformed { detail: e.to_string() }
+        Refusal::Malformed {
+            detail: e.to_string(),
+        }
     }
 }
 
@@ -376,7 +475,10 @@ impl<'a> Helper<'a> {
         Helper {
             keyring: Some(ctx.keyring),
             gateway,
-            gateway_fprs: ctx.gateway.map(GatewayKeys::fingerprints).unwrap_or_default(),
+            gateway_fprs: ctx
+                .gateway
+                .map(GatewayKeys::fingerprints)
+                .unwrap_or_default(),
             now_ms: ctx.now_ms,
             decrypted_with: None,
             session_key_rejected: false,
@@ -395,7 +497,12 @@ impl<'a> Helper<'a> {
     }
 
     fn state(&self) -> HelperState {
-        HelperState { decrypted_with: self.decrypted_with.clone(), session_key_rejected: self.session_key_rejected, recipients: self.recipients.clone(), weak_hash: self.weak_hash.clone() }
+        HelperState {
+            decrypted_with: self.decrypted_with.clone(),
+            session_key_rejected: self.session_key_rejected,
+            recipients: self.recipients.clone(),
+            weak_hash: self.weak_hash.clone(),
+        }
     }
 
     fn record(&mut self, result: &VerificationResult) {
@@ -413,8 +520,16 @@ impl<'a> Helper<'a> {
         let intended: Vec<&Fingerprint> = g.sig.intended_recipients().collect();
         let for_us = intended.is_empty() || intended.iter().any(|f| self.gateway_fprs.contains(f));
         SigResult {
-            status: if for_us { SigStatus::Good } else { SigStatus::Bad },
-            detail: if for_us { "good signature".into() } else { "not an intended recipient: signed for someone else".into() },
+            status: if for_us {
+                SigStatus::Good
+            } else {
+                SigStatus::Bad
+            },
+            detail: if for_us {
+                "good signature".into()
+            } else {
+                "not an intended recipient: signed for someone else".into()
+            },
             signer: Some(cert.fingerprint()),
             signer_key: Some(g.ka.key().fingerprint()),
             user_ids: keyring::emails(cert, self.now_ms),
@@ -431,7 +546,10 @@ impl<'a> Helper<'a> {
                         Ok(g) => Some(g.sig.hash_algo()),
                         Err(e) => error_sig(e).map(|s| s.hash_algo()),
                     };
-                    if let Some(a @ (HashAlgorithm::MD5 | HashAlgorithm::SHA1 | HashAlgorithm::RipeMD)) = algo {
+                    if let Some(
+                        a @ (HashAlgorithm::MD5 | HashAlgorithm::SHA1 | HashAlgorithm::RipeMD),
+                    ) = algo
+                    {
                         self.weak_hash = Some(a.to_string());
                     }
                 }
@@ -455,17 +573,34 @@ fn failed(e: &VerificationError) -> SigResult {
     let (status, signer) = match e {
         VerificationError::MissingKey { .. } => (SigStatus::UnknownKey, None),
         VerificationError::UnboundKey { cert, .. } => (SigStatus::Bad, Some(cert.fingerprint())),
-        VerificationError::BadKey { ka, .. } | VerificationError::BadSignature { ka, .. } => (SigStatus::Bad, Some(ka.cert().fingerprint())),
+        VerificationError::BadKey { ka, .. } | VerificationError::BadSignature { ka, .. } => {
+            (SigStatus::Bad, Some(ka.cert().fingerprint()))
+        }
         _ => (SigStatus::Bad, None),
     };
-    SigResult { status, detail: e.to_string(), signer, signer_key: None, user_ids: Vec::new() }
+    SigResult {
+        status,
+        detail: e.to_string(),
+        signer,
+        signer_key: None,
+        user_ids: Vec::new(),
+    }
 }
 
 impl VerificationHelper for Helper<'_> {
     fn get_certs(&mut self, ids: &[KeyHandle]) -> openpgp::Result<Vec<Cert>> {
-        let mut out: Vec<Cert> = self.keyring.map(|k| k.certs_for(ids)).unwrap_or_default().iter().map(|c| (**c).clone()).collect();
+        let mut out: Vec<Cert> = self
+            .keyring
+            .map(|k| k.certs_for(ids))
+            .unwrap_or_default()
+            .iter()
+            .map(|c| (**c).clone())
+            .collect();
         if let Some(g) = self.gateway {
-            out.extend(g.public_certs().into_iter().filter(|c| c.keys().any(|k| ids.iter().any(|h| h.aliases(k.key().key_handle())))));
+            out.extend(g.public_certs().into_iter().filter(|c| {
+                c.keys()
+                    .any(|k| ids.iter().any(|h| h.aliases(k.key().key_handle())))
+            }));
         }
         Ok(out)
     }
@@ -495,12 +630,23 @@ impl DecryptionHelper for Helper<'_> {
         sym_algo: Option<SymmetricAlgorithm>,
         decrypt: &mut dyn FnMut(Option<SymmetricAlgorithm>, &SessionKey) -> bool,
     ) -> openpgp::Result<Option<Cert>> {
-        self.recipients = pkesks.iter().map(|p| p.recipient().map(|h| h.to_hex()).unwrap_or_else(|| "wildcard".into())).collect();
-        let Some(gateway) = self.gateway else { return Err(self.state().into()) };
+        self.recipients = pkesks
+            .iter()
+            .map(|p| {
+                p.recipient()
+                    .map(|h| h.to_hex())
+                    .unwrap_or_else(|| "wildcard".into())
+            })
+            .collect();
+        let Some(gateway) = self.gateway else {
+            return Err(self.state().into());
+        };
         for pkesk in pkesks {
             for key in gateway.decryption_keys() {
                 // RFC 9580 §5.1: a wildcard (hidden) recipient is tried with every key.
-                let matches = pkesk.recipient().is_none_or(|r| r.aliases(KeyHandle::from(key.keyid.clone())));
+                let matches = pkesk
+                    .recipient()
+                    .is_none_or(|r| r.aliases(KeyHandle::from(key.keyid.clone())));
                 if !matches {
                     continue;
                 }
@@ -509,7 +655,10 @@ impl DecryptionHelper for Helper<'_> {
                     if decrypt(algo, &sk) {
                         self.decrypted_with = Some(key.cert.clone());
                         self.publish();
-                        let cert = gateway.public_certs().into_iter().find(|c| c.fingerprint() == key.cert);
+                        let cert = gateway
+                            .public_certs()
+                            .into_iter()
+                            .find(|c| c.fingerprint() == key.cert);
                         return Ok(cert);
                     }
                     self.session_key_rejected = true;
@@ -522,8 +671,15 @@ impl DecryptionHelper for Helper<'_> {
 }
 
 /// RFC 3156 §5: verify a detached signature over the canonical signed bytes.
-fn verify_detached(data: &[u8], signature: &[u8], ctx: &OpenCtx) -> Result<Vec<SigResult>, Refusal> {
-    let builder = DetachedVerifierBuilder::from_bytes(signature).map_err(|e| Refusal::Malformed { detail: e.to_string() })?;
+fn verify_detached(
+    data: &[u8],
+    signature: &[u8],
+    ctx: &OpenCtx,
+) -> Result<Vec<SigResult>, Refusal> {
+    let builder =
+        DetachedVerifierBuilder::from_bytes(signature).map_err(|e| Refusal::Malformed {
+            detail: e.to_string(),
+        })?;
     let helper = Helper::new(ctx, ctx.gateway);
     let shared = helper.shared.clone();
     let mut v = builder
@@ -541,14 +697,22 @@ fn verify_detached(data: &[u8], signature: &[u8], ctx: &OpenCtx) -> Result<Vec<S
 }
 
 fn bad(detail: String) -> SigResult {
-    SigResult { status: SigStatus::Bad, detail, signer: None, signer_key: None, user_ids: Vec::new() }
+    SigResult {
+        status: SigStatus::Bad,
+        detail,
+        signer: None,
+        signer_key: None,
+        user_ids: Vec::new(),
+    }
 }
 
 /// An inline signed message or a cleartext-signed block: the signed text and the results.
 fn verify_inline(data: &[u8], ctx: &OpenCtx) -> Result<(String, Vec<SigResult>), Refusal> {
     let helper = Helper::new(ctx, ctx.gateway);
     let shared = helper.shared.clone();
-    let builder = VerifierBuilder::from_bytes(data).map_err(|e| Refusal::Malformed { detail: e.to_string() })?;
+    let builder = VerifierBuilder::from_bytes(data).map_err(|e| Refusal::Malformed {
+        detail: e.to_string(),
+    })?;
     let mut v = builder
         .with_policy(&POLICY, Some(system_time(ctx.now_ms)), helper)
         .map_err(|e| weak_or_malformed(&e, &shared))?;
@@ -568,12 +732,19 @@ fn verify_inline(data: &[u8], ctx: &OpenCtx) -> Result<(String, Vec<SigResult>),
 fn weak_or_malformed(e: &openpgp::anyhow::Error, shared: &Mutex<HelperState>) -> Refusal {
     match shared.lock().ok().and_then(|s| s.weak_hash.clone()) {
         Some(algo) => Refusal::WeakHash { algo },
-        None => Refusal::Malformed { detail: e.to_string() },
+        None => Refusal::Malformed {
+            detail: e.to_string(),
+        },
     }
 }
 
 /// Records the best signature (good over bad over unknown key) and its coverage.
-fn apply_signatures(p: &mut Protection, results: Result<Vec<SigResult>, Refusal>, coverage: Coverage, parts: Vec<String>) {
+fn apply_signatures(
+    p: &mut Protection,
+    results: Result<Vec<SigResult>, Refusal>,
+    coverage: Coverage,
+    parts: Vec<String>,
+) {
     let results = match results {
         Ok(r) => r,
         Err(refusal) => {
@@ -587,7 +758,9 @@ fn apply_signatures(p: &mut Protection, results: Result<Vec<SigResult>, Refusal>
         SigStatus::UnknownKey => 1,
         SigStatus::None => 0,
     };
-    let Some(best) = results.iter().max_by_key(|s| rank(s)) else { return };
+    let Some(best) = results.iter().max_by_key(|s| rank(s)) else {
+        return;
+    };
     if rank(best) < rank_of(p.signature) {
         return;
     }
@@ -616,7 +789,10 @@ fn rank_of(s: SigStatus) -> u8 {
 /// RFC 9788 §2.1.1 (`hp=`) or the earlier `protected-headers="v1"`.
 pub fn has_protected_headers(entity: &[u8]) -> bool {
     let ct = Entity::parse(entity).content_type();
-    ct.param("hp").is_some() || ct.param("protected-headers").is_some_and(|v| v.eq_ignore_ascii_case("v1"))
+    ct.param("hp").is_some()
+        || ct
+            .param("protected-headers")
+            .is_some_and(|v| v.eq_ignore_ascii_case("v1"))
 }
 
 /// RFC 9788 §4.5.3 (and Enigmail's `text/rfc822-headers` part): a legacy-display part at
@@ -624,9 +800,12 @@ pub fn has_protected_headers(entity: &[u8]) -> bool {
 fn drop_legacy_display(entity: &[u8]) -> Vec<u8> {
     let e = Entity::parse(entity);
     let children = e.children();
-    let Some(first) = children.first() else { return entity.to_vec() };
+    let Some(first) = children.first() else {
+        return entity.to_vec();
+    };
     let ct = Entity::parse(first).content_type();
-    let legacy = ct.param("hp-legacy-display").is_some() || (ct.media == "text/rfc822-headers" && ct.param("protected-headers").is_some());
+    let legacy = ct.param("hp-legacy-display").is_some()
+        || (ct.media == "text/rfc822-headers" && ct.param("protected-headers").is_some());
     if legacy {
         mime::without_children(entity, &[0])
     } else {
@@ -694,10 +873,16 @@ pub fn routing_inbound(outer: &Inbound, opened: &Opened) -> Inbound {
                     }
                 }
             }
-            Err(e) => inb.warnings.push(format!("decrypted payload does not parse: {e}")),
+            Err(e) => inb
+                .warnings
+                .push(format!("decrypted payload does not parse: {e}")),
         }
     } else if let Some(text) = &opened.text {
-        inb.text = text.replace("\r\n", "\n").trim_start_matches('\n').trim_end().to_string();
+        inb.text = text
+            .replace("\r\n", "\n")
+            .trim_start_matches('\n')
+            .trim_end()
+            .to_string();
         if !inb.text.is_empty() {
             inb.text.push('\n');
         }
@@ -721,21 +906,35 @@ pub struct Candidate {
 /// with a user ID for the From address are kept.
 pub fn candidate_keys(inb: &Inbound, from: &str, now_ms: i64) -> Vec<Candidate> {
     let mut out = Vec::new();
-    let offered = |c: &Cert| keyring::emails(c, now_ms).iter().any(|e| e.eq_ignore_ascii_case(from));
+    let offered = |c: &Cert| {
+        keyring::emails(c, now_ms)
+            .iter()
+            .any(|e| e.eq_ignore_ascii_case(from))
+    };
     for a in &inb.attachments {
-        let is_key = a.content_type.to_ascii_lowercase().starts_with("application/pgp-keys")
-            || (a.filename.to_ascii_lowercase().ends_with(".asc") && a.bytes.starts_with(b"-----BEGIN PGP PUBLIC KEY BLOCK-----"));
+        let is_key = a
+            .content_type
+            .to_ascii_lowercase()
+            .starts_with("application/pgp-keys")
+            || (a.filename.to_ascii_lowercase().ends_with(".asc")
+                && a.bytes.starts_with(b"-----BEGIN PGP PUBLIC KEY BLOCK-----"));
         if !is_key {
             continue;
         }
         for cert in keyring::parse_certs(&a.bytes).unwrap_or_default() {
             if offered(&cert) {
-                out.push(Candidate { cert, source: keyring::KeySource::Attachment });
+                out.push(Candidate {
+                    cert,
+                    source: keyring::KeySource::Attachment,
+                });
             }
         }
     }
     if let Some(cert) = autocrypt_cert(inb, from).filter(|c| offered(c)) {
-        out.push(Candidate { cert, source: keyring::KeySource::Autocrypt });
+        out.push(Candidate {
+            cert,
+            source: keyring::KeySource::Autocrypt,
+        });
     }
     out
 }
@@ -745,7 +944,9 @@ pub fn candidate_keys(inb: &Inbound, from: &str, now_ms: i64) -> Vec<Candidate> 
 /// ignored.
 fn autocrypt_cert(inb: &Inbound, from: &str) -> Option<Cert> {
     let headers: Vec<&str> = inb.header_values("Autocrypt").collect();
-    let [header] = headers.as_slice() else { return None };
+    let [header] = headers.as_slice() else {
+        return None;
+    };
     let mut addr = None;
     let mut keydata = None;
     for attr in header.split(';') {
@@ -763,14 +964,18 @@ fn autocrypt_cert(inb: &Inbound, from: &str) -> Option<Cert> {
     }
     let bytes = mime::decode_base64(keydata?.as_bytes());
     let certs = keyring::parse_certs(&bytes).ok()?;
-    let [cert] = certs.as_slice() else { return None };
+    let [cert] = certs.as_slice() else {
+        return None;
+    };
     Some(cert.clone())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pgp::keyring::{armored_secret, generate, to_bytes, CertCache, CertRecord, KeySource};
+    use crate::pgp::keyring::{
+        armored_secret, generate, to_bytes, CertCache, CertRecord, KeySource,
+    };
     use crate::pgp::seal;
 
     const NOW: i64 = 1_767_225_600_000;
@@ -787,26 +992,66 @@ mod tests {
     fn fixture() -> Fixture {
         let g = generate("<cases@cert.example>", NOW, None).expect("gateway");
         let v = generate("<vera@vendor.example>", NOW, None).expect("vendor");
-        let load = |c| GatewayKeys::load(armored_secret(c).expect("armor").as_bytes(), &[], NOW).expect("load");
+        let load = |c| {
+            GatewayKeys::load(armored_secret(c).expect("armor").as_bytes(), &[], NOW).expect("load")
+        };
         let public = g.clone().strip_secret_key_material();
-        let rec = CertRecord { id: 1, contact: 1, email: "cases@cert.example".into(), fingerprint: public.fingerprint().to_hex(), confirmed: true, source: KeySource::Import, bytes: to_bytes(&public).expect("bytes") };
+        let rec = CertRecord {
+            id: 1,
+            contact: 1,
+            email: "cases@cert.example".into(),
+            fingerprint: public.fingerprint().to_hex(),
+            confirmed: true,
+            source: KeySource::Import,
+            bytes: to_bytes(&public).expect("bytes"),
+        };
         let (keyring, _) = Keyring::build(1, vec![rec], &CertCache::default());
-        Fixture { gateway: load(&g), vendor: load(&v), keyring }
+        Fixture {
+            gateway: load(&g),
+            vendor: load(&v),
+            keyring,
+        }
     }
 
     fn ctx<'a>(f: &'a Fixture, from: &'a str) -> OpenCtx<'a> {
-        OpenCtx { gateway: Some(&f.vendor), keyring: &f.keyring, from: Some(from), now_ms: NOW }
+        OpenCtx {
+            gateway: Some(&f.vendor),
+            keyring: &f.keyring,
+            from: Some(from),
+            now_ms: NOW,
+        }
     }
 
     #[test]
     fn sealed_mail_opens_with_protected_headers_and_a_bound_signer() {
         let f = fixture();
-        let sealed = seal::encrypt(RENDERED.as_bytes(), "VU#123456", "CERT", "cases@cert.example", &f.vendor.public_cert(), Some(&f.gateway), NOW).expect("seal");
+        let sealed = seal::encrypt(
+            RENDERED.as_bytes(),
+            "VU#123456",
+            "CERT",
+            "cases@cert.example",
+            &f.vendor.public_cert(),
+            Some(&f.gateway),
+            NOW,
+        )
+        .expect("seal");
         let text = String::from_utf8_lossy(&sealed);
-        assert!(text.contains("Subject: [VU#123456] ...") && !text.contains("Heap overflow"), "{text}");
+        assert!(
+            text.contains("Subject: [VU#123456] ...") && !text.contains("Heap overflow"),
+            "{text}"
+        );
         let o = open(&sealed, &ctx(&f, "cases@cert.example"));
         let p = &o.protection;
-        assert_eq!((p.form, p.encrypted, p.signature, p.coverage), (Form::PgpMimeEncrypted, true, SigStatus::Good, Coverage::Full), "{p:?}");
+        assert_eq!(
+            (p.form, p.encrypted, p.signature, p.coverage),
+            (
+                Form::PgpMimeEncrypted,
+                true,
+                SigStatus::Good,
+                Coverage::Full
+            ),
+            "{p:?}"
+        );
         assert!(p.protected_headers);
         assert_eq!(p.authenticated(), Some(1));
         let outer = mail::parse::parse(&sealed).expect("parse");
@@ -814,7 +1059,11 @@ mod tests {
         assert_eq!(inb.subject, "[VU#123456] Heap overflow in widgetd");
         assert_eq!(inb.text.trim_end(), "The post.");
         let other = open(&sealed, &ctx(&f, "mallory@evil.example"));
-        assert_eq!(other.protection.authenticated(), None, "signer bound to another address");
+        assert_eq!(
+            other.protection.authenticated(),
+            None,
+            "signer bound to another address"
+        );
     }
 
     #[test]
@@ -822,19 +1071,49 @@ mod tests {
         let f = fixture();
         let signed = seal::sign(RENDERED.as_bytes(), &f.gateway, NOW).expect("sign");
         let o = open(&signed, &ctx(&f, "cases@cert.example"));
-        assert_eq!((o.protection.form, o.protection.signature, o.protection.coverage), (Form::PgpMimeSigned, SigStatus::Good, Coverage::Full));
+        assert_eq!(
+            (
+                o.protection.form,
+                o.protection.signature,
+                o.protection.coverage
+            ),
+            (Form::PgpMimeSigned, SigStatus::Good, Coverage::Full)
+        );
         let lf = String::from_utf8_lossy(&signed).replace("\r\n", "\n");
-        assert_eq!(open(lf.as_bytes(), &ctx(&f, "cases@cert.example")).protection.signature, SigStatus::Good);
+        assert_eq!(
+            open(lf.as_bytes(), &ctx(&f, "cases@cert.example"))
+                .protection
+                .signature,
+            SigStatus::Good
+        );
         let changed = lf.replacen("The post.", "The p0st.", 1);
-        assert_eq!(open(changed.as_bytes(), &ctx(&f, "cases@cert.example")).protection.signature, SigStatus::Bad);
+        assert_eq!(
+            open(changed.as_bytes(), &ctx(&f, "cases@cert.example"))
+                .protection
+                .signature,
+            SigStatus::Bad
+        );
     }
 
     #[test]
     fn mail_for_another_key_is_undecryptable() {
         let f = fixture();
-        let sealed = seal::encrypt(RENDERED.as_bytes(), "VU#123456", "CERT", "cases@cert.example", &f.gateway.public_cert(), None, NOW).expect("seal");
+        let sealed = seal::encrypt(
+            RENDERED.as_bytes(),
+            "VU#123456",
+            "CERT",
+            "cases@cert.example",
+            &f.gateway.public_cert(),
+            None,
+            NOW,
+        )
+        .expect("seal");
         let o = open(&sealed, &ctx(&f, "cases@cert.example"));
-        assert!(matches!(o.protection.refusal, Some(Refusal::Undecryptable { .. })), "{:?}", o.protection);
+        assert!(
+            matches!(o.protection.refusal, Some(Refusal::Undecryptable { .. })),
+            "{:?}",
+            o.protection
+        );
         assert!(o.payload.is_none() && o.text.is_none());
     }
 }

@@ -15,16 +15,26 @@
 use super::keyring::GatewayKeys;
 use super::mime::canonical_crlf;
 use super::{system_time, PgpError, POLICY};
-use sequoia_openpgp as openpgp;
 use openpgp::armor;
 use openpgp::serialize::stream::{Armorer, Encryptor, LiteralWriter, Message, Recipient, Signer};
 use openpgp::types::HashAlgorithm;
 use openpgp::Cert;
+use sequoia_openpgp as openpgp;
 use sha2::{Digest, Sha256};
 use std::io::Write;
 
 /// Header fields that are part of the message's meaning and go inside (RFC 9788 §2).
-const PROTECTED: &[&str] = &["from", "to", "cc", "reply-to", "subject", "date", "message-id", "in-reply-to", "references"];
+const PROTECTED: &[&str] = &[
+    "from",
+    "to",
+    "cc",
+    "reply-to",
+    "subject",
+    "date",
+    "message-id",
+    "in-reply-to",
+    "references",
+];
 
 /// One header field as written (folding kept), with its name.
 struct RawField {
@@ -43,7 +53,10 @@ impl RawField {
     }
     /// `Name: value` on one line (RFC 5322 §2.2.3 unfolding).
     fn unfolded(&self) -> String {
-        self.text.trim_end_matches(['\r', '\n']).replace("\r\n", "").replace('\n', "")
+        self.text
+            .trim_end_matches(['\r', '\n'])
+            .replace("\r\n", "")
+            .replace('\n', "")
     }
 }
 
@@ -68,7 +81,10 @@ fn split(message: &[u8]) -> Rendered<'_> {
             continue;
         }
         let name = line.split(':').next().unwrap_or_default().to_string();
-        fields.push(RawField { name, text: line.to_string() });
+        fields.push(RawField {
+            name,
+            text: line.to_string(),
+        });
     }
     Rendered { fields, body }
 }
@@ -77,7 +93,11 @@ fn split(message: &[u8]) -> Rendered<'_> {
 /// protected fields, optional `HP-Outer` fields, then the body.
 fn payload(r: &Rendered, extra: &str, outer: &[String]) -> Vec<u8> {
     let mut out = Vec::with_capacity(r.body.len() + 2048);
-    for f in r.fields.iter().filter(|f| f.is_mime() && !f.is(&["mime-version"])) {
+    for f in r
+        .fields
+        .iter()
+        .filter(|f| f.is_mime() && !f.is(&["mime-version"]))
+    {
         if f.is(&["content-type"]) {
             out.extend_from_slice(f.text.trim_end_matches(['\r', '\n']).as_bytes());
             out.extend_from_slice(extra.as_bytes());
@@ -100,11 +120,17 @@ fn payload(r: &Rendered, extra: &str, outer: &[String]) -> Vec<u8> {
 
 /// A header phrase: quoted when ASCII, RFC 2047 encoded-word otherwise.
 fn display_name(name: &str) -> String {
-    let clean: String = name.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let clean: String = name
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     if clean.is_ascii() {
         format!("\"{}\"", clean.replace('\\', "\\\\").replace('"', "\\\""))
     } else {
-        format!("=?utf-8?B?{}?=", data_encoding::BASE64.encode(clean.as_bytes()))
+        format!(
+            "=?utf-8?B?{}?=",
+            data_encoding::BASE64.encode(clean.as_bytes())
+        )
     }
 }
 
@@ -125,13 +151,26 @@ pub fn encrypt(
     let token: String = token.chars().filter(|c| !c.is_control()).collect();
     let outer_subject = format!("Subject: [{token}] ...");
     let mut outer_fields: Vec<String> = vec![outer_from.clone(), outer_subject.clone()];
-    outer_fields.extend(r.fields.iter().filter(|f| f.is(PROTECTED) && !f.is(&["from", "subject"])).map(RawField::unfolded));
-    let inner = payload(&r, "; protected-headers=\"v1\"; hp=\"cipher\"", &outer_fields);
+    outer_fields.extend(
+        r.fields
+            .iter()
+            .filter(|f| f.is(PROTECTED) && !f.is(&["from", "subject"]))
+            .map(RawField::unfolded),
+    );
+    let inner = payload(
+        &r,
+        "; protected-headers=\"v1\"; hp=\"cipher\"",
+        &outer_fields,
+    );
     let armored = encrypt_bytes(&inner, recipient, gateway, now_ms)?;
     let boundary = format!("=_cge{}", &hex::encode(Sha256::digest(&armored))[..40]);
     let mut out = Vec::with_capacity(armored.len() + 2048);
     out.extend_from_slice(format!("{outer_from}\r\n{outer_subject}\r\n").as_bytes());
-    for f in r.fields.iter().filter(|f| !f.is_mime() && !f.is(&["from", "subject"])) {
+    for f in r
+        .fields
+        .iter()
+        .filter(|f| !f.is_mime() && !f.is(&["from", "subject"]))
+    {
         out.extend_from_slice(f.text.as_bytes());
     }
     out.extend_from_slice(
@@ -155,18 +194,35 @@ fn crypto(e: openpgp::anyhow::Error) -> PgpError {
 
 /// The armored OpenPGP message: literal data, signed by the gateway when it can sign,
 /// encrypted to every usable transport-encryption subkey of `recipient` and to nobody else.
-fn encrypt_bytes(data: &[u8], recipient: &Cert, gateway: Option<&GatewayKeys>, now_ms: i64) -> Result<Vec<u8>, PgpError> {
+fn encrypt_bytes(
+    data: &[u8],
+    recipient: &Cert,
+    gateway: Option<&GatewayKeys>,
+    now_ms: i64,
+) -> Result<Vec<u8>, PgpError> {
     let t = system_time(now_ms);
     let vc = recipient.with_policy(&POLICY, t).map_err(crypto)?;
-    let keys: Vec<Recipient> = vc.keys().supported().alive().revoked(false).for_transport_encryption().map(Recipient::from).collect();
+    let keys: Vec<Recipient> = vc
+        .keys()
+        .supported()
+        .alive()
+        .revoked(false)
+        .for_transport_encryption()
+        .map(Recipient::from)
+        .collect();
     if keys.is_empty() {
         return Err(PgpError::NoEncryptionKey);
     }
     let mut sink = Vec::with_capacity(data.len() * 4 / 3 + 1024);
     {
         let message = Message::new(&mut sink);
-        let message = Armorer::new(message).kind(armor::Kind::Message).build().map_err(crypto)?;
-        let message = Encryptor::for_recipients(message, keys).build().map_err(crypto)?;
+        let message = Armorer::new(message)
+            .kind(armor::Kind::Message)
+            .build()
+            .map_err(crypto)?;
+        let message = Encryptor::for_recipients(message, keys)
+            .build()
+            .map_err(crypto)?;
         let message = match gateway.and_then(GatewayKeys::signer) {
             Some(pair) => Signer::new(message, pair)
                 .map_err(crypto)?
@@ -179,7 +235,8 @@ fn encrypt_bytes(data: &[u8], recipient: &Cert, gateway: Option<&GatewayKeys>, n
             None => message,
         };
         let mut w = LiteralWriter::new(message).build().map_err(crypto)?;
-        w.write_all(data).map_err(|e| PgpError::Crypto(e.to_string()))?;
+        w.write_all(data)
+            .map_err(|e| PgpError::Crypto(e.to_string()))?;
         w.finalize().map_err(crypto)?;
     }
     Ok(canonical_crlf(&sink))
@@ -188,13 +245,18 @@ fn encrypt_bytes(data: &[u8], recipient: &Cert, gateway: Option<&GatewayKeys>, n
 /// RFC 3156 §5: `multipart/signed` with a detached SHA-256 signature (`micalg=pgp-sha256`)
 /// over the rendered entity, which carries protected headers with `hp="clear"`.
 pub fn sign(message: &[u8], gateway: &GatewayKeys, now_ms: i64) -> Result<Vec<u8>, PgpError> {
-    let pair = gateway.signer().ok_or_else(|| PgpError::InvalidKey("the gateway key cannot sign now".into()))?;
+    let pair = gateway
+        .signer()
+        .ok_or_else(|| PgpError::InvalidKey("the gateway key cannot sign now".into()))?;
     let r = split(message);
     let entity = payload(&r, "; protected-headers=\"v1\"; hp=\"clear\"", &[]);
     let mut sig = Vec::with_capacity(1024);
     {
         let message = Message::new(&mut sig);
-        let message = Armorer::new(message).kind(armor::Kind::Signature).build().map_err(crypto)?;
+        let message = Armorer::new(message)
+            .kind(armor::Kind::Signature)
+            .build()
+            .map_err(crypto)?;
         let mut signer = Signer::new(message, pair)
             .map_err(crypto)?
             .detached()
@@ -203,7 +265,9 @@ pub fn sign(message: &[u8], gateway: &GatewayKeys, now_ms: i64) -> Result<Vec<u8
             .creation_time(system_time(now_ms))
             .build()
             .map_err(crypto)?;
-        signer.write_all(&entity).map_err(|e| PgpError::Crypto(e.to_string()))?;
+        signer
+            .write_all(&entity)
+            .map_err(|e| PgpError::Crypto(e.to_string()))?;
         signer.finalize().map_err(crypto)?;
     }
     let boundary = format!("=_cgs{}", &hex::encode(Sha256::digest(&entity))[..40]);

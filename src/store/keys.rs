@@ -37,11 +37,18 @@ pub enum Stored {
 }
 
 async fn generation(conn: &mut Conn) -> Result<i64> {
-    Ok(sqlx::query_scalar("SELECT generation FROM keyring_state WHERE id = 1").fetch_optional(&mut *conn).await?.unwrap_or(0))
+    Ok(
+        sqlx::query_scalar("SELECT generation FROM keyring_state WHERE id = 1")
+            .fetch_optional(&mut *conn)
+            .await?
+            .unwrap_or(0),
+    )
 }
 
 async fn bump(conn: &mut Conn) -> Result<()> {
-    sqlx::query("UPDATE keyring_state SET generation = generation + 1 WHERE id = 1").execute(&mut *conn).await?;
+    sqlx::query("UPDATE keyring_state SET generation = generation + 1 WHERE id = 1")
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
@@ -54,15 +61,17 @@ async fn records(conn: &mut Conn) -> Result<Vec<CertRecord>> {
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, contact, email, fingerprint, confirmed, source, bytes)| CertRecord {
-            id,
-            contact,
-            email,
-            fingerprint,
-            confirmed,
-            source: KeySource::parse(&source).unwrap_or(KeySource::Attachment),
-            bytes,
-        })
+        .map(
+            |(id, contact, email, fingerprint, confirmed, source, bytes)| CertRecord {
+                id,
+                contact,
+                email,
+                fingerprint,
+                confirmed,
+                source: KeySource::parse(&source).unwrap_or(KeySource::Attachment),
+                bytes,
+            },
+        )
         .collect())
 }
 
@@ -83,14 +92,21 @@ pub async fn refresh(conn: &mut Conn, state: &PgpState) -> Result<()> {
 
 /// Stores a certificate for a contact (public parts only). An existing one is merged with
 /// the new copy (new user IDs, subkeys, expiry extensions); `confirmed` only ever turns on.
-pub async fn store_cert(conn: &mut Conn, contact: ContactId, cert: &Cert, confirmed: bool, source: KeySource) -> Result<Stored> {
+pub async fn store_cert(
+    conn: &mut Conn,
+    contact: ContactId,
+    cert: &Cert,
+    confirmed: bool,
+    source: KeySource,
+) -> Result<Stored> {
     let now = now_ms();
     let fpr = cert.fingerprint().to_hex();
-    let existing: Option<(i64, Vec<u8>)> = sqlx::query_as("SELECT id, bytes FROM certs WHERE contact_id = $1 AND fingerprint = $2")
-        .bind(contact)
-        .bind(&fpr)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let existing: Option<(i64, Vec<u8>)> =
+        sqlx::query_as("SELECT id, bytes FROM certs WHERE contact_id = $1 AND fingerprint = $2")
+            .bind(contact)
+            .bind(&fpr)
+            .fetch_optional(&mut *conn)
+            .await?;
     let public = cert.clone().strip_secret_key_material();
     let merged = match &existing {
         Some((_, old)) => keyring::parse_certs(old)
@@ -137,10 +153,19 @@ pub async fn store_cert(conn: &mut Conn, contact: ContactId, cert: &Cert, confir
 
 /// The certificates offered by a sender (SPEC §5.4): stored unconfirmed for that contact,
 /// with a history row for the coordinators.
-pub async fn store_candidates(conn: &mut Conn, contact: ContactId, candidates: &[crate::pgp::open::Candidate], inbound: i64) -> Result<()> {
+pub async fn store_candidates(
+    conn: &mut Conn,
+    contact: ContactId,
+    candidates: &[crate::pgp::open::Candidate],
+    inbound: i64,
+) -> Result<()> {
     for c in candidates {
         if store_cert(conn, contact, &c.cert, false, c.source).await? == Stored::New {
-            let detail = format!("candidate key {} from {} (unconfirmed)", c.cert.fingerprint(), c.source.as_str());
+            let detail = format!(
+                "candidate key {} from {} (unconfirmed)",
+                c.cert.fingerprint(),
+                c.source.as_str()
+            );
             history::record(conn, "key-candidate", None, None, Some(inbound), &detail).await?;
         }
     }
@@ -148,7 +173,13 @@ pub async fn store_candidates(conn: &mut Conn, contact: ContactId, candidates: &
 }
 
 /// Records an opened ciphertext with the thread and sender it came in.
-pub async fn record_ciphertext(conn: &mut Conn, sha256: &str, thread: Option<ThreadId>, sender: &str, inbound: i64) -> Result<()> {
+pub async fn record_ciphertext(
+    conn: &mut Conn,
+    sha256: &str,
+    thread: Option<ThreadId>,
+    sender: &str,
+    inbound: i64,
+) -> Result<()> {
     sqlx::query("INSERT INTO pgp_ciphertexts (sha256, thread_id, sender, inbound_id, created_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(sha256)
         .bind(thread)
@@ -161,14 +192,27 @@ pub async fn record_ciphertext(conn: &mut Conn, sha256: &str, thread: Option<Thr
 }
 
 /// Stores the OpenPGP evidence of an inbound message and of the post made from it.
-pub async fn store_protection(conn: &mut Conn, inbound: i64, post: Option<i64>, p: &Protection) -> Result<()> {
+pub async fn store_protection(
+    conn: &mut Conn,
+    inbound: i64,
+    post: Option<i64>,
+    p: &Protection,
+) -> Result<()> {
     if p.is_empty() {
         return Ok(());
     }
     let json = serde_json::to_string(p).map_err(|e| StoreError::Invalid(e.to_string()))?;
-    sqlx::query("UPDATE inbound_messages SET protection = $1 WHERE id = $2").bind(&json).bind(inbound).execute(&mut *conn).await?;
+    sqlx::query("UPDATE inbound_messages SET protection = $1 WHERE id = $2")
+        .bind(&json)
+        .bind(inbound)
+        .execute(&mut *conn)
+        .await?;
     if let Some(post) = post {
-        sqlx::query("UPDATE posts SET protection = $1 WHERE id = $2").bind(&json).bind(post).execute(&mut *conn).await?;
+        sqlx::query("UPDATE posts SET protection = $1 WHERE id = $2")
+            .bind(&json)
+            .bind(post)
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }
@@ -178,7 +222,10 @@ pub async fn store_protection(conn: &mut Conn, inbound: i64, post: Option<i64>, 
 pub async fn warn_expiring(conn: &mut Conn, state: &PgpState, now: i64) -> Result<Vec<Expiring>> {
     refresh(conn, state).await?;
     let mut given = Vec::new();
-    for e in state.keyring().expiring(now, EXPIRY_WARNING_DAYS * 86_400_000) {
+    for e in state
+        .keyring()
+        .expiring(now, EXPIRY_WARNING_DAYS * 86_400_000)
+    {
         let done = sqlx::query("UPDATE certs SET expiry_warned_at = $1 WHERE contact_id = $2 AND fingerprint = $3 AND expiry_warned_at IS NULL")
             .bind(now)
             .bind(e.contact)
@@ -188,8 +235,13 @@ pub async fn warn_expiring(conn: &mut Conn, state: &PgpState, now: i64) -> Resul
         if done.rows_affected() == 0 {
             continue;
         }
-        let when = chrono::DateTime::from_timestamp_millis(e.expires_at_ms).map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default();
-        let detail = format!("the only usable key of {} ({}) expires {when}", e.email, e.fingerprint);
+        let when = chrono::DateTime::from_timestamp_millis(e.expires_at_ms)
+            .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+            .unwrap_or_default();
+        let detail = format!(
+            "the only usable key of {} ({}) expires {when}",
+            e.email, e.fingerprint
+        );
         warn!(contact = %e.email, fingerprint = %e.fingerprint, expires = %when, "OpenPGP key expires soon");
         history::record(conn, "key-expiring", None, None, None, &detail).await?;
         given.push(e);
@@ -205,8 +257,16 @@ impl Store {
         let mut out: Vec<KeyRow> = recs
             .into_iter()
             .map(|r| {
-                let parsed = keyring::parse_certs(&r.bytes).ok().and_then(|mut v| v.pop());
-                let state = parsed.as_ref().map(|c| cert_state(c, now)).unwrap_or(CertState::Invalid { why: "does not parse".into() });
+                let parsed = keyring::parse_certs(&r.bytes)
+                    .ok()
+                    .and_then(|mut v| v.pop());
+                let state =
+                    parsed
+                        .as_ref()
+                        .map(|c| cert_state(c, now))
+                        .unwrap_or(CertState::Invalid {
+                            why: "does not parse".into(),
+                        });
                 let until = match state {
                     CertState::Usable { until_ms } => until_ms,
                     _ => None,
@@ -228,13 +288,25 @@ impl Store {
     }
 
     /// `casegate keys import`: every certificate of the file, confirmed for the contact.
-    pub async fn import_keys(&self, contact_email: &str, certs: &[Cert]) -> Result<Vec<(String, Stored)>> {
+    pub async fn import_keys(
+        &self,
+        contact_email: &str,
+        certs: &[Cert],
+    ) -> Result<Vec<(String, Stored)>> {
         let contact = self.contact_by_email(contact_email).await?;
         let mut tx = self.pool.begin().await?;
         let mut out = Vec::new();
         for c in certs {
             let s = store_cert(&mut tx, contact.id, c, true, KeySource::Import).await?;
-            history::record(&mut tx, "key-imported", None, None, None, &format!("{} for {}", c.fingerprint(), contact.email)).await?;
+            history::record(
+                &mut tx,
+                "key-imported",
+                None,
+                None,
+                None,
+                &format!("{} for {}", c.fingerprint(), contact.email),
+            )
+            .await?;
             out.push((c.fingerprint().to_hex(), s));
         }
         tx.commit().await?;
@@ -246,17 +318,30 @@ impl Store {
     pub async fn confirm_key(&self, fingerprint: &str, contact: Option<&str>) -> Result<u64> {
         const SQL: &str = "UPDATE certs SET confirmed = TRUE, updated_at = $3
             WHERE fingerprint = $1 AND ($2 IS NULL OR contact_id = (SELECT id FROM contacts WHERE email = $2))";
-        self.change_key(SQL, Some(now_ms()), "key-confirmed", fingerprint, contact).await
+        self.change_key(SQL, Some(now_ms()), "key-confirmed", fingerprint, contact)
+            .await
     }
 
     pub async fn remove_key(&self, fingerprint: &str, contact: Option<&str>) -> Result<u64> {
         const SQL: &str = "DELETE FROM certs
             WHERE fingerprint = $1 AND ($2 IS NULL OR contact_id = (SELECT id FROM contacts WHERE email = $2))";
-        self.change_key(SQL, None, "key-removed", fingerprint, contact).await
+        self.change_key(SQL, None, "key-removed", fingerprint, contact)
+            .await
     }
 
-    async fn change_key(&self, sql: &'static str, time: Option<i64>, event: &str, fingerprint: &str, contact: Option<&str>) -> Result<u64> {
-        let fpr: String = fingerprint.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_uppercase();
+    async fn change_key(
+        &self,
+        sql: &'static str,
+        time: Option<i64>,
+        event: &str,
+        fingerprint: &str,
+        contact: Option<&str>,
+    ) -> Result<u64> {
+        let fpr: String = fingerprint
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .to_ascii_uppercase();
         let contact = contact.map(str::to_ascii_lowercase);
         let mut tx = self.pool.begin().await?;
         let mut q = sqlx::query(sql).bind(&fpr).bind(&contact);
@@ -274,12 +359,18 @@ impl Store {
     }
 
     /// Threads and senders a ciphertext came in before.
-    pub async fn seen_ciphertext(&self, sha256: &str, except_inbound: i64) -> Result<Vec<(Option<ThreadId>, String)>> {
-        Ok(sqlx::query_as("SELECT thread_id, sender FROM pgp_ciphertexts WHERE sha256 = $1 AND inbound_id <> $2")
-            .bind(sha256)
-            .bind(except_inbound)
-            .fetch_all(&self.pool)
-            .await?)
+    pub async fn seen_ciphertext(
+        &self,
+        sha256: &str,
+        except_inbound: i64,
+    ) -> Result<Vec<(Option<ThreadId>, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT thread_id, sender FROM pgp_ciphertexts WHERE sha256 = $1 AND inbound_id <> $2",
+        )
+        .bind(sha256)
+        .bind(except_inbound)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// The keyring of `state`, reloaded when the store changed.
@@ -296,7 +387,11 @@ impl Store {
 
     /// The OpenPGP evidence stored with a post.
     pub async fn post_protection(&self, post: i64) -> Result<Option<Protection>> {
-        let json: Option<Option<String>> = sqlx::query_scalar("SELECT protection FROM posts WHERE id = $1").bind(post).fetch_optional(&self.pool).await?;
+        let json: Option<Option<String>> =
+            sqlx::query_scalar("SELECT protection FROM posts WHERE id = $1")
+                .bind(post)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(json.flatten().and_then(|j| serde_json::from_str(&j).ok()))
     }
 }

@@ -49,9 +49,20 @@ impl Drop for GpgHome {
 impl GpgHome {
     pub fn new() -> GpgHome {
         require(GPG, "gnupg");
-        let dir = tempfile::Builder::new().prefix("gpg").tempdir().expect("tempdir");
-        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700)).expect("chmod");
-        std::fs::write(dir.path().join("gpg.conf"), "trust-model always\nno-auto-key-locate\n").expect("gpg.conf");
+        let dir = tempfile::Builder::new()
+            .prefix("gpg")
+            .tempdir()
+            .expect("tempdir");
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .expect("chmod");
+        std::fs::write(
+            dir.path().join("gpg.conf"),
+            "trust-model always\nno-auto-key-locate\n",
+        )
+        .expect("gpg.conf");
         GpgHome { dir }
     }
 
@@ -62,14 +73,26 @@ impl GpgHome {
     /// Runs gpg in this home, non-interactively; panics with stderr on failure.
     pub fn gpg(&self, args: &[&str], stdin: &[u8]) -> Vec<u8> {
         let o = self.gpg_output(args, stdin);
-        assert!(o.status.success(), "gpg {args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "gpg {args:?} failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         o.stdout
     }
 
     /// Runs gpg and returns everything, success or not.
     pub fn gpg_output(&self, args: &[&str], stdin: &[u8]) -> Output {
         let mut child = Command::new(GPG)
-            .args(["--batch", "--yes", "--no-tty", "--pinentry-mode", "loopback", "--passphrase", ""])
+            .args([
+                "--batch",
+                "--yes",
+                "--no-tty",
+                "--pinentry-mode",
+                "loopback",
+                "--passphrase",
+                "",
+            ])
             .args(args)
             .env("GNUPGHOME", self.path())
             .stdin(Stdio::piped())
@@ -89,10 +112,21 @@ impl GpgHome {
 
     /// `gpg --gen-key` in batch mode; returns the primary fingerprint. `creation` and
     /// `expire` are GnuPG dates (`20200101T000000`), for keys made in the past.
-    pub fn gen_key(&self, name: &str, email: &str, kind: KeyKind, creation: Option<&str>, expire: Option<&str>) -> String {
+    pub fn gen_key(
+        &self,
+        name: &str,
+        email: &str,
+        kind: KeyKind,
+        creation: Option<&str>,
+        expire: Option<&str>,
+    ) -> String {
         let algo = match kind {
-            KeyKind::Rsa3072 => "Key-Type: RSA\nKey-Length: 3072\nSubkey-Type: RSA\nSubkey-Length: 3072\n",
-            KeyKind::Ed25519 => "Key-Type: EDDSA\nKey-Curve: ed25519\nSubkey-Type: ECDH\nSubkey-Curve: cv25519\n",
+            KeyKind::Rsa3072 => {
+                "Key-Type: RSA\nKey-Length: 3072\nSubkey-Type: RSA\nSubkey-Length: 3072\n"
+            }
+            KeyKind::Ed25519 => {
+                "Key-Type: EDDSA\nKey-Curve: ed25519\nSubkey-Type: ECDH\nSubkey-Curve: cv25519\n"
+            }
         };
         let mut params = format!(
             "%no-protection\n{algo}Key-Usage: sign,cert\nSubkey-Usage: encrypt\nName-Real: {name}\nName-Email: {email}\nExpire-Date: {}\n",
@@ -111,7 +145,8 @@ impl GpgHome {
     }
 
     pub fn fingerprint(&self, email: &str) -> String {
-        let out = String::from_utf8_lossy(&self.gpg(&["--with-colons", "--list-keys", email], b"")).into_owned();
+        let out = String::from_utf8_lossy(&self.gpg(&["--with-colons", "--list-keys", email], b""))
+            .into_owned();
         out.lines()
             .find(|l| l.starts_with("fpr:"))
             .and_then(|l| l.split(':').nth(9))
@@ -133,17 +168,34 @@ impl GpgHome {
 
     /// Revokes a key with the revocation certificate GnuPG stored when making it.
     pub fn revoke(&self, fingerprint: &str) {
-        let path = self.path().join("openpgp-revocs.d").join(format!("{fingerprint}.rev"));
+        let path = self
+            .path()
+            .join("openpgp-revocs.d")
+            .join(format!("{fingerprint}.rev"));
         let text = std::fs::read_to_string(&path).expect("revocation certificate");
         // GnuPG stores it with a colon before the armor so that it is not imported by
         // accident.
-        let cert = text.replace(":-----BEGIN PGP PUBLIC KEY BLOCK-----", "-----BEGIN PGP PUBLIC KEY BLOCK-----");
+        let cert = text.replace(
+            ":-----BEGIN PGP PUBLIC KEY BLOCK-----",
+            "-----BEGIN PGP PUBLIC KEY BLOCK-----",
+        );
         self.import(cert.as_bytes());
     }
 
     /// `gpg --encrypt --sign --armor` (inline).
     pub fn encrypt_sign(&self, signer: &str, recipient: &str, data: &[u8]) -> Vec<u8> {
-        self.gpg(&["--armor", "--encrypt", "--sign", "--local-user", signer, "--recipient", recipient], data)
+        self.gpg(
+            &[
+                "--armor",
+                "--encrypt",
+                "--sign",
+                "--local-user",
+                signer,
+                "--recipient",
+                recipient,
+            ],
+            data,
+        )
     }
 
     /// `gpg --encrypt --armor`, no signature.
@@ -183,23 +235,47 @@ impl GpgHome {
         let (s, d) = (dir.path().join("sig.asc"), dir.path().join("data"));
         std::fs::write(&s, sig).expect("sig");
         std::fs::write(&d, data).expect("data");
-        let o = self.gpg_output(&["--status-fd", "2", "--verify", s.to_str().unwrap_or_default(), d.to_str().unwrap_or_default()], b"");
-        (o.status.success(), String::from_utf8_lossy(&o.stderr).into_owned())
+        let o = self.gpg_output(
+            &[
+                "--status-fd",
+                "2",
+                "--verify",
+                s.to_str().unwrap_or_default(),
+                d.to_str().unwrap_or_default(),
+            ],
+            b"",
+        );
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
     }
 }
 
 /// sq renamed its file options (0.27 `--recipient-key`/`--signer-cert`, 1.x
 /// `--recipient-file`/`--signer-file`): the spelling the installed sq knows.
 fn sq_flag(subcommand: &str, old: &str, new: &str) -> String {
-    let help = Command::new(SQ).args([subcommand, "--help"]).output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
-    if help.contains(new) { new.to_string() } else { old.to_string() }
+    let help = Command::new(SQ)
+        .args([subcommand, "--help"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    if help.contains(new) {
+        new.to_string()
+    } else {
+        old.to_string()
+    }
 }
 
 /// `sq decrypt` with a secret key file and the signer's certificate: (plaintext, stderr).
 pub fn sq_decrypt(secret_key: &[u8], signer_cert: &[u8], data: &[u8]) -> (Vec<u8>, String) {
     require(SQ, "sq");
     let dir = tempfile::tempdir().expect("tempdir");
-    let (k, c, m) = (dir.path().join("key.asc"), dir.path().join("signer.asc"), dir.path().join("msg.asc"));
+    let (k, c, m) = (
+        dir.path().join("key.asc"),
+        dir.path().join("signer.asc"),
+        dir.path().join("msg.asc"),
+    );
     std::fs::write(&k, secret_key).expect("key");
     std::fs::write(&c, signer_cert).expect("cert");
     std::fs::write(&m, data).expect("msg");
@@ -221,18 +297,35 @@ pub fn sq_decrypt(secret_key: &[u8], signer_cert: &[u8], data: &[u8]) -> (Vec<u8
 pub fn sq_verify_detached(signer_cert: &[u8], sig: &[u8], data: &[u8]) -> (bool, String) {
     require(SQ, "sq");
     let dir = tempfile::tempdir().expect("tempdir");
-    let (c, s, d) = (dir.path().join("signer.asc"), dir.path().join("sig.asc"), dir.path().join("data"));
+    let (c, s, d) = (
+        dir.path().join("signer.asc"),
+        dir.path().join("sig.asc"),
+        dir.path().join("data"),
+    );
     std::fs::write(&c, signer_cert).expect("cert");
     std::fs::write(&s, sig).expect("sig");
     std::fs::write(&d, data).expect("data");
     let signer = sq_flag("verify", "--signer-cert", "--signer-file");
-    let o = Command::new(SQ).args(["verify", "--detached"]).arg(&s).arg(signer).arg(&c).arg(&d).output().expect("run sq");
-    (o.status.success(), String::from_utf8_lossy(&o.stderr).into_owned())
+    let o = Command::new(SQ)
+        .args(["verify", "--detached"])
+        .arg(&s)
+        .arg(signer)
+        .arg(&c)
+        .arg(&d)
+        .output()
+        .expect("run sq");
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 /// A header block (CRLF) from `(name, value)` pairs.
 pub fn headers(fields: &[(&str, &str)]) -> String {
-    fields.iter().map(|(n, v)| format!("{n}: {v}\r\n")).collect()
+    fields
+        .iter()
+        .map(|(n, v)| format!("{n}: {v}\r\n"))
+        .collect()
 }
 
 /// RFC 3156 §4: a `multipart/encrypted` mail around armored ciphertext.
@@ -269,7 +362,13 @@ pub fn pgp_mime_signed_entity(entity: &[u8], sig: &[u8], boundary: &str) -> Vec<
 
 /// A signed mail: the message headers, then the multipart/signed entity made by
 /// `gpg --detach-sign` over `entity`.
-pub fn pgp_mime_signed(home: &GpgHome, signer: &str, head: &str, entity: &[u8], digest: Option<&str>) -> Vec<u8> {
+pub fn pgp_mime_signed(
+    home: &GpgHome,
+    signer: &str,
+    head: &str,
+    entity: &[u8],
+    digest: Option<&str>,
+) -> Vec<u8> {
     let entity = crlf(entity);
     let sig = home.detach_sign(signer, &entity, digest);
     let mut out = format!("{head}MIME-Version: 1.0\r\n").into_bytes();
@@ -295,8 +394,11 @@ pub fn crlf(data: &[u8]) -> Vec<u8> {
 /// armored ciphertext; for `multipart/signed` (signed entity, signature).
 pub fn encrypted_part(message: &[u8]) -> Vec<u8> {
     let text = String::from_utf8_lossy(message);
-    let start = text.find("-----BEGIN PGP MESSAGE-----").expect("armored message");
-    let end = text.find("-----END PGP MESSAGE-----").expect("armor end") + "-----END PGP MESSAGE-----".len();
+    let start = text
+        .find("-----BEGIN PGP MESSAGE-----")
+        .expect("armored message");
+    let end = text.find("-----END PGP MESSAGE-----").expect("armor end")
+        + "-----END PGP MESSAGE-----".len();
     text[start..end].as_bytes().to_vec()
 }
 
@@ -305,19 +407,38 @@ pub fn signed_parts(message: &[u8]) -> (Vec<u8>, Vec<u8>) {
     let b_start = text.find("boundary=\"").expect("boundary") + "boundary=\"".len();
     let boundary = &text[b_start..b_start + text[b_start..].find('"').expect("quote")];
     let delim = format!("\r\n--{boundary}");
-    let first = text.find(&format!("--{boundary}\r\n")).expect("first delimiter") + boundary.len() + 4;
+    let first = text
+        .find(&format!("--{boundary}\r\n"))
+        .expect("first delimiter")
+        + boundary.len()
+        + 4;
     let end = first + text[first..].find(&delim).expect("second delimiter");
     let signed = text[first..end].as_bytes().to_vec();
-    let sig_start = text.find("-----BEGIN PGP SIGNATURE-----").expect("signature");
-    let sig_end = text.find("-----END PGP SIGNATURE-----").expect("signature end") + "-----END PGP SIGNATURE-----".len();
+    let sig_start = text
+        .find("-----BEGIN PGP SIGNATURE-----")
+        .expect("signature");
+    let sig_end = text
+        .find("-----END PGP SIGNATURE-----")
+        .expect("signature end")
+        + "-----END PGP SIGNATURE-----".len();
     (signed, text[sig_start..sig_end].as_bytes().to_vec())
 }
 
 /// Writes the gateway key file (owner-only) that a config in `dir` picks up by default.
 pub fn write_gateway_key(dir: &Path, domain: &str) -> PathBuf {
-    let cert = casegate::pgp::keyring::generate(&format!("CERT <cases@{domain}>"), casegate::store::now_ms(), None).expect("generate");
+    let cert = casegate::pgp::keyring::generate(
+        &format!("CERT <cases@{domain}>"),
+        casegate::store::now_ms(),
+        None,
+    )
+    .expect("generate");
     let path = dir.join("gateway-key.asc");
-    std::fs::write(&path, casegate::pgp::keyring::armored_secret(&cert).expect("armor")).expect("write key");
-    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).expect("chmod");
+    std::fs::write(
+        &path,
+        casegate::pgp::keyring::armored_secret(&cert).expect("armor"),
+    )
+    .expect("write key");
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod");
     path
 }
