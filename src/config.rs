@@ -1729,4 +1729,15 @@ mod pgp_tests {
         let errs = load(d.path(), BASE).expect_err("public only").0;
         assert_eq!(errs[0].key, "pgp.key_file");
     }
+
+    #[test]
+    fn the_example_config_documents_the_pgp_keys() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/casegate.example.toml");
+        let text = std::fs::read_to_string(path).expect("example config");
+        let table: Table = toml::from_str(&text).expect("toml");
+        let pgp = table.get("pgp").and_then(Value::as_table).expect("[pgp]");
+        for key in PGP_KEYS {
+            assert!(pgp.contains_key(*key), "pgp.{key} not in the example");
+        }
+    }
 }
