@@ -14,6 +14,9 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
+/// The daily digests are queued at this hour, UTC.
+pub const DIGEST_HOUR_UTC: u32 = 7;
+
 /// Install the `tracing` subscriber (text or JSON) once; later calls do nothing.
 pub fn init_logging(format: LogFormat, level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CASEGATE_LOG")
@@ -41,6 +44,8 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
     let mut tasks = tokio::task::JoinSet::new();
     let (w_store, w_cfg, w_wake, w_stop) = (store.clone(), cfg.outbound.clone(), wake.clone(), shutdown.clone());
     tasks.spawn(async move { worker::run(w_store, transport, w_cfg, w_wake, w_stop).await });
+    let (d_store, d_composer, d_wake, d_stop) = (store.clone(), pipeline.composer.clone(), wake.clone(), shutdown.clone());
+    tasks.spawn(async move { crate::digest::run(d_store, d_composer, DIGEST_HOUR_UTC, d_wake, d_stop).await });
     if let Some(dir) = cfg.inbound.maildir.clone() {
         maildir::ensure(&dir)?;
         let interval = Duration::from_millis(cfg.inbound.poll_interval_ms);

@@ -38,3 +38,6 @@ pub mod outbound;
 pub mod app;
 pub mod cli;
 pub mod demo;
+pub mod digest;
+pub mod metrics;
+pub mod sdnotify;

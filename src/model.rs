@@ -57,7 +57,7 @@ string_enum!(OutboxState {
 });
 string_enum!(OutboxKind {
     Notification => "notification", Acknowledgement => "acknowledgement",
-    Notice => "notice", VendorNotification => "vendor-notification"
+    Notice => "notice", VendorNotification => "vendor-notification", Digest => "digest"
 });
 string_enum!(
     /// Sender assurance (SPEC §4), weakest first so that `Ord` compares strength.

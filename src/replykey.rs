@@ -1,9 +1,10 @@
 //! Reply and bounce keys (SPEC §2): `cases+r-<key>@domain` binds (thread, contact);
 //! `cases+b-<key>@domain` binds one outbox item (VERP).
 //!
-//! `<key>` is lowercase base32 (RFC 4648 §6, no padding) of the ids, big-endian, followed by
-//! a truncated HMAC-SHA256 (RFC 2104) over a purpose label and the ids. The label keeps a
-//! bounce key from being accepted as a reply key and the other way round.
+//! `<key>` is lowercase base32 (RFC 4648 §6, no padding) of the ids — each as a length byte
+//! and its big-endian bytes without leading zeros, so small ids make short keys — followed
+//! by a truncated HMAC-SHA256 (RFC 2104) over a purpose label and those bytes. The label
+//! keeps a bounce key from being accepted as a reply key and the other way round.
 
 use crate::model::{ContactId, OutboxId, ThreadId};
 use hmac::{Hmac, Mac};
@@ -30,8 +31,36 @@ fn mac(secret: &[u8], label: &[u8], payload: &[u8]) -> Hmac<Sha256> {
     m
 }
 
+/// Each id as a length byte (1–8) followed by its big-endian bytes without leading zeros.
+fn pack(ids: &[i64]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(ids.len() * 9);
+    for id in ids {
+        let be = id.to_be_bytes();
+        let skip = be.iter().take(7).take_while(|b| **b == 0).count();
+        out.push((8 - skip) as u8);
+        out.extend_from_slice(&be[skip..]);
+    }
+    out
+}
+
+fn unpack<const N: usize>(mut bytes: &[u8]) -> Option<[i64; N]> {
+    let mut out = [0i64; N];
+    for slot in out.iter_mut() {
+        let (&len, rest) = bytes.split_first()?;
+        let len = usize::from(len);
+        if !(1..=8).contains(&len) || rest.len() < len {
+            return None;
+        }
+        let mut be = [0u8; 8];
+        be[8 - len..].copy_from_slice(&rest[..len]);
+        *slot = i64::from_be_bytes(be);
+        bytes = &rest[len..];
+    }
+    bytes.is_empty().then_some(out)
+}
+
 fn encode(secret: &[u8], label: &[u8], ids: &[i64]) -> String {
-    let mut bytes: Vec<u8> = ids.iter().flat_map(|i| i.to_be_bytes()).collect();
+    let mut bytes = pack(ids);
     let tag = mac(secret, label, &bytes).finalize().into_bytes();
     bytes.extend_from_slice(&tag[..MAC_LEN]);
     data_encoding::BASE32_NOPAD.encode(&bytes).to_ascii_lowercase()
@@ -39,22 +68,14 @@ fn encode(secret: &[u8], label: &[u8], ids: &[i64]) -> String {
 
 fn decode<const N: usize>(secret: &[u8], label: &[u8], key: &str) -> Result<[i64; N], KeyError> {
     let upper = key.trim().to_ascii_uppercase();
-    let bytes = data_encoding::BASE32_NOPAD
-        .decode(upper.as_bytes())
-        .map_err(|_| KeyError::Encoding)?;
-    if bytes.len() != N * 8 + MAC_LEN {
+    let bytes = data_encoding::BASE32_NOPAD.decode(upper.as_bytes()).map_err(|_| KeyError::Encoding)?;
+    if bytes.len() < N * 2 + MAC_LEN || bytes.len() > N * 9 + MAC_LEN {
         return Err(KeyError::Length);
     }
-    let (payload, tag) = bytes.split_at(N * 8);
-    // Constant-time comparison of the truncated tag.
+    let (payload, tag) = bytes.split_at(bytes.len() - MAC_LEN);
+    // Constant-time comparison of the truncated tag, before the payload is interpreted.
     mac(secret, label, payload).verify_truncated_left(tag).map_err(|_| KeyError::Signature)?;
-    let mut out = [0i64; N];
-    for (i, chunk) in payload.chunks_exact(8).enumerate() {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(chunk);
-        out[i] = i64::from_be_bytes(b);
-    }
-    Ok(out)
+    unpack::<N>(payload).ok_or(KeyError::Length)
 }
 
 /// The key of the reply address of `contact` for `thread`.
@@ -92,6 +113,9 @@ mod tests {
         assert_eq!(parse_reply_key(S, &k), Ok((42, 7)));
         assert_eq!(parse_reply_key(S, &k.to_ascii_uppercase()), Ok((42, 7)));
         assert!(k.len() + "cases+r-".len() <= 64, "RFC 5321 §4.5.3.1.1 local part limit");
+        assert!(k.len() <= 24, "small ids make short keys: {k}");
+        let big = reply_key(S, i64::MAX, i64::MIN);
+        assert!(big.len() + "cases+r-".len() <= 64, "{big}");
         assert!(k.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
     }
 

@@ -169,3 +169,59 @@ fn demo_plays_the_whole_coordination() {
     assert!(!boxes.contains("freemail"), "the forged mail's content was sent to someone");
     assert!(!boxes.contains("out of the office"), "the out-of-office reply was posted");
 }
+
+#[test]
+fn coordinator_workflow_report_accept_quarantine_release_and_post() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("gw");
+    ok(None, &["init", dir.to_str().unwrap(), "--domain", "example.org"]);
+    let cfg = dir.join("casegate.toml");
+    let c = Some(cfg.as_path());
+    ok(c, &["org", "add", "CC", "--kind", "coordinator", "--domain", "example.org"]);
+    ok(c, &["org", "add", "Acme", "--kind", "vendor"]);
+    ok(c, &["contact", "add", "cora@example.org", "--org", "CC"]);
+    ok(c, &["contact", "add", "alice@acme.example", "--org", "Acme"]);
+
+    let o = deliver(&cfg, "From: Rita <rita@r.example>\r\nTo: security@example.org\r\nSubject: bug\r\nMessage-ID: <r1@r.example>\r\n\r\nthe bug\r\n");
+    assert_eq!(o["decision"], "open-report");
+    let report = o["report"].as_str().unwrap().to_string();
+    assert!(report.starts_with("VRF#"), "{report}");
+    let listed: serde_json::Value = serde_json::from_str(&ok(c, &["report", "list", "--json"])).unwrap();
+    assert_eq!(listed[0]["id"], report.as_str());
+    assert_eq!(listed[0]["state"], "new");
+    let case = ok(c, &["report", "accept", &report, "--title", "The bug"]).trim().to_string();
+    assert!(case.starts_with("VU#") && case.len() == 9, "{case}");
+    ok(c, &["case", "add-participant", &case, "--org", "Acme"]);
+    let shown: serde_json::Value = serde_json::from_str(&ok(c, &["case", "show", &case, "--json"])).unwrap();
+    let roles: Vec<&str> = shown["participants"].as_array().unwrap().iter().map(|p| p["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["reporter", "vendor"]);
+
+    // Alice writes to the case address without any authentication: held.
+    let digits = &case[3..];
+    let held = deliver(&cfg, &format!("From: alice@acme.example\r\nTo: cases+vu{digits}@example.org\r\nSubject: hi\r\nMessage-ID: <q1@acme.example>\r\n\r\nplease post\r\n"));
+    assert_eq!(held["decision"], "quarantine");
+    assert_eq!(held["reason"], "below-assurance");
+    let q: serde_json::Value = serde_json::from_str(&ok(c, &["quarantine", "list", "--json"])).unwrap();
+    let qid = q[0]["id"].as_i64().unwrap().to_string();
+    assert!(ok(c, &["quarantine", "show", &qid]).contains("please post"));
+    let out = ok(c, &["quarantine", "release", &qid, "--to", &case]);
+    assert!(out.contains("2 message(s) queued"), "reporter and coordinator get the released post: {out}");
+    assert_eq!(ok(c, &["quarantine", "list", "--json"]).trim(), "[]");
+    let o = casegate(c, &["quarantine", "release", &qid, "--to", &case]);
+    assert_eq!(o.status.code(), Some(1), "a released item cannot be released again");
+
+    // A coordinator post from the CLI into the vendor's private thread.
+    let out = ok(c, &["post", "--thread", &format!("private:{case}:Acme"), "--from", "cora@example.org", "--text", "private note"]);
+    assert!(out.contains("1 message(s) queued"), "{out}");
+    ok(c, &["outbox", "send"]);
+    let sent = outbox_files(&dir.join("outbox"));
+    let private: Vec<_> = sent.iter().filter(|m| m.contains("private note")).collect();
+    assert_eq!(private.len(), 1);
+    assert_eq!(header(private[0], "To"), "alice@acme.example");
+
+    let o2 = deliver(&cfg, "From: Rita <rita@r.example>\r\nTo: security@example.org\r\nSubject: second\r\nMessage-ID: <r2@r.example>\r\n\r\nx\r\n");
+    let second = o2["report"].as_str().unwrap();
+    ok(c, &["report", "decline", second]);
+    let o = casegate(c, &["report", "accept", second, "--title", "x"]);
+    assert_eq!(o.status.code(), Some(1), "a declined report cannot be accepted");
+}

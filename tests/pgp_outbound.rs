@@ -430,3 +430,36 @@ async fn a_report_with_its_key_attached_gets_an_encrypted_acknowledgement() {
         "an attached key is a candidate until a coordinator confirms it"
     );
 }
+
+/// SPEC §6.6: the digest is encrypted per §6.4 like every other message.
+#[tokio::test(flavor = "multi_thread")]
+async fn digests_are_encrypted_to_a_key_and_a_notice_without_one_under_embargo() {
+    let w = world().await;
+    sqlx::query("UPDATE contacts SET notify = 'digest' WHERE email IN ('bob@globex.example', 'carl@initech.example')")
+        .execute(&w.gw.store.pool)
+        .await
+        .expect("digest mode");
+    post(&w, "VU#444444", "Digest body under embargo.\n").await;
+    sqlx::query("DELETE FROM outbox")
+        .execute(&w.gw.store.pool)
+        .await
+        .expect("clear");
+    casegate::digest::send_digests(&w.gw.store, &w.gw.pipeline.composer)
+        .await
+        .expect("digests");
+    let items: Vec<(String, String, Vec<u8>)> =
+        sqlx::query_as("SELECT rcpt, kind, bytes FROM outbox ORDER BY id")
+            .fetch_all(&w.gw.store.pool)
+            .await
+            .expect("outbox");
+    let (_, kind, bytes) = item(&items, "bob@globex.example");
+    assert_eq!(kind, "digest");
+    let (plain, status) = w.people.bob.decrypt(&gpg::encrypted_part(bytes));
+    assert!(
+        status.contains("GOODSIG") && text_of(&plain).contains("Digest body under embargo."),
+        "{status}"
+    );
+    let (_, kind, bytes) = item(&items, "carl@initech.example");
+    assert_eq!(kind, "notice");
+    assert!(!String::from_utf8_lossy(bytes).contains("Digest body"));
+}

@@ -206,3 +206,25 @@ pub async fn outbox(cfg: &Config, cmd: &OutboxCmd) -> CmdResult {
     }
     Ok(())
 }
+
+#[derive(Debug, Subcommand)]
+pub enum DigestCmd {
+    /// Queue every pending digest now (`serve` does it daily), then `outbox send` delivers them.
+    Send {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn digest(cfg: &Config, cmd: &DigestCmd) -> CmdResult {
+    let DigestCmd::Send { json } = cmd;
+    let store = crate::app::open_store(cfg).await?;
+    let pipeline = Pipeline::new(store.clone(), cfg);
+    let s = crate::digest::send_digests(&store, &pipeline.composer).await?;
+    if *json {
+        output::json(&s);
+    } else {
+        println!("queued {} digest message(s) with {} post(s); {} no longer readable", s.messages, s.posts, s.dropped);
+    }
+    Ok(())
+}

@@ -74,6 +74,9 @@ pub enum Command {
     /// OpenPGP keys: the gateway key and the contacts' certificates.
     #[command(subcommand)]
     Keys(keys::KeysCmd),
+    /// Daily digests for contacts with notify mode `digest`.
+    #[command(subcommand)]
+    Digest(mailcmd::DigestCmd),
     /// Play a whole coordination in a temporary directory and print what everyone received.
     Demo {
         /// Keep the demo's files in DIR instead of a temporary directory.
@@ -162,6 +165,7 @@ async fn with_config(cmd: &Command, cfg: Config) -> CmdResult {
         Command::Quarantine(c) => mailcmd::quarantine(&cfg, c).await,
         Command::Outbox(c) => mailcmd::outbox(&cfg, c).await,
         Command::Keys(c) => keys::keys(&cfg, c).await,
+        Command::Digest(c) => mailcmd::digest(&cfg, c).await,
         Command::Init { .. } | Command::Demo { .. } | Command::CheckConfig | Command::Bench(_) => Ok(()),
     }
 }

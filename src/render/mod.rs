@@ -10,11 +10,13 @@
 //! Message-ID and the content, so rendering the same item twice gives the same bytes.
 
 pub mod ack;
+pub mod digest;
 pub mod notice;
 pub mod notification;
 pub mod vendor;
 
 pub use ack::acknowledgement;
+pub use digest::{digest, DigestEntry};
 pub use notice::embargo_notice;
 pub use notification::notification;
 pub use vendor::{vendor_notification, VendorNotice};

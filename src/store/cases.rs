@@ -248,32 +248,25 @@ pub fn normalize_case_id(prefix: &str, id: &str) -> Result<String> {
 }
 
 async fn unused_case_id(conn: &mut Conn, prefix: &str) -> Result<String> {
-    for _ in 0..1000 {
-        let id = random_case_id(prefix);
-        let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM cases WHERE public_id = $1")
-            .bind(&id)
-            .fetch_optional(&mut *conn)
-            .await?;
-        if taken.is_none() {
-            return Ok(id);
-        }
-    }
-    Err(StoreError::Invalid("no free case id after 1000 draws".into()))
+    unused_id(conn, "cases", || random_case_id(prefix)).await
 }
 
 /// Draw a report id not used yet.
 pub(crate) async fn unused_report_id(conn: &mut Conn, now: i64) -> Result<String> {
+    unused_id(conn, "reports", || random_report_id(now)).await
+}
+
+/// Draw public ids until one is not in `table` (collision check, SPEC §1).
+async fn unused_id(conn: &mut Conn, table: &'static str, draw: impl Fn() -> String) -> Result<String> {
+    let sql = format!("SELECT id FROM {table} WHERE public_id = $1");
     for _ in 0..1000 {
-        let id = random_report_id(now);
-        let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM reports WHERE public_id = $1")
-            .bind(&id)
-            .fetch_optional(&mut *conn)
-            .await?;
+        let id = draw();
+        let taken: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone())).bind(&id).fetch_optional(&mut *conn).await?;
         if taken.is_none() {
             return Ok(id);
         }
     }
-    Err(StoreError::Invalid("no free report id after 1000 draws".into()))
+    Err(StoreError::Invalid(format!("no free id in {table} after 1000 draws")))
 }
 
 pub(crate) async fn case_id_by_public(conn: &mut Conn, public_id: &str) -> Result<CaseId> {

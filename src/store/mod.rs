@@ -4,6 +4,7 @@
 //! same statements run on PostgreSQL once that backend is added (SPEC §9).
 
 pub mod cases;
+pub mod digest;
 pub mod directory;
 pub mod history;
 pub mod inbound;
