@@ -223,7 +223,7 @@ impl Bench {
 
 /// CERT with its coordinator (with a key), Acme with the sender (a confirmed key), and
 /// Many with the fan-out recipients (a key each); VU#111111 demands signed mail from Acme;
-/// VU#222222 is Many's case.
+/// VU#222222 is Many's case; VU#333333 takes Acme's plain mail (the baseline).
 async fn seed(
     store: &Store,
     sender: &sequoia_openpgp::Cert,
@@ -243,6 +243,7 @@ async fn seed(
     for (id, org, min) in [
         ("VU#111111", acme, Some(Assurance::Signed)),
         ("VU#222222", many, None),
+        ("VU#333333", acme, None),
     ] {
         let title = format!("Bench case {id}");
         let case = NewCase {
@@ -285,57 +286,78 @@ async fn add_keyed_contact(
     Ok(())
 }
 
+/// Mail number `i` from the sender: to VU#111111 (to be sealed) or VU#333333 (plain).
+fn plain_mail(i: usize, sealed: bool) -> String {
+    let (case, tag) = if sealed {
+        ("111111", "bench")
+    } else {
+        ("333333", "plain")
+    };
+    format!(
+        "From: Sender <{SENDER}>\r\nTo: cases+vu{case}@{DOMAIN}\r\nSubject: Re: [VU#{case}] finding {i}\r\n\
+         Message-ID: <{tag}-{i}@acme.example>\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\n\
+         MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Transfer-Encoding: 7bit\r\n\r\nFinding {i}: the parser overflows at offset {i}.\r\n"
+    )
+}
+
 impl Bench {
     /// N mails as a sender's client makes them: PGP/MIME, signed and encrypted to the
-    /// gateway (made with the gateway's own sealing code, the sender's key as signer).
-    fn mails(&self, n: usize) -> anyhow::Result<Vec<Vec<u8>>> {
-        let gateway = self
-            .cfg
-            .pgp
-            .keys
-            .as_ref()
-            .context("gateway key")?
-            .public_cert();
+    /// gateway (made with the gateway's own sealing code, the sender's key as signer); or
+    /// the same mails in plaintext, for the baseline.
+    fn mails(&self, n: usize, sealed: bool) -> anyhow::Result<Vec<Vec<u8>>> {
+        let keys = self.cfg.pgp.keys.as_ref().context("gateway key")?;
+        let gateway = keys.public_cert();
         let now = now_ms();
         (0..n)
             .map(|i| {
-                let plain = format!(
-                    "From: Sender <{SENDER}>\r\nTo: cases+vu111111@{DOMAIN}\r\nSubject: Re: [VU#111111] finding {i}\r\n\
-                     Message-ID: <bench-{i}@acme.example>\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n\
-                     Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 7bit\r\n\r\nFinding {i}: the parser overflows at offset {i}.\r\n"
-                );
-                Ok(seal::encrypt(plain.as_bytes(), "VU#111111", "Sender", SENDER, &gateway, Some(&self.sender), now)?)
+                let plain = plain_mail(i, sealed);
+                if !sealed {
+                    return Ok(plain.into_bytes());
+                }
+                let sender = Some(&self.sender);
+                let sealed = seal::encrypt(
+                    plain.as_bytes(),
+                    "VU#111111",
+                    "Sender",
+                    SENDER,
+                    &gateway,
+                    sender,
+                    now,
+                )?;
+                Ok(sealed)
             })
             .collect()
     }
 
     async fn inbound(&self, args: &BenchPgpArgs) -> anyhow::Result<()> {
         let label = match self.suite {
-            Suite::Cv25519 => "Cv25519-encrypted, Ed25519-signed",
-            Suite::Rsa3072 => "RSA-3072-encrypted, RSA-3072-signed",
+            Suite::Cv25519 => "Cv25519-encrypted, Ed25519-signed PGP/MIME",
+            Suite::Rsa3072 => "RSA-3072-encrypted, RSA-3072-signed PGP/MIME",
         };
         let t = Instant::now();
-        let mails = Arc::new(self.mails(args.mails)?);
-        let made = t.elapsed();
+        let mails = Arc::new(self.mails(args.mails, true)?);
+        let made = t.elapsed().as_secs_f64();
         let open_ms = self.open_only(&mails).await?;
+        let workers = args.concurrency.max(1);
         let (elapsed, posted) = self
-            .ingest_all(mails.clone(), args.concurrency.max(1))
+            .ingest_all(mails.clone(), workers, Assurance::Signed)
             .await?;
-        if posted != mails.len() {
-            bail!(
-                "only {posted} of {} mails were posted as signed",
-                mails.len()
-            );
+        report_inbound(label, &mails, posted, elapsed, workers)?;
+        println!("  of which opening (decrypt and verify) {open_ms:.2} ms/mail; mails made in {made:.1} s");
+        if self.suite == Suite::Cv25519 {
+            let plain = Arc::new(self.mails(args.mails, false)?);
+            let (elapsed, posted) = self
+                .ingest_all(plain.clone(), workers, Assurance::Address)
+                .await?;
+            report_inbound(
+                "baseline: the same mails in plaintext",
+                &plain,
+                posted,
+                elapsed,
+                workers,
+            )?;
         }
-        let per = elapsed.as_secs_f64() * 1000.0 / mails.len() as f64;
-        println!(
-            "inbound, {label} PGP/MIME, {} mails, {} concurrent: {:.0} mails/s ({:.2} s; {per:.2} ms/mail of which opening {open_ms:.2} ms; mails made in {:.1} s)",
-            mails.len(),
-            args.concurrency,
-            mails.len() as f64 / elapsed.as_secs_f64(),
-            elapsed.as_secs_f64(),
-            made.as_secs_f64()
-        );
         Ok(())
     }
 
@@ -368,6 +390,7 @@ impl Bench {
         &self,
         mails: Arc<Vec<Vec<u8>>>,
         workers: usize,
+        assurance: Assurance,
     ) -> anyhow::Result<(Duration, usize)> {
         let next = Arc::new(AtomicUsize::new(0));
         let t = Instant::now();
@@ -386,8 +409,7 @@ impl Bench {
                             other => break other?,
                         }
                     };
-                    posted +=
-                        usize::from(o.decision == "post" && o.assurance == Some(Assurance::Signed));
+                    posted += usize::from(o.decision == "post" && o.assurance == Some(assurance));
                 }
                 Ok::<usize, anyhow::Error>(posted)
             });
@@ -398,6 +420,30 @@ impl Bench {
         }
         Ok((t.elapsed(), posted))
     }
+}
+
+/// One line of inbound figures; every mail must have been posted.
+fn report_inbound(
+    label: &str,
+    mails: &[Vec<u8>],
+    posted: usize,
+    elapsed: Duration,
+    workers: usize,
+) -> anyhow::Result<()> {
+    if posted != mails.len() {
+        bail!(
+            "{label}: only {posted} of {} mails were posted",
+            mails.len()
+        );
+    }
+    let secs = elapsed.as_secs_f64();
+    println!(
+        "inbound, {label}, {} mails, {workers} at a time: {:.0} mails/s ({secs:.2} s, {:.2} ms/mail)",
+        mails.len(),
+        mails.len() as f64 / secs,
+        secs * 1000.0 / mails.len() as f64
+    );
+    Ok(())
 }
 
 impl Bench {
@@ -413,9 +459,10 @@ impl Bench {
                 .repeat(8);
         let (render_s, crypto_s) = self.render_and_seal_alone(thread, &body).await?;
         let t = Instant::now();
+        let composer = &self.pipeline.composer;
         let r = crate::actions::post(
             &self.store,
-            &self.pipeline.composer,
+            composer,
             thread,
             COORDINATOR,
             &body,
@@ -433,26 +480,56 @@ impl Bench {
         let t = Instant::now();
         let sent = crate::outbound::send_due(&self.store, &transport, &self.cfg.outbound).await?;
         let smtp_s = t.elapsed().as_secs_f64();
+        let raw_s = self.smtp_alone(&transport).await?;
         transport.shutdown().await;
-        if sent.sent as usize != self.recipients
-            || encrypted as usize != self.recipients
-            || r.outbox.len() != self.recipients
-        {
+        let n = self.recipients;
+        if sent.sent as usize != n || encrypted as usize != n || r.outbox.len() != n {
             bail!(
-                "fan-out: {} queued, {encrypted} encrypted, {} sent of {}",
+                "fan-out: {} queued, {encrypted} encrypted, {} sent of {n}",
                 r.outbox.len(),
-                sent.sent,
-                self.recipients
+                sent.sent
             );
         }
         let store_s = (post_s - render_s - crypto_s).max(0.0);
         println!(
-            "fan-out, one post to {} recipients with their own Cv25519 keys: {:.2} s end to end = post {post_s:.2} s \
-             (rendering {render_s:.2} s, signing+encryption {crypto_s:.2} s, storage and the rest {store_s:.2} s) + SMTP to smtp-sink {smtp_s:.2} s",
-            self.recipients,
+            "fan-out, one post to {n} recipients with their own Cv25519 keys: {:.2} s end to end\n  \
+             post {post_s:.2} s = rendering {render_s:.2} s + signing and encryption {crypto_s:.2} s + storage and the rest {store_s:.2} s\n  \
+             outbox worker to smtp-sink {smtp_s:.2} s (the same messages over the transport alone, 16 at a time: {raw_s:.2} s)",
             post_s + smtp_s
         );
         Ok(())
+    }
+
+    /// The outbox's messages sent again over the transport alone, without the worker's
+    /// claiming and bookkeeping: how much of the SMTP stage is SMTP.
+    async fn smtp_alone(&self, transport: &crate::outbound::Transport) -> anyhow::Result<f64> {
+        let items: Vec<(String, String, Vec<u8>)> =
+            sqlx::query_as("SELECT rcpt, envelope_from, bytes FROM outbox")
+                .fetch_all(&self.store.pool)
+                .await?;
+        let items = Arc::new(items);
+        let next = Arc::new(AtomicUsize::new(0));
+        let t = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..16 {
+            let (items, next, transport) = (items.clone(), next.clone(), transport.clone());
+            tasks.spawn(async move {
+                while let Some((rcpt, from, bytes)) =
+                    items.get(next.fetch_add(1, Ordering::Relaxed))
+                {
+                    let env = crate::outbound::Envelope {
+                        from: from.clone(),
+                        to: rcpt.clone(),
+                    };
+                    transport.send(&env, bytes).await?;
+                }
+                Ok::<(), crate::outbound::SendError>(())
+            });
+        }
+        while let Some(r) = tasks.join_next().await {
+            r??;
+        }
+        Ok(t.elapsed().as_secs_f64())
     }
 
     /// The rendering and the sealing of the same deliveries, each timed alone.
