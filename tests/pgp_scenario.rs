@@ -222,6 +222,40 @@ fn encrypted_report(s: &mut Scenario) {
         status.contains("GOODSIG") && text_of(&plain).contains("filed as VRF#"),
         "{status}"
     );
+    // The attached key is a candidate until a coordinator confirms it.
+    let rex_fpr = rex.fingerprint("rex@reporter.example");
+    let listed: serde_json::Value =
+        serde_json::from_str(&s.ok(&["keys", "list", "--json"])).expect("json");
+    let entry = |l: &serde_json::Value| {
+        l["certificates"].as_array().and_then(|a| {
+            a.iter()
+                .find(|c| c["fingerprint"] == rex_fpr.as_str())
+                .cloned()
+        })
+    };
+    assert_eq!(
+        entry(&listed).map(|e| (e["confirmed"].clone(), e["source"].clone())),
+        Some((false.into(), "attachment".into()))
+    );
+    s.ok(&[
+        "keys",
+        "confirm",
+        &rex_fpr,
+        "--contact",
+        "rex@reporter.example",
+    ]);
+    let listed: serde_json::Value =
+        serde_json::from_str(&s.ok(&["keys", "list", "--json"])).expect("json");
+    assert_eq!(
+        entry(&listed).map(|e| e["confirmed"].clone()),
+        Some(true.into())
+    );
+    let (removed, _, err) = casegate(
+        &s.cfg,
+        &["keys", "remove", "0000000000000000000000000000000000000000"],
+    );
+    assert!(!removed && err.contains("FINGERPRINT"), "{err}");
+    assert!(s.ok(&["keys", "check"]).contains("no new expiry warnings"));
     let (_, to_cora) = sent
         .iter()
         .find(|(to, _)| to == "cora@cert.example")
