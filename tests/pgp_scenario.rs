@@ -101,28 +101,8 @@ impl Scenario {
     }
 }
 
-/// `init`, the team's key (generated, exported for the web page, listed), the directory,
-/// and Acme's published key imported; Globex has none.
-fn setup() -> Scenario {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = tmp.path().join("gw");
-    let init = Command::new(support::binary())
-        .args([
-            "init",
-            dir.to_str().expect("path"),
-            "--domain",
-            "cert.example",
-        ])
-        .output()
-        .expect("init");
-    assert!(init.status.success());
-    let cfg = dir.join("casegate.toml");
-    let c = cfg.as_path();
-    assert!(ok(c, &["keys", "generate", "--name", "CERT Coordination"]).contains("wrote"));
-    let gateway_cert = ok(c, &["keys", "export"]).into_bytes();
-    assert!(gateway_cert.starts_with(b"-----BEGIN PGP PUBLIC KEY BLOCK-----"));
-    let (again, _, err) = casegate(c, &["keys", "generate"]);
-    assert!(!again && err.contains("already exists"), "{err}");
+/// The organizations and their contacts.
+fn directory(c: &Path) {
     for org in [
         ["CERT", "coordinator", "cert.example"],
         ["Acme", "vendor", "acme.example"],
@@ -145,6 +125,31 @@ fn setup() -> Scenario {
             ],
         );
     }
+}
+
+/// `init`, the team's key (generated, exported for the web page, listed), the directory,
+/// and Acme's published key imported; Globex has none.
+fn setup() -> Scenario {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("gw");
+    let init = Command::new(support::binary())
+        .args([
+            "init",
+            dir.to_str().expect("path"),
+            "--domain",
+            "cert.example",
+        ])
+        .output()
+        .expect("init");
+    assert!(init.status.success());
+    let cfg = dir.join("casegate.toml");
+    let c = cfg.as_path();
+    assert!(ok(c, &["keys", "generate", "--name", "CERT Coordination"]).contains("wrote"));
+    let gateway_cert = ok(c, &["keys", "export"]).into_bytes();
+    assert!(gateway_cert.starts_with(b"-----BEGIN PGP PUBLIC KEY BLOCK-----"));
+    let (again, _, err) = casegate(c, &["keys", "generate"]);
+    assert!(!again && err.contains("already exists"), "{err}");
+    directory(c);
     let alice = GpgHome::new();
     alice.gen_key("Alice", "alice@acme.example", KeyKind::Ed25519, None, None);
     alice.import(&gateway_cert);
@@ -222,16 +227,27 @@ fn encrypted_report(s: &mut Scenario) {
         status.contains("GOODSIG") && text_of(&plain).contains("filed as VRF#"),
         "{status}"
     );
-    // The attached key is a candidate until a coordinator confirms it.
-    let rex_fpr = rex.fingerprint("rex@reporter.example");
+    candidate_key(s, &rex.fingerprint("rex@reporter.example"));
+    let (_, to_cora) = sent
+        .iter()
+        .find(|(to, _)| to == "cora@cert.example")
+        .expect("coordinator copy");
+    let raw = String::from_utf8_lossy(to_cora);
+    assert!(
+        !raw.contains("widgetd 2.1 overflows") && raw.contains("New post waiting"),
+        "{raw}"
+    );
+}
+
+/// The key attached to the report is a candidate until a coordinator confirms it; the
+/// key commands name bad input; no key expires soon.
+fn candidate_key(s: &Scenario, rex_fpr: &str) {
     let listed: serde_json::Value =
         serde_json::from_str(&s.ok(&["keys", "list", "--json"])).expect("json");
     let entry = |l: &serde_json::Value| {
-        l["certificates"].as_array().and_then(|a| {
-            a.iter()
-                .find(|c| c["fingerprint"] == rex_fpr.as_str())
-                .cloned()
-        })
+        l["certificates"]
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["fingerprint"] == rex_fpr).cloned())
     };
     assert_eq!(
         entry(&listed).map(|e| (e["confirmed"].clone(), e["source"].clone())),
@@ -240,7 +256,7 @@ fn encrypted_report(s: &mut Scenario) {
     s.ok(&[
         "keys",
         "confirm",
-        &rex_fpr,
+        rex_fpr,
         "--contact",
         "rex@reporter.example",
     ]);
@@ -256,15 +272,6 @@ fn encrypted_report(s: &mut Scenario) {
     );
     assert!(!removed && err.contains("FINGERPRINT"), "{err}");
     assert!(s.ok(&["keys", "check"]).contains("no new expiry warnings"));
-    let (_, to_cora) = sent
-        .iter()
-        .find(|(to, _)| to == "cora@cert.example")
-        .expect("coordinator copy");
-    let raw = String::from_utf8_lossy(to_cora);
-    assert!(
-        !raw.contains("widgetd 2.1 overflows") && raw.contains("New post waiting"),
-        "{raw}"
-    );
 }
 
 /// An embargoed case demanding signed mail; the initial contact reaches Acme encrypted

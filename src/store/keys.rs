@@ -52,8 +52,11 @@ async fn bump(conn: &mut Conn) -> Result<()> {
     Ok(())
 }
 
+/// A `certs` row joined with its contact's address.
+type CertRow = (i64, i64, String, String, bool, String, Vec<u8>);
+
 async fn records(conn: &mut Conn) -> Result<Vec<CertRecord>> {
-    let rows: Vec<(i64, i64, String, String, bool, String, Vec<u8>)> = sqlx::query_as(
+    let rows: Vec<CertRow> = sqlx::query_as(
         "SELECT k.id, k.contact_id, c.email, k.fingerprint, k.confirmed, k.source, k.bytes
          FROM certs k JOIN contacts c ON c.id = k.contact_id ORDER BY k.confirmed DESC, k.id DESC",
     )

@@ -413,7 +413,7 @@ pub fn signed_parts(message: &[u8]) -> (Vec<u8>, Vec<u8>) {
         + boundary.len()
         + 4;
     let end = first + text[first..].find(&delim).expect("second delimiter");
-    let signed = text[first..end].as_bytes().to_vec();
+    let signed = text.as_bytes()[first..end].to_vec();
     let sig_start = text
         .find("-----BEGIN PGP SIGNATURE-----")
         .expect("signature");
@@ -421,7 +421,7 @@ pub fn signed_parts(message: &[u8]) -> (Vec<u8>, Vec<u8>) {
         .find("-----END PGP SIGNATURE-----")
         .expect("signature end")
         + "-----END PGP SIGNATURE-----".len();
-    (signed, text[sig_start..sig_end].as_bytes().to_vec())
+    (signed, text.as_bytes()[sig_start..sig_end].to_vec())
 }
 
 /// Writes the gateway key file (owner-only) that a config in `dir` picks up by default.
