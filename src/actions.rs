@@ -4,6 +4,8 @@
 use crate::compose::Composer;
 use crate::mail;
 use crate::model::*;
+use crate::pgp::open::{routing_inbound, OpenCtx};
+use crate::pgp::Protection;
 use crate::render::{self, Addressing, VendorNotice};
 use crate::store::posts::{self, NewPost, OutboxSlot, PostResult};
 use crate::store::world::WorldQuery;
@@ -62,11 +64,14 @@ pub async fn release(store: &Store, composer: &Composer, item: i64, thread: Thre
     let q = store.quarantine_item(item).await?;
     let raw = store.inbound_raw(q.inbound_id).await?;
     let inb = mail::parse::parse(&raw).map_err(|e| StoreError::Invalid(format!("cannot parse the held mail: {e}")))?;
+    let (inb, protection) = opened(store, composer, &raw, inb).await?;
     let from = inb.from.as_ref().map(mail::Mailbox::key).unwrap_or_default();
     let direct = inb.direct_recipients();
     let mut emails = direct.clone();
     emails.push(from.clone());
     let world = world_of(store, thread, emails).await?;
+    // Content that arrived encrypted leaves only encrypted.
+    let world = if protection.encrypted && protection.refusal.is_none() { crate::compose::confidential(&world) } else { world };
     let t = world.thread(thread).ok_or_else(|| StoreError::NotFound(format!("no thread {thread}")))?;
     let author = world.contact_by_email(&from).map(|c| c.id);
     let np = NewPost {
@@ -84,6 +89,7 @@ pub async fn release(store: &Store, composer: &Composer, item: i64, thread: Thre
     let mut tx = store.pool.begin().await?;
     store::quarantine::resolve(&mut tx, item, "released", &format!("into thread {thread}")).await?;
     let r = posts::insert_post(&mut tx, composer, &world, &np).await?;
+    store::keys::store_protection(&mut tx, q.inbound_id, Some(r.post_id), &protection).await?;
     sqlx::query("UPDATE inbound_messages SET action = 'post', reason = 'released-by-coordinator', thread_id = $1 WHERE id = $2")
         .bind(thread)
         .bind(q.inbound_id)
@@ -91,6 +97,18 @@ pub async fn release(store: &Store, composer: &Composer, item: i64, thread: Thre
         .await?;
     tx.commit().await?;
     Ok(r)
+}
+
+/// A held mail opened as the pipeline opens it (SPEC §5): decrypted content and protected
+/// headers, unless the protection was refused, in which case nothing is decrypted.
+async fn opened(store: &Store, composer: &Composer, raw: &[u8], inb: mail::Inbound) -> Result<(mail::Inbound, Protection)> {
+    store.refresh_keyring(&composer.pgp).await?;
+    let keyring = composer.pgp.keyring();
+    let from = inb.from.as_ref().map(mail::Mailbox::key);
+    let ctx = OpenCtx { gateway: composer.pgp.gateway.as_deref(), keyring: &keyring, from: from.as_deref(), now_ms: now_ms() };
+    let o = crate::pgp::open::open(raw, &ctx);
+    let inb = if o.protection.refusal.is_none() { routing_inbound(&inb, &o) } else { inb };
+    Ok((inb, o.protection))
 }
 
 /// Target public date: initial contact + 45 days, moved off weekends (SPEC §8).
@@ -119,6 +137,8 @@ pub async fn notify_vendor(store: &Store, composer: &Composer, case_public_id: &
     let public_at = public.unwrap_or_else(|| default_public_date(initial.unwrap_or(now)));
     let thread = world.thread(case.discussion).ok_or_else(|| StoreError::NotFound("discussion thread".into()))?;
     let mut tx = store.pool.begin().await?;
+    store::keys::refresh(&mut tx, &composer.pgp).await?;
+    let fingerprint = composer.pgp.gateway.as_ref().map(|g| g.fingerprint().to_spaced_hex());
     let mut queued = Vec::new();
     let contacts = world.contacts.iter().filter(|c| c.org == Some(org.id) && c.notify != NotifyMode::None);
     for c in contacts {
@@ -128,11 +148,18 @@ pub async fn notify_vendor(store: &Store, composer: &Composer, case_public_id: &
         let ids = crate::compose::Ids { message_id: &message_id, outbox_id: id, earlier: &[] };
         let to: Addressing = composer.addressing(&world, thread, c, &ids);
         let case_address = composer.book().case_address(&case.public_id);
-        let n = VendorNotice { case_public_id: &case.public_id, title: &case.title, public_date_ms: public_at, org_name: &org.name, gateway_fingerprint: None, case_address: &case_address };
-        let (kind, rendered) = if case.embargoed || c.encrypt_only {
-            (OutboxKind::Notice, render::embargo_notice(&composer.gateway, &case.public_id, &to, now))
-        } else {
-            (OutboxKind::VendorNotification, render::vendor_notification(&composer.gateway, &n, &to, now))
+        let n = VendorNotice { case_public_id: &case.public_id, title: &case.title, public_date_ms: public_at, org_name: &org.name, gateway_fingerprint: fingerprint.as_deref(), case_address: &case_address };
+        // SPEC §6.4: content only encrypted in an embargo or to encrypt-only contacts, and
+        // never in plaintext to a contact whose confirmed key stopped being usable.
+        let usable = composer.pgp.keyring().has_usable_key(c.id, now);
+        let full = (usable || !(case.embargoed || c.encrypt_only)) && !composer.withholds_plaintext(c.id, now);
+        let sealed = full.then(|| composer.seal(c.id, &case.public_id, render::vendor_notification(&composer.gateway, &n, &to, now), now).ok()).flatten();
+        let (kind, rendered) = match sealed {
+            Some(r) => (OutboxKind::VendorNotification, r),
+            None => {
+                let notice = render::embargo_notice(&composer.gateway, &case.public_id, &to, now);
+                (OutboxKind::Notice, composer.seal(c.id, &case.public_id, notice.clone(), now).unwrap_or(notice))
+            }
         };
         posts::fill_outbox(&mut tx, id, kind, &rendered).await?;
         store::inbound::index_message_id(&mut tx, &message_id, thread.id, Some(c.id), Some(id)).await?;

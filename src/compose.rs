@@ -5,8 +5,10 @@
 use crate::audience::{AuthorView, Content, Delivery};
 use crate::mail::AddressBook;
 use crate::model::*;
+use crate::pgp::{seal, PgpError, PgpState};
 use crate::render::{self, Addressing, Gateway, PostView, Rendered, ThreadView};
 use crate::replykey;
+use std::sync::Arc;
 
 /// The parts of the configuration composition needs.
 #[derive(Debug, Clone)]
@@ -14,6 +16,8 @@ pub struct Composer {
     pub gateway: Gateway,
     pub secret: Vec<u8>,
     pub max_attachment_bytes: u64,
+    /// The gateway key and the contacts' certificates (SPEC §5.3).
+    pub pgp: Arc<PgpState>,
 }
 
 /// A post as it is fanned out.
@@ -77,17 +81,53 @@ impl Composer {
         }
     }
 
-    /// Render one delivery of a post: the full notification, or the content-free notice.
+    /// Render one delivery of a post: the full notification, or the content-free notice,
+    /// sealed for the recipient (SPEC §5.3, §6.4). A contact with a confirmed certificate
+    /// that is no longer usable (expired, revoked) gets the notice: someone who asked for
+    /// encrypted mail never gets content in plaintext.
     pub fn render_delivery(&self, world: &World, draft: &PostDraft, d: &Delivery, ids: &Ids, now_ms: i64) -> Option<(OutboxKind, Rendered)> {
         let contact = world.contact(d.contact)?;
         let to = self.addressing(world, draft.thread, contact, ids);
         let view = thread_view(world, draft.thread, contact);
-        if d.content == Content::Notice {
-            return Some((OutboxKind::Notice, render::embargo_notice(&self.gateway, &view.token, &to, now_ms)));
+        let keys = self.pgp.keyring();
+        let cert = keys.recipient_cert(contact.id, now_ms);
+        let withheld = cert.is_none() && keys.has_confirmed_cert(contact.id);
+        if d.content == Content::Full && !withheld {
+            let post = post_view(draft, &d.view);
+            let r = render::notification(&self.gateway, &view, &post, &to, self.max_attachment_bytes, now_ms);
+            // A failed encryption falls through to the notice, never to plaintext.
+            if let Ok(sealed) = self.seal_with(cert.as_deref(), &view.token, r, now_ms) {
+                return Some((OutboxKind::Notification, sealed));
+            }
         }
-        let post = post_view(draft, &d.view);
-        let r = render::notification(&self.gateway, &view, &post, &to, self.max_attachment_bytes, now_ms);
-        Some((OutboxKind::Notification, r))
+        let notice = render::embargo_notice(&self.gateway, &view.token, &to, now_ms);
+        Some((OutboxKind::Notice, self.seal_with(None, &view.token, notice.clone(), now_ms).unwrap_or(notice)))
+    }
+
+    /// Seals a rendered message for `contact`: encrypted to their usable certificate, else
+    /// signed by the gateway key (SPEC §5.3).
+    pub fn seal(&self, contact: ContactId, token: &str, r: Rendered, now_ms: i64) -> Result<Rendered, PgpError> {
+        let cert = self.pgp.keyring().recipient_cert(contact, now_ms);
+        self.seal_with(cert.as_deref(), token, r, now_ms)
+    }
+
+    /// Whether `contact` may only get content encrypted and has no usable certificate now:
+    /// a confirmed certificate that expired or was revoked.
+    pub fn withholds_plaintext(&self, contact: ContactId, now_ms: i64) -> bool {
+        let keys = self.pgp.keyring();
+        !keys.has_usable_key(contact, now_ms) && keys.has_confirmed_cert(contact)
+    }
+
+    /// RFC 3156: encrypted (and signed when the gateway has a key) to `cert`; without a
+    /// certificate signed when the gateway has a key; else unchanged.
+    fn seal_with(&self, cert: Option<&sequoia_openpgp::Cert>, token: &str, mut r: Rendered, now_ms: i64) -> Result<Rendered, PgpError> {
+        let gateway = self.pgp.gateway.as_deref();
+        r.bytes = match (cert, gateway) {
+            (Some(c), _) => seal::encrypt(&r.bytes, token, &self.gateway.name, &self.book().gateway_address(), c, gateway, now_ms)?,
+            (None, Some(g)) => seal::sign(&r.bytes, g, now_ms)?,
+            (None, None) => r.bytes,
+        };
+        Ok(r)
     }
 }
 
@@ -99,6 +139,17 @@ fn post_view<'a>(draft: &'a PostDraft, view: &'a AuthorView) -> PostView<'a> {
         created_at_ms: draft.created_at_ms,
         redactions: &view.redactions,
     }
+}
+
+/// A copy of `world` in which every contact takes content only encrypted (SPEC §6.4):
+/// the fan-out of a post that arrived encrypted, so that readers without a usable key get
+/// the notice instead of plaintext.
+pub fn confidential(world: &World) -> World {
+    let mut w = world.clone();
+    for c in &mut w.contacts {
+        c.encrypt_only = true;
+    }
+    w
 }
 
 /// Token, title and kind of a thread as `recipient` may see them.

@@ -25,6 +25,7 @@ pub struct Config {
     pub intake: IntakeConfig,
     pub outbound: OutboundConfig,
     pub log: LogConfig,
+    pub pgp: PgpConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -132,6 +133,19 @@ pub struct OutboundConfig {
     pub retry: RetryConfig,
     /// Items sent concurrently by the worker. Default 8.
     pub concurrency: usize,
+}
+
+/// The gateway's OpenPGP keys (SPEC §5).
+#[derive(Debug, Clone)]
+pub struct PgpConfig {
+    /// The current secret key (signs and decrypts), written by `casegate keys generate`.
+    /// Default `gateway-key.asc` beside the config file. Until it exists the gateway neither
+    /// signs nor decrypts (it still encrypts to recipients' certificates).
+    pub key_file: PathBuf,
+    /// Earlier secret keys that still decrypt (key rollover). Default none.
+    pub old_key_files: Vec<PathBuf>,
+    /// The keys, read and checked at load time; `None` while `key_file` does not exist.
+    pub keys: Option<std::sync::Arc<crate::pgp::keyring::GatewayKeys>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,7 +262,7 @@ impl ConfigErrors {
 const FILE_KEY: &str = "(file)";
 
 const SECTIONS: &[&str] = &[
-    "gateway", "database", "posting", "inbound", "intake", "outbound", "log",
+    "gateway", "database", "posting", "inbound", "intake", "outbound", "log", "pgp",
 ];
 const GATEWAY_KEYS: &[&str] = &[
     "name",
@@ -282,6 +296,8 @@ const SMTP_KEYS: &[&str] = &[
 ];
 const RETRY_KEYS: &[&str] = &["initial_secs", "max_secs", "give_up_secs"];
 const LOG_KEYS: &[&str] = &["format", "level"];
+const PGP_KEYS: &[&str] = &["key_file", "old_key_files"];
+const DEFAULT_KEY_FILE: &str = "gateway-key.asc";
 
 const DEFAULT_DATABASE_URL: &str = "sqlite://casegate.db";
 const DEFAULT_SENDMAIL: &str = "/usr/sbin/sendmail";
@@ -883,6 +899,63 @@ fn read_log(root: &Section, p: &mut Problems) -> LogConfig {
     }
 }
 
+fn read_pgp(root: &Section, base: &Path, p: &mut Problems) -> PgpConfig {
+    let s = root.table("pgp", PGP_KEYS, p);
+    let key_file = s.path("key_file", base, p).unwrap_or_else(|| base.join(DEFAULT_KEY_FILE));
+    let old_key_files: Vec<PathBuf> = s.strings("old_key_files", p).unwrap_or_default().iter().map(|f| base.join(f)).collect();
+    let keys = if key_file.exists() {
+        read_gateway_keys(&s, &key_file, &old_key_files, p)
+    } else {
+        if !old_key_files.is_empty() {
+            p.add(&s.key("key_file"), format!("{} does not exist, but old_key_files are set", key_file.display()));
+        }
+        None
+    };
+    PgpConfig { key_file, old_key_files, keys }
+}
+
+/// A secret key file: readable, owner-only permissions, an unprotected OpenPGP secret key.
+fn read_key_file(key: &str, path: &Path, p: &mut Problems) -> Option<Vec<u8>> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(m) = std::fs::metadata(path) {
+            if m.permissions().mode() & 0o077 != 0 {
+                p.add(key, format!("{} must be readable by its owner only (chmod 600)", path.display()));
+                return None;
+            }
+        }
+    }
+    match std::fs::read(path) {
+        Ok(bytes) => Some(bytes),
+        Err(e) => {
+            p.add(key, format!("cannot read {}: {e}", path.display()));
+            None
+        }
+    }
+}
+
+fn read_gateway_keys(
+    s: &Section,
+    key_file: &Path,
+    old_files: &[PathBuf],
+    p: &mut Problems,
+) -> Option<std::sync::Arc<crate::pgp::keyring::GatewayKeys>> {
+    let current = read_key_file(&s.key("key_file"), key_file, p);
+    let mut old = Vec::new();
+    for (i, f) in old_files.iter().enumerate() {
+        old.extend(read_key_file(&format!("{}[{i}]", s.key("old_key_files")), f, p));
+    }
+    let now = chrono::Utc::now().timestamp_millis();
+    match crate::pgp::keyring::GatewayKeys::load(&current?, &old, now) {
+        Ok(k) => Some(std::sync::Arc::new(k)),
+        Err(e) => {
+            p.add(&s.key("key_file"), e.to_string());
+            None
+        }
+    }
+}
+
 /// A TOML syntax error as one `(file)` problem with its line and column.
 fn syntax_error(text: &str, e: &toml::de::Error) -> ConfigErrors {
     let message = e.message().trim();
@@ -929,6 +1002,7 @@ impl Config {
             intake: read_intake_section(&root, &mut p),
             outbound: read_outbound(&root, base_dir, &mut p),
             log: read_log(&root, &mut p),
+            pgp: read_pgp(&root, base_dir, &mut p),
         };
         if p.0.is_empty() {
             Ok(config)
@@ -1594,5 +1668,76 @@ mod tests {
         let err = write_init(root.path(), "not a domain", [0u8; 32]).expect_err("bad domain");
         assert!(err.to_string().contains("not a mail domain"));
         assert!(!root.path().join("casegate.toml").exists());
+    }
+}
+
+#[cfg(test)]
+mod pgp_tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    const BASE: &str = "[gateway]\ndomain = \"cert.example\"\nsecret_file = \"secret.key\"\n[outbound]\nfile_dir = \"out\"\n";
+
+    fn dir() -> tempfile::TempDir {
+        let d = tempfile::tempdir().expect("tempdir");
+        std::fs::write(d.path().join("secret.key"), "0123456789abcdef0123456789abcdef").expect("secret");
+        d
+    }
+
+    fn write_key(path: &Path, mode: u32) {
+        let k = crate::pgp::keyring::generate("<cases@cert.example>", 1_767_225_600_000, None).expect("generate");
+        std::fs::write(path, crate::pgp::keyring::armored_secret(&k).expect("armor")).expect("write");
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+
+    fn load(d: &Path, text: &str) -> Result<Config, ConfigErrors> {
+        Config::from_toml_str(text, d, &d.join("casegate.toml"))
+    }
+
+    #[test]
+    fn without_a_key_file_the_gateway_has_no_keys() {
+        let d = dir();
+        let c = load(d.path(), BASE).expect("valid");
+        assert_eq!(c.pgp.key_file, d.path().join("gateway-key.asc"));
+        assert!(c.pgp.keys.is_none() && c.pgp.old_key_files.is_empty());
+    }
+
+    #[test]
+    fn keys_are_loaded_with_rollover_and_must_be_private() {
+        let d = dir();
+        write_key(&d.path().join("k1.asc"), 0o600);
+        write_key(&d.path().join("k0.asc"), 0o600);
+        let text = format!("{BASE}[pgp]\nkey_file = \"k1.asc\"\nold_key_files = [\"k0.asc\"]\n");
+        let keys = load(d.path(), &text).expect("valid").pgp.keys.expect("keys");
+        assert_eq!(keys.fingerprints().len(), 2);
+        std::fs::set_permissions(d.path().join("k0.asc"), std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let errs = load(d.path(), &text).expect_err("world-readable key").0;
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].key, "pgp.old_key_files[0]");
+        assert!(errs[0].message.contains("chmod 600"), "{}", errs[0].message);
+    }
+
+    #[test]
+    fn inline_keys_and_public_certs_are_refused() {
+        let d = dir();
+        let errs = load(d.path(), &format!("{BASE}[pgp]\nkey = \"xyz\"\n")).expect_err("inline").0;
+        assert!(errs[0].message.contains("never written inline"), "{errs:?}");
+        let k = crate::pgp::keyring::generate("<cases@cert.example>", 1_767_225_600_000, None).expect("generate");
+        let path = d.path().join("gateway-key.asc");
+        std::fs::write(&path, crate::pgp::keyring::armored(&k).expect("armor")).expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let errs = load(d.path(), BASE).expect_err("public only").0;
+        assert_eq!(errs[0].key, "pgp.key_file");
+    }
+
+    #[test]
+    fn the_example_config_documents_the_pgp_keys() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/casegate.example.toml");
+        let text = std::fs::read_to_string(path).expect("example config");
+        let table: Table = toml::from_str(&text).expect("toml");
+        let pgp = table.get("pgp").and_then(Value::as_table).expect("[pgp]");
+        for key in PGP_KEYS {
+            assert!(pgp.contains_key(*key), "pgp.{key} not in the example");
+        }
     }
 }

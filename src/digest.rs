@@ -96,7 +96,15 @@ async fn queue_digest(
     let to = composer.addressing(world, home, who, &ids);
     let home_view = thread_view(world, home, who);
     let embargoed = audience::case_of_thread(world, home).is_some_and(|c| c.embargoed);
-    let (kind, rendered) = if embargoed || who.encrypt_only {
+    // SPEC §6.4, §6.6: content goes encrypted when the contact has a usable key; without
+    // one, an embargo, an encrypt-only contact or a post that arrived encrypted means the
+    // notice, and so does a confirmed key that stopped working.
+    store::keys::refresh(tx, &composer.pgp).await?;
+    let post_ids: Vec<PostId> = posts.iter().map(|p| p.post).collect();
+    let confidential = embargoed || who.encrypt_only || store::keys::any_arrived_encrypted(tx, &post_ids).await?;
+    let usable = composer.pgp.keyring().has_usable_key(who.id, now);
+    let withheld = (confidential && !usable) || composer.withholds_plaintext(who.id, now);
+    let (kind, rendered) = if withheld {
         (OutboxKind::Notice, render::embargo_notice(&composer.gateway, &home_view.token, &to, now))
     } else {
         let views: Vec<_> = posts
@@ -112,6 +120,14 @@ async fn queue_digest(
             })
             .collect();
         (OutboxKind::Digest, render::digest(&composer.gateway, &home_view, &entries, &to, now))
+    };
+    // A digest that cannot be sealed becomes the notice, never plaintext.
+    let (kind, rendered) = match composer.seal(who.id, &home_view.token, rendered, now) {
+        Ok(sealed) => (kind, sealed),
+        Err(_) => {
+            let notice = render::embargo_notice(&composer.gateway, &home_view.token, &to, now);
+            (OutboxKind::Notice, composer.seal(who.id, &home_view.token, notice.clone(), now).unwrap_or(notice))
+        }
     };
     posts::fill_outbox(tx, id, kind, &rendered).await?;
     store::inbound::index_message_id(tx, &message_id, home.id, Some(who.id), Some(id)).await?;

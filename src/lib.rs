@@ -6,17 +6,18 @@
 //! ingest (maildir | stdin | imap)  raw bytes ──► store::inbound (stage 1, committed first)
 //!   ──► mail::parse → Inbound         (pure)
 //!   ──► mail::machine                 (pure: loop, bounce, auto-reply)
-//!   ──► [OpenPGP seam: Protection]    (pure)
+//!   ──► pgp::open → Protection        (pure: decrypt, verify, protected headers)
 //!   ──► pipeline::gather  → route::Evidence + model::World   (reads the database)
 //!   ──► route::decide     → model::Decision { action, reason } (pure)
 //!   ──► audience + render → one rendered message per recipient (pure)
+//!   ──► pgp::seal         → signed and encrypted per recipient (pure)
 //!   ──► store::apply      → post + attachments + outbox + history, one transaction
 //!   ──► source acknowledged (maildir new/ → cur/, stdin exit 0)
 //! outbound::worker: outbox ──► transport (smtp | file | sendmail), retry with backoff
 //! ```
 //!
 //! Pure core (no tokio, sqlx, lettre): [`model`], [`mail`], [`replykey`], [`route`],
-//! [`audience`], [`render`]. I/O shell: [`config`], [`store`], [`pipeline`], [`ingest`],
+//! [`audience`], [`render`], [`pgp`]. I/O shell: [`config`], [`store`], [`pipeline`], [`ingest`],
 //! [`outbound`], [`app`], [`cli`], [`demo`].
 
 pub mod model;
@@ -26,6 +27,7 @@ pub mod route;
 pub mod audience;
 pub mod render;
 pub mod compose;
+pub mod pgp;
 
 pub mod config;
 pub mod store;

@@ -249,6 +249,13 @@ pub enum Reason {
     Oversize { size: u64, limit: u64 },
     Unparseable { error: String },
     ProcessingError { error: String },
+    /// OpenPGP protection that must not be opened or trusted (SPEC §5.2): a SED packet, a
+    /// missing or bad MDC, an MD5/SHA-1 data signature. No plaintext is released.
+    PgpRefused { why: String },
+    /// Encrypted, but not to a gateway key (or no gateway key is configured).
+    PgpUndecryptable { detail: String },
+    /// The same ciphertext came before in another thread or from another sender (SPEC §5.2).
+    CiphertextReplayed,
     /// Released or rejected by a coordinator (for history).
     ReleasedByCoordinator,
 }
@@ -282,6 +289,9 @@ impl Reason {
             Oversize { .. } => "oversize",
             Unparseable { .. } => "unparseable",
             ProcessingError { .. } => "processing-error",
+            PgpRefused { .. } => "pgp-refused",
+            PgpUndecryptable { .. } => "pgp-undecryptable",
+            CiphertextReplayed => "ciphertext-replayed",
             ReleasedByCoordinator => "released-by-coordinator",
         }
     }
@@ -305,6 +315,8 @@ impl fmt::Display for Reason {
             Oversize { size, limit } => write!(f, "oversize: {size} bytes, limit {limit}"),
             Unparseable { error } => write!(f, "unparseable: {error}"),
             ProcessingError { error } => write!(f, "processing-error: {error}"),
+            PgpRefused { why } => write!(f, "pgp-refused: {why}"),
+            PgpUndecryptable { detail } => write!(f, "pgp-undecryptable: {detail}"),
             other => f.write_str(other.code()),
         }
     }

@@ -8,6 +8,7 @@ use crate::mail::machine;
 use crate::mail::tokens::{self, GatewayAddress, SubjectToken};
 use crate::mail::{self, AddressBook, Inbound};
 use crate::model::*;
+use crate::pgp::{self, PgpState};
 use crate::render::Gateway;
 use crate::replykey;
 use crate::route::{self, Evidence, Policy, ReplyKeyEvidence, ThreadingVia};
@@ -15,6 +16,7 @@ use crate::store::inbound::Stored;
 use crate::store::posts::{self, NewPost, NewReport, PostResult, ReportResult};
 use crate::store::world::WorldQuery;
 use crate::store::{self, Store, StoreError};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use tracing::{info, warn};
 
@@ -70,7 +72,12 @@ pub struct Pipeline {
     trusted_authserv_ids: Vec<String>,
     max_size: u64,
     ack_interval_ms: i64,
+    /// When key expiry was last checked (SPEC §5.4), milliseconds since the epoch.
+    expiry_checked: Arc<AtomicI64>,
 }
+
+/// How often the pipeline looks for keys about to expire.
+const EXPIRY_CHECK_INTERVAL_MS: i64 = 3_600_000;
 
 impl Pipeline {
     pub fn new(store: Store, cfg: &Config) -> Pipeline {
@@ -78,6 +85,7 @@ impl Pipeline {
             gateway: Gateway { name: cfg.gateway.name.clone(), book: cfg.address_book() },
             secret: cfg.gateway.secret.clone(),
             max_attachment_bytes: cfg.outbound.max_attachment_bytes,
+            pgp: Arc::new(PgpState::new(cfg.pgp.keys.clone())),
         };
         Pipeline {
             store,
@@ -86,6 +94,7 @@ impl Pipeline {
             trusted_authserv_ids: cfg.posting.trusted_authserv_ids.clone(),
             max_size: cfg.inbound.max_message_bytes,
             ack_interval_ms: (cfg.intake.ack_interval_secs as i64).saturating_mul(1000),
+            expiry_checked: Arc::new(AtomicI64::new(0)),
         }
     }
 
@@ -181,12 +190,48 @@ impl Pipeline {
             Some(Ok(i)) => Some(i),
         };
         let mut world = World::default();
-        if let (Some(inb), None) = (&inbound, &ev.parse_error) {
+        let mut inbound = inbound;
+        if let (Some(inb), None) = (inbound.as_mut(), &ev.parse_error) {
+            self.open_protection(raw, inb, id, &mut ev).await?;
             self.gather(inb, raw, id, &mut ev).await?;
             world = self.store.world(&world_query(&ev)).await?;
         }
         let decision = route::decide(&ev, &world, &self.policy);
         Ok(Analysis { inbound, evidence: ev, world, decision })
+    }
+
+    /// Stage 4 (SPEC §5): open the OpenPGP protection. The opened mail (decrypted content,
+    /// protected Subject and threading) replaces the parsed one for every later stage.
+    async fn open_protection(&self, raw: &[u8], inb: &mut Inbound, id: i64, ev: &mut Evidence) -> Result<(), PipelineError> {
+        let state = &self.composer.pgp;
+        self.store.refresh_keyring(state).await?;
+        self.check_key_expiry().await;
+        let keyring = state.keyring();
+        let from = inb.from.as_ref().map(mail::Mailbox::key);
+        let ctx = pgp::open::OpenCtx { gateway: state.gateway.as_deref(), keyring: &keyring, from: from.as_deref(), now_ms: store::now_ms() };
+        let opened = pgp::open::open(raw, &ctx);
+        if opened.protection.is_empty() {
+            return Ok(());
+        }
+        *inb = pgp::open::routing_inbound(inb, &opened);
+        if let Some(sha) = &opened.protection.ciphertext_sha256 {
+            ev.ciphertext_seen = self.store.seen_ciphertext(sha, id).await?;
+        }
+        tracing::debug!(protection = %opened.protection.summary(), "opened");
+        ev.protection = Some(opened.protection);
+        Ok(())
+    }
+
+    /// SPEC §5.4: at most hourly, warn about contacts whose last usable key expires soon.
+    async fn check_key_expiry(&self) {
+        let now = store::now_ms();
+        let last = self.expiry_checked.load(Ordering::Relaxed);
+        if now - last < EXPIRY_CHECK_INTERVAL_MS || self.expiry_checked.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_err() {
+            return;
+        }
+        if let Err(e) = self.store.warn_expiring_keys(&self.composer.pgp, now).await {
+            warn!(error = %e, "key expiry check failed");
+        }
     }
 
     /// Fill the evidence from the parsed mail and the database.
@@ -278,10 +323,43 @@ impl Pipeline {
                 posts::record_bounce(&mut tx, id, *outbox, &summary).await?;
             }
         }
+        let pgp_thread = match &d.action {
+            Action::Quarantine { candidate } => *candidate,
+            _ => thread,
+        };
+        self.apply_protection(&mut tx, id, a, pgp_thread, out.post_id).await?;
         store::inbound::mark_processed(&mut tx, id, d, thread).await?;
         tx.commit().await.map_err(StoreError::from)?;
         out.recipients.sort();
         Ok(out)
+    }
+
+    /// Stage 8, OpenPGP part: the evidence with the inbound message and the post, the
+    /// ciphertext for the replay rule, and for a post the keys the sender offered (stored
+    /// unconfirmed, SPEC §5.4).
+    async fn apply_protection(
+        &self,
+        tx: &mut store::Tx<'_>,
+        id: i64,
+        a: &Analysis,
+        thread: Option<ThreadId>,
+        post: Option<PostId>,
+    ) -> Result<(), PipelineError> {
+        let from = a.evidence.from.as_deref().unwrap_or_default();
+        if let Some(p) = &a.evidence.protection {
+            store::keys::store_protection(tx, id, post, p).await?;
+            let replay = a.decision.reason == Reason::CiphertextReplayed;
+            if let (Some(sha), None, false) = (&p.ciphertext_sha256, &p.refusal, replay) {
+                store::keys::record_ciphertext(tx, sha, thread, from, id).await?;
+            }
+        }
+        if let (Action::Post { .. }, Some(inb)) = (&a.decision.action, &a.inbound) {
+            if let Some(author) = a.world.contact_by_email(from) {
+                let offered = pgp::open::candidate_keys(inb, from, store::now_ms());
+                store::keys::store_candidates(tx, author.id, &offered, id).await?;
+            }
+        }
+        Ok(())
     }
 
     async fn apply_post(
@@ -307,7 +385,7 @@ impl Pipeline {
             pinned: false,
             direct: &a.evidence.direct_recipients,
         };
-        Ok(posts::insert_post(tx, &self.composer, &a.world, &np).await?)
+        Ok(posts::insert_post(tx, &self.composer, &fan_out_world(a).as_ref(), &np).await?)
     }
 
     async fn apply_report(
@@ -329,8 +407,9 @@ impl Pipeline {
             inbound_message_id: inb.message_id.as_deref(),
             assurance,
             ack_interval_ms: self.ack_interval_ms,
+            candidates: &pgp::open::candidate_keys(inb, &from.key(), store::now_ms()),
         };
-        Ok(posts::open_report(tx, &self.composer, &a.world, &nr).await?)
+        Ok(posts::open_report(tx, &self.composer, &fan_out_world(a).as_ref(), &nr).await?)
     }
 
     fn outcome(&self, id: i64, a: &Analysis) -> Outcome {
@@ -357,6 +436,15 @@ impl Pipeline {
             quarantine_id: None,
             recipients: vec![],
         }
+    }
+}
+
+/// The world the fan-out sees: content that arrived encrypted leaves only encrypted, so
+/// for such a post every reader counts as `encrypt-only` (SPEC §6.4 applied to §5.1).
+fn fan_out_world(a: &Analysis) -> std::borrow::Cow<'_, World> {
+    match &a.evidence.protection {
+        Some(p) if p.encrypted && p.refusal.is_none() => std::borrow::Cow::Owned(crate::compose::confidential(&a.world)),
+        _ => std::borrow::Cow::Borrowed(&a.world),
     }
 }
 

@@ -10,6 +10,7 @@ use crate::audience;
 use crate::mail::machine::MachineClass;
 use crate::mail::tokens::SubjectToken;
 use crate::model::*;
+use crate::pgp::Protection;
 
 /// Posting policy (SPEC §4).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +66,10 @@ pub struct Evidence {
     /// A Message-ID from In-Reply-To (else References) that belongs to a thread.
     pub threading: Option<(ThreadId, ThreadingVia)>,
     pub subject_tokens: Vec<SubjectToken>,
+    /// The OpenPGP evidence of stage 4 (SPEC §5); `None` when the mail carried none.
+    pub protection: Option<Protection>,
+    /// Earlier mails with the same ciphertext: (their thread, their lowercase sender).
+    pub ciphertext_seen: Vec<(Option<ThreadId>, String)>,
 }
 
 impl Evidence {
@@ -87,6 +92,8 @@ impl Evidence {
             info_addresses: Vec::new(),
             threading: None,
             subject_tokens: Vec::new(),
+            protection: None,
+            ciphertext_seen: Vec::new(),
         }
     }
 }
@@ -137,11 +144,17 @@ pub fn decide(ev: &Evidence, world: &World, policy: &Policy) -> Decision {
     let target = match resolve_target(ev, world) {
         Ok(Some(t)) => t,
         Ok(None) if ev.to_intake => {
+            if replayed(ev, None) {
+                return Decision::quarantine(Reason::CiphertextReplayed, None);
+            }
             return Decision::new(Action::OpenReport { assurance: assurance(ev, world, None) }, Reason::NewReport)
         }
         Ok(None) => return Decision::quarantine(Reason::NoTarget, None),
         Err((reason, candidate)) => return Decision::quarantine(reason, candidate),
     };
+    if replayed(ev, Some(target.thread)) {
+        return Decision::quarantine(Reason::CiphertextReplayed, Some(target.thread));
+    }
     authorize(ev, world, policy, target)
 }
 
@@ -157,13 +170,29 @@ fn screen(ev: &Evidence) -> Option<Decision> {
         return Some(Decision::ignore(Reason::Duplicate));
     }
     match &ev.machine {
-        MachineClass::Human => None,
+        MachineClass::Human => pgp_refusal(ev),
         MachineClass::OwnLoop => Some(Decision::ignore(Reason::OwnLoop)),
         MachineClass::Bounce => {
             Some(Decision::new(Action::Bounce { outbox: ev.bounce_outbox }, Reason::DeliveryStatus))
         }
         MachineClass::AutoReply { why } => Some(Decision::ignore(Reason::AutoReply { why: why.clone() })),
     }
+}
+
+/// SPEC §5.2: refused protection (SED, MDC, weak hashes) or ciphertext not for the
+/// gateway holds the mail before any routing; no plaintext was released.
+fn pgp_refusal(ev: &Evidence) -> Option<Decision> {
+    let refusal = ev.protection.as_ref()?.refusal.as_ref()?;
+    Some(Decision::quarantine(refusal.reason(), None))
+}
+
+/// SPEC §5.2 ("Re: What's up Johnny"): ciphertext seen before from another sender, or in
+/// another thread (a new report is always another thread), is never opened into this one.
+fn replayed(ev: &Evidence, thread: Option<ThreadId>) -> bool {
+    let from = ev.from.as_deref().unwrap_or_default();
+    ev.ciphertext_seen.iter().any(|(t, sender)| {
+        !sender.eq_ignore_ascii_case(from) || thread.is_none() || (t.is_some() && *t != thread)
+    })
 }
 
 type Refusal = (Reason, Option<ThreadId>);
@@ -328,6 +357,10 @@ fn authorize(ev: &Evidence, world: &World, policy: &Policy, target: Signal) -> D
 pub fn assurance(ev: &Evidence, world: &World, sender: Option<&ContactSnap>) -> Assurance {
     let sender = sender.or_else(|| ev.from.as_deref().and_then(|f| world.contact_by_email(f)));
     let Some(sender) = sender else { return Assurance::None };
+    // SPEC §4, §5.2: a good signature over the whole root by a certificate of this contact.
+    if ev.protection.as_ref().and_then(Protection::authenticated) == Some(sender.id) {
+        return Assurance::Signed;
+    }
     let keyed = ev
         .reply_keys
         .iter()
@@ -478,5 +511,57 @@ mod tests {
         assert_eq!(decide(&e, &w, &POLICY).reason, Reason::BelowAssurance { have: Assurance::Dmarc, need: Assurance::ReplyKey });
         w.cases[0].state = CaseState::Closed;
         assert_eq!(decide(&e, &w, &POLICY).reason, Reason::CaseClosed);
+    }
+
+    fn signed_by(contact: ContactId) -> Protection {
+        Protection {
+            signature: crate::pgp::SigStatus::Good,
+            coverage: crate::pgp::Coverage::Full,
+            signer_contact: Some(contact),
+            ..Protection::default()
+        }
+    }
+
+    #[test]
+    fn a_bound_signature_is_the_signed_level_and_satisfies_a_signed_case() {
+        let mut w = world();
+        w.cases[0].min_assurance = Some(Assurance::Signed);
+        let mut e = ev("alice@acme.example");
+        e.case_addresses.push("VU#111111".into());
+        e.dmarc_pass = true;
+        assert_eq!(decide(&e, &w, &POLICY).reason, Reason::BelowAssurance { have: Assurance::Dmarc, need: Assurance::Signed });
+        e.protection = Some(signed_by(ALICE));
+        assert_eq!(decide(&e, &w, &POLICY).action, Action::Post { thread: 100, assurance: Assurance::Signed });
+        let mut partial = signed_by(ALICE);
+        partial.coverage = crate::pgp::Coverage::Partial;
+        e.protection = Some(partial);
+        assert_eq!(decide(&e, &w, &POLICY).reason, Reason::BelowAssurance { have: Assurance::Dmarc, need: Assurance::Signed });
+        e.protection = Some(signed_by(BOB));
+        assert_eq!(decide(&e, &w, &POLICY).reason.code(), "below-assurance", "signed by someone else");
+    }
+
+    #[test]
+    fn refused_protection_is_held_before_routing() {
+        let mut e = ev("alice@acme.example");
+        e.reply_keys.push(ReplyKeyEvidence::Valid { thread: 100, contact: ALICE });
+        e.protection = Some(Protection { refusal: Some(crate::pgp::Refusal::Sed), ..Protection::default() });
+        let d = decide(&e, &world(), &POLICY);
+        assert_eq!((d.action.code(), d.reason.code()), ("quarantine", "pgp-refused"));
+    }
+
+    #[test]
+    fn replayed_ciphertext_is_refused_from_another_sender_or_thread() {
+        let mut e = ev("alice@acme.example");
+        e.reply_keys.push(ReplyKeyEvidence::Valid { thread: 100, contact: ALICE });
+        e.ciphertext_seen = vec![(Some(100), "alice@acme.example".into())];
+        assert_eq!(decide(&e, &world(), &POLICY).action, Action::Post { thread: 100, assurance: Assurance::ReplyKey });
+        e.ciphertext_seen = vec![(Some(101), "alice@acme.example".into())];
+        assert_eq!(decide(&e, &world(), &POLICY).reason, Reason::CiphertextReplayed);
+        e.ciphertext_seen = vec![(Some(100), "bob@globex.example".into())];
+        assert_eq!(decide(&e, &world(), &POLICY).reason, Reason::CiphertextReplayed);
+        let mut intake = ev("alice@acme.example");
+        intake.to_intake = true;
+        intake.ciphertext_seen = vec![(Some(100), "alice@acme.example".into())];
+        assert_eq!(decide(&intake, &world(), &POLICY).reason, Reason::CiphertextReplayed);
     }
 }

@@ -71,6 +71,8 @@ struct EvidenceView {
     private_addresses: Vec<String>,
     threading: Option<String>,
     subject_tokens: Vec<String>,
+    /// The OpenPGP evidence (SPEC §5.1), when the mail carried any.
+    protection: Option<crate::pgp::Protection>,
 }
 
 pub async fn route(cfg: &Config, cmd: &RouteCmd) -> CmdResult {
@@ -79,7 +81,9 @@ pub async fn route(cfg: &Config, cmd: &RouteCmd) -> CmdResult {
     let store = crate::app::open_store(cfg).await?;
     let pipeline = Pipeline::new(store, cfg);
     let a = pipeline.explain(&raw).await?;
-    let x = explanation(&a);
+    let keyring = pipeline.composer.pgp.keyring();
+    let now = crate::store::now_ms();
+    let x = explanation(&a, &|c| keyring.has_usable_key(c, now));
     if *json {
         output::json(&x);
     } else {
@@ -88,7 +92,7 @@ pub async fn route(cfg: &Config, cmd: &RouteCmd) -> CmdResult {
     Ok(())
 }
 
-fn explanation(a: &Analysis) -> Explanation {
+fn explanation(a: &Analysis, has_usable_key: &(dyn Fn(ContactId) -> bool + Sync)) -> Explanation {
     let ev = &a.evidence;
     let (target, assurance) = match &a.decision.action {
         Action::Post { thread, assurance } => (Some(*thread), *assurance),
@@ -98,10 +102,9 @@ fn explanation(a: &Analysis) -> Explanation {
     };
     let thread = target.and_then(|t| a.world.thread(t));
     let author = ev.from.as_deref().and_then(|f| a.world.contact_by_email(f)).map(|c| c.id);
-    let no_keys = |_: ContactId| false;
     let fan = match (&a.decision.action, thread) {
         (Action::Post { .. }, Some(t)) => {
-            let facts = PostFacts { thread: t, author, pinned: false, direct_recipients: &ev.direct_recipients, has_usable_key: &no_keys };
+            let facts = PostFacts { thread: t, author, pinned: false, direct_recipients: &ev.direct_recipients, has_usable_key };
             audience::fan_out(&a.world, &facts)
         }
         _ => Default::default(),
@@ -148,6 +151,7 @@ fn evidence_view(a: &Analysis) -> EvidenceView {
         private_addresses: ev.private_addresses.clone(),
         threading: ev.threading.map(|(t, via)| format!("{:?}: {}", via, name(t))),
         subject_tokens: ev.subject_tokens.iter().map(|t| format!("{t:?}")).collect(),
+        protection: ev.protection.clone(),
     }
 }
 
@@ -175,6 +179,7 @@ fn print_explanation(x: &Explanation) {
     println!("  private:         {}", e.private_addresses.join(", "));
     println!("  threading:       {}", e.threading.as_deref().unwrap_or("-"));
     println!("  subject tokens:  {}", e.subject_tokens.join(", "));
+    println!("  openpgp:         {}", e.protection.as_ref().map(|p| p.summary()).unwrap_or_else(|| "-".into()));
 }
 
 #[derive(Debug, Subcommand)]

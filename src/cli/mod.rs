@@ -2,6 +2,8 @@
 //! [`run`]; every command returns an exit status.
 
 mod admin;
+mod benchpgp;
+mod keys;
 mod mailcmd;
 mod output;
 
@@ -66,6 +68,12 @@ pub enum Command {
     /// Outbound queue.
     #[command(subcommand)]
     Outbox(mailcmd::OutboxCmd),
+    /// Measure throughput on this machine in a temporary gateway (docs/BENCHMARKS.md).
+    #[command(subcommand)]
+    Bench(benchpgp::BenchCmd),
+    /// OpenPGP keys: the gateway key and the contacts' certificates.
+    #[command(subcommand)]
+    Keys(keys::KeysCmd),
     /// Daily digests for contacts with notify mode `digest`.
     #[command(subcommand)]
     Digest(mailcmd::DigestCmd),
@@ -121,6 +129,7 @@ async fn dispatch(cli: &Cli) -> CmdResult {
     match &cli.command {
         Command::Init { dir, domain } => admin::init(dir, domain).await,
         Command::Demo { dir } => crate::demo::run(dir.as_deref()).await.map_err(Failure::from),
+        Command::Bench(b) => benchpgp::run(b).await.map_err(|e| Failure::from(format!("{e:#}"))),
         Command::CheckConfig => {
             let cfg = load_config(cfg_path)?;
             println!("configuration {} is valid", cfg.source.display());
@@ -155,7 +164,8 @@ async fn with_config(cmd: &Command, cfg: Config) -> CmdResult {
         Command::Post(a) => mailcmd::post(&cfg, a).await,
         Command::Quarantine(c) => mailcmd::quarantine(&cfg, c).await,
         Command::Outbox(c) => mailcmd::outbox(&cfg, c).await,
+        Command::Keys(c) => keys::keys(&cfg, c).await,
         Command::Digest(c) => mailcmd::digest(&cfg, c).await,
-        Command::Init { .. } | Command::Demo { .. } | Command::CheckConfig => Ok(()),
+        Command::Init { .. } | Command::Demo { .. } | Command::CheckConfig | Command::Bench(_) => Ok(()),
     }
 }

@@ -8,6 +8,7 @@ pub mod digest;
 pub mod directory;
 pub mod history;
 pub mod inbound;
+pub mod keys;
 pub mod posts;
 pub mod quarantine;
 pub mod outbox;

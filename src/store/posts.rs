@@ -69,8 +69,12 @@ pub(crate) async fn insert_post(conn: &mut Conn, composer: &Composer, world: &Wo
     if let Some(mid) = p.inbound_message_id {
         index_message_id(conn, mid, p.thread.id, None, None).await?;
     }
-    let no_keys = |_: ContactId| false; // OpenPGP seam: no recipient has a usable cert yet.
-    let facts = PostFacts { thread: p.thread, author: p.author, pinned: p.pinned, direct_recipients: p.direct, has_usable_key: &no_keys };
+    // SPEC §6.4: who has a usable certificate decides between content and the notice.
+    // (Read after the first write: the transaction already holds SQLite's write lock.)
+    super::keys::refresh(conn, &composer.pgp).await?;
+    let keyring = composer.pgp.keyring();
+    let usable = |c: ContactId| keyring.has_usable_key(c, now);
+    let facts = PostFacts { thread: p.thread, author: p.author, pinned: p.pinned, direct_recipients: p.direct, has_usable_key: &usable };
     let fan = audience::fan_out(world, &facts);
     let draft = PostDraft { thread: p.thread, author: p.author, body: p.body, attachments: p.attachments, created_at_ms: now };
     let mut result = PostResult { post_id, direct: fan.direct.clone(), ..Default::default() };
@@ -199,6 +203,9 @@ pub struct NewReport<'a> {
     pub inbound_message_id: Option<&'a str>,
     pub assurance: Assurance,
     pub ack_interval_ms: i64,
+    /// Certificates the reporter offered (stored unconfirmed before the acknowledgement,
+    /// which is encrypted to them, SPEC §8).
+    pub candidates: &'a [crate::pgp::open::Candidate],
 }
 
 /// What opening a report did.
@@ -247,6 +254,7 @@ pub(crate) async fn open_report(conn: &mut Conn, composer: &Composer, world: &Wo
         world.contacts.push(reporter.clone());
     }
     history::record(conn, "report-opened", None, Some(thread_id), Some(r.inbound), &public_id).await?;
+    super::keys::store_candidates(conn, reporter.id, r.candidates, r.inbound).await?;
     let np = NewPost { thread: &thread, author: Some(reporter.id), source: PostSource::Email, body: r.body, attachments: r.attachments, inbound: Some(r.inbound), inbound_message_id: r.inbound_message_id, assurance: r.assurance, pinned: false, direct: &[] };
     let post = insert_post(conn, composer, &world, &np).await?;
     let acknowledgement = acknowledge(conn, composer, &reporter, &public_id, thread_id, r, now).await?;
@@ -286,7 +294,10 @@ async fn acknowledge(
         references: r.inbound_message_id.map(|m| vec![m.to_string()]).unwrap_or_default(),
         bounce: composer.bounce_address(id),
     };
-    let rendered = render::acknowledgement(&composer.gateway, public_id, &to, now);
+    let plain = render::acknowledgement(&composer.gateway, public_id, &to, now);
+    // SPEC §8: encrypted when the reporter's key is known (also one offered in the report).
+    super::keys::refresh(conn, &composer.pgp).await?;
+    let rendered = composer.seal(reporter.id, public_id, plain.clone(), now).unwrap_or(plain);
     fill_outbox(conn, id, OutboxKind::Acknowledgement, &rendered).await?;
     index_message_id(conn, &message_id, thread, Some(reporter.id), Some(id)).await?;
     Ok(Some(id))
