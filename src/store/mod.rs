@@ -6,6 +6,7 @@
 pub mod cases;
 pub mod directory;
 pub mod history;
+pub mod imap;
 pub mod inbound;
 pub mod posts;
 pub mod quarantine;
