@@ -1,4 +1,4 @@
-//! `casegate serve`: the long-lived tasks (Maildir ingest, outbox worker) and shutdown.
+//! `casegate serve`: the long-lived tasks (IMAP and Maildir ingest, outbox worker) and shutdown.
 //!
 //! Each task is one loop on a shared [`CancellationToken`]; SIGTERM or SIGINT cancels it,
 //! the tasks finish the mail or the sends in hand, and `serve` exits 0.
@@ -41,13 +41,18 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
     let mut tasks = tokio::task::JoinSet::new();
     let (w_store, w_cfg, w_wake, w_stop) = (store.clone(), cfg.outbound.clone(), wake.clone(), shutdown.clone());
     tasks.spawn(async move { worker::run(w_store, transport, w_cfg, w_wake, w_stop).await });
+    if let Some(imap) = cfg.imap.clone() {
+        let (p, w, stop) = (pipeline.clone(), wake.clone(), shutdown.clone());
+        tasks.spawn(async move { crate::ingest::imap::run(p, imap, w, stop).await });
+    }
     if let Some(dir) = cfg.inbound.maildir.clone() {
         maildir::ensure(&dir)?;
         let interval = Duration::from_millis(cfg.inbound.poll_interval_ms);
         let (p, stop) = (pipeline.clone(), shutdown.clone());
         tasks.spawn(async move { maildir::run(p, dir, interval, wake, stop).await });
     }
-    info!(maildir = ?cfg.inbound.maildir, transport = ?cfg.outbound.transport, "serving");
+    let imap = cfg.imap.as_ref().map(|i| i.account());
+    info!(maildir = ?cfg.inbound.maildir, imap = ?imap, transport = ?cfg.outbound.transport, "serving");
     while let Some(r) = tasks.join_next().await {
         r?;
     }

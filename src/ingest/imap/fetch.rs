@@ -1,0 +1,176 @@
+//! Fetch stage: `UID FETCH <set> (UID BODY.PEEK[])` in batches (RFC 3501 §6.4.5: PEEK leaves
+//! `\Seen` alone, so no flag changes before the commit). Each message is handed to the
+//! pipeline as it arrives — one message in memory at a time — and the committed ones of a
+//! batch are acknowledged together, then the checkpoint moves.
+
+use super::ack::{self, Strategy, Target};
+use super::checkpoint::{committed_through, search, MailboxState};
+use super::connect::Session;
+use super::names::uid_set;
+use super::{timed, Committed, ImapError, Source};
+use crate::config::ImapMailbox;
+use crate::model::Reason;
+use crate::pipeline::Outcome;
+use crate::store::now_ms;
+use futures_util::StreamExt;
+use std::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+/// Passes until the mailbox holds nothing more to take (mail that arrived meanwhile
+/// included), or `token` is cancelled.
+pub async fn drain(
+    source: &Source,
+    session: &mut Session,
+    mailbox: &ImapMailbox,
+    state: &mut MailboxState,
+    strategy: Strategy,
+    full: bool,
+    token: &CancellationToken,
+) -> Result<(), ImapError> {
+    let mut full = full;
+    let mut before: Vec<u32> = Vec::new();
+    loop {
+        let uids = search(source, session, &state.checkpoint, full).await?;
+        if uids.is_empty() || token.is_cancelled() {
+            return Ok(());
+        }
+        if uids == before {
+            // The last pass committed nothing and the same mail is still there.
+            return Err(ImapError::Server(format!("UID SEARCH keeps listing {} but FETCH returns nothing", uid_set(&uids))));
+        }
+        debug!(count = uids.len(), full, "mail to fetch");
+        let mut committed = 0;
+        for batch in uids.chunks(source.cfg.batch_size.max(1) as usize) {
+            if token.is_cancelled() {
+                return Ok(());
+            }
+            committed += fetch_batch(source, session, mailbox, state, strategy, batch, token).await?;
+        }
+        before = if committed == 0 { uids } else { Vec::new() };
+        full = false;
+    }
+}
+
+/// What one batch did.
+#[derive(Debug, Default)]
+struct BatchResult {
+    /// UIDs of the batch the server returned with a body.
+    returned: Vec<u32>,
+    /// Committed, with where each goes.
+    committed: Vec<(u32, Target)>,
+    failure: Option<ImapError>,
+}
+
+/// Fetch, ingest, acknowledge and checkpoint one batch of UIDs (ascending); the number of
+/// messages committed.
+async fn fetch_batch(
+    source: &Source,
+    session: &mut Session,
+    mailbox: &ImapMailbox,
+    state: &mut MailboxState,
+    strategy: Strategy,
+    batch: &[u32],
+    token: &CancellationToken,
+) -> Result<usize, ImapError> {
+    let r = fetch_and_ingest(source, session, mailbox, state, batch, token).await?;
+    if !r.committed.is_empty() {
+        source.wake.notify_one();
+    }
+    ack::acknowledge(source, session, mailbox, strategy, &r.committed).await?;
+    let done: Vec<u32> = r.committed.iter().map(|(uid, _)| *uid).collect();
+    if let Some(through) = committed_through(batch, &r.returned, &done) {
+        let store = &source.pipeline.store;
+        store.imap_advance_checkpoint(&source.account, &mailbox.name, state.uidvalidity, through, now_ms()).await?;
+        state.checkpoint.last_uid = state.checkpoint.last_uid.max(through);
+    }
+    match r.failure {
+        Some(e) => Err(e),
+        None => Ok(done.len()),
+    }
+}
+
+/// Read the batch's FETCH responses and ingest each message as it arrives. After a failure
+/// (or a cancelled token) the remaining responses are read and left unprocessed.
+async fn fetch_and_ingest(
+    source: &Source,
+    session: &mut Session,
+    mailbox: &ImapMailbox,
+    state: &MailboxState,
+    batch: &[u32],
+    token: &CancellationToken,
+) -> Result<BatchResult, ImapError> {
+    let t = source.step_timeout();
+    let mut r = BatchResult::default();
+    let mut bodiless: Vec<u32> = Vec::new();
+    let mut stream = timed(t, "UID FETCH", session.uid_fetch(uid_set(batch), "(UID BODY.PEEK[])")).await?;
+    loop {
+        let next = tokio::time::timeout(t, stream.next())
+            .await
+            .map_err(|_| ImapError::Timeout { what: "UID FETCH", secs: t.as_secs() })?;
+        let Some(item) = next else { break };
+        let fetched = item.map_err(|source| ImapError::Imap { what: "UID FETCH", source })?;
+        // RFC 3501 §7.4.2: unsolicited FETCH responses (flag changes of other mail) may come
+        // in between; only the batch's UIDs count.
+        let Some(uid) = fetched.uid.filter(|u| batch.contains(u)) else { continue };
+        let Some(raw) = fetched.body() else {
+            bodiless.push(uid);
+            continue;
+        };
+        r.returned.push(uid);
+        if r.failure.is_some() || token.is_cancelled() {
+            continue;
+        }
+        match ingest_one(source, mailbox, state.uidvalidity, uid, raw).await {
+            Ok(target) => r.committed.push((uid, target)),
+            Err(e) => r.failure = Some(e),
+        }
+    }
+    // A message listed without its body is still there but could not be read: keep the
+    // checkpoint below it and try again later.
+    bodiless.retain(|u| !r.returned.contains(u));
+    if let Some(uid) = bodiless.first() {
+        r.returned.extend(&bodiless);
+        r.failure.get_or_insert(ImapError::Server(format!("UID FETCH {uid}: the server returned no body")));
+    }
+    Ok(r)
+}
+
+/// Stages 1–8 for one message; where it goes once committed.
+async fn ingest_one(
+    source: &Source,
+    mailbox: &ImapMailbox,
+    uidvalidity: u32,
+    uid: u32,
+    raw: &[u8],
+) -> Result<Target, ImapError> {
+    let source_ref = format!("{}/{uidvalidity}/{uid}", mailbox.name);
+    let outcome = match source.pipeline.ingest(raw, "imap", &source_ref).await {
+        Ok(o) => o,
+        Err(e) => {
+            warn!(%source_ref, error = %e, transient = e.is_transient(), "not ingested; left on the server");
+            return Err(ImapError::Ingest { source_ref, source: e });
+        }
+    };
+    let at = Instant::now();
+    let target = target_of(source, &outcome).await?;
+    if let Some(observer) = &source.observer {
+        let _ = observer.send(Committed { mailbox: mailbox.name.clone(), uid, outcome, at });
+    }
+    Ok(target)
+}
+
+/// Quarantined mail goes to the Quarantine folder; a re-fetched message already processed
+/// (a crash before its acknowledgement) goes where its first decision sent it.
+async fn target_of(source: &Source, outcome: &Outcome) -> Result<Target, ImapError> {
+    if outcome.decision == "quarantine" {
+        return Ok(Target::Quarantine);
+    }
+    if outcome.reason == Reason::Duplicate.code() {
+        let first = source.pipeline.store.inbound_row(outcome.inbound_id).await?;
+        if first.action.as_deref() == Some("quarantine") {
+            return Ok(Target::Quarantine);
+        }
+    }
+    Ok(Target::Processed)
+}
