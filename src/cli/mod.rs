@@ -2,6 +2,7 @@
 //! [`run`]; every command returns an exit status.
 
 mod admin;
+mod imapcmd;
 mod mailcmd;
 mod output;
 
@@ -41,7 +42,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Run the daemon: Maildir ingest and the outbox worker, until SIGTERM.
+    /// Run the daemon: IMAP and Maildir ingest and the outbox worker, until SIGTERM.
     Serve,
     /// Dry runs of routing decisions.
     #[command(subcommand)]
@@ -66,6 +67,9 @@ pub enum Command {
     /// Outbound queue.
     #[command(subcommand)]
     Outbox(mailcmd::OutboxCmd),
+    /// The IMAP source.
+    #[command(subcommand)]
+    Imap(imapcmd::ImapCmd),
     /// Play a whole coordination in a temporary directory and print what everyone received.
     Demo {
         /// Keep the demo's files in DIR instead of a temporary directory.
@@ -152,6 +156,7 @@ async fn with_config(cmd: &Command, cfg: Config) -> CmdResult {
         Command::Post(a) => mailcmd::post(&cfg, a).await,
         Command::Quarantine(c) => mailcmd::quarantine(&cfg, c).await,
         Command::Outbox(c) => mailcmd::outbox(&cfg, c).await,
+        Command::Imap(c) => imapcmd::imap(&cfg, c).await,
         Command::Init { .. } | Command::Demo { .. } | Command::CheckConfig => Ok(()),
     }
 }

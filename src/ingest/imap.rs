@@ -212,7 +212,7 @@ async fn session(
         if full {
             next_full = Instant::now() + full_every;
         }
-        fetch::drain(source, &mut conn.session, mailbox, &mut state, strategy, full, token).await?;
+        fetch::drain(source, &mut conn.session, mailbox, &mut state, strategy, full, token, failures).await?;
         *failures = 0;
         if token.is_cancelled() {
             break;

@@ -47,20 +47,23 @@ fn quoted(wire: &str) -> String {
     format!("\"{}\"", wire.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
+/// Whether LIST shows the folder `name`.
+pub async fn folder_exists(session: &mut Session, name: &str, t: Duration) -> Result<bool, ImapError> {
+    let wire = encode_mailbox(name);
+    let stream = timed(t, "LIST", session.list(Some(""), Some(&quoted(&wire)))).await?;
+    let names = tokio::time::timeout(t, stream.try_collect::<Vec<_>>())
+        .await
+        .map_err(|_| ImapError::Timeout { what: "LIST", secs: t.as_secs() })?
+        .map_err(|source| ImapError::Imap { what: "LIST", source })?;
+    Ok(names.iter().any(|n| n.name() == wire))
+}
+
 /// Create `name` unless LIST shows it.
 pub async fn ensure_folder(session: &mut Session, name: &str, t: Duration) -> Result<(), ImapError> {
-    let wire = encode_mailbox(name);
-    let listed: Vec<String> = {
-        let stream = timed(t, "LIST", session.list(Some(""), Some(&quoted(&wire)))).await?;
-        let names = tokio::time::timeout(t, stream.try_collect::<Vec<_>>())
-            .await
-            .map_err(|_| ImapError::Timeout { what: "LIST", secs: t.as_secs() })?
-            .map_err(|source| ImapError::Imap { what: "LIST", source })?;
-        names.iter().map(|n| n.name().to_string()).collect()
-    };
-    if listed.iter().any(|n| *n == wire) {
+    if folder_exists(session, name, t).await? {
         return Ok(());
     }
+    let wire = encode_mailbox(name);
     match timed(t, "CREATE", session.create(&wire)).await {
         Ok(()) => {
             info!(folder = %name, "created the folder");

@@ -13,12 +13,17 @@ use crate::model::Reason;
 use crate::pipeline::Outcome;
 use crate::store::now_ms;
 use futures_util::StreamExt;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
+/// Attempts after the first when the pipeline reports a transient error (20 ms doubling:
+/// about 1.3 s in all) before the batch gives up and the session is retried later.
+const TRANSIENT_RETRIES: u32 = 6;
+
 /// Passes until the mailbox holds nothing more to take (mail that arrived meanwhile
-/// included), or `token` is cancelled.
+/// included), or `token` is cancelled. `failures` (of the session's reconnection backoff)
+/// is reset whenever mail is committed.
 pub async fn drain(
     source: &Source,
     session: &mut Session,
@@ -27,6 +32,7 @@ pub async fn drain(
     strategy: Strategy,
     full: bool,
     token: &CancellationToken,
+    failures: &mut u32,
 ) -> Result<(), ImapError> {
     let mut full = full;
     let mut before: Vec<u32> = Vec::new();
@@ -45,7 +51,12 @@ pub async fn drain(
             if token.is_cancelled() {
                 return Ok(());
             }
-            committed += fetch_batch(source, session, mailbox, state, strategy, batch, token).await?;
+            let n = fetch_batch(source, session, mailbox, state, strategy, batch, token).await?;
+            if n > 0 {
+                // Progress: the next failure starts the backoff afresh.
+                *failures = 0;
+            }
+            committed += n;
         }
         before = if committed == 0 { uids } else { Vec::new() };
         full = false;
@@ -145,11 +156,20 @@ async fn ingest_one(
     raw: &[u8],
 ) -> Result<Target, ImapError> {
     let source_ref = format!("{}/{uidvalidity}/{uid}", mailbox.name);
-    let outcome = match source.pipeline.ingest(raw, "imap", &source_ref).await {
-        Ok(o) => o,
-        Err(e) => {
-            warn!(%source_ref, error = %e, transient = e.is_transient(), "not ingested; left on the server");
-            return Err(ImapError::Ingest { source_ref, source: e });
+    let mut attempt = 0;
+    let outcome = loop {
+        match source.pipeline.ingest(raw, "imap", &source_ref).await {
+            Ok(o) => break o,
+            // A busy database clears in moments: try again with the bytes in hand.
+            Err(e) if e.is_transient() && attempt < TRANSIENT_RETRIES => {
+                debug!(%source_ref, error = %e, attempt, "transient; retrying");
+                tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
+                attempt += 1;
+            }
+            Err(e) => {
+                warn!(%source_ref, error = %e, transient = e.is_transient(), "not ingested; left on the server");
+                return Err(ImapError::Ingest { source_ref, source: e });
+            }
         }
     };
     let at = Instant::now();
