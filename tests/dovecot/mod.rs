@@ -179,10 +179,13 @@ impl Dovecot {
         let Some(mut child) = self.child.take() else { return };
         let pid = self.pid().unwrap_or(child.id());
         let children = children_of(pid);
-        let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+        let kill = |signal: &str, pid: u32| {
+            let _ = Command::new("kill").arg(signal).arg(pid.to_string()).stderr(Stdio::null()).status();
+        };
+        kill("-TERM", pid);
         std::thread::sleep(Duration::from_millis(200));
         for c in children {
-            let _ = Command::new("kill").arg("-KILL").arg(c.to_string()).status();
+            kill("-KILL", c);
         }
         let start = Instant::now();
         while child.try_wait().ok().flatten().is_none() {

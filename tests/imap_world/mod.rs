@@ -78,13 +78,31 @@ impl Setup {
         Setup { dovecot, gw }
     }
 
-    /// Rewrite the casegate config with this `[imap]` section (and info logs).
+    /// Rewrite the casegate config with the test Dovecot's `[imap]` section plus
+    /// `imap_extra` (and info logs).
     pub fn configure(&self, imap_extra: &str) -> std::path::PathBuf {
+        self.configure_raw(&self.dovecot.imap_section(imap_extra))
+    }
+
+    /// Rewrite the casegate config with `imap` as its `[imap]` section (and info logs).
+    pub fn configure_raw(&self, imap: &str) -> std::path::PathBuf {
         let path = self.gw.cfg.source.clone();
         let base = std::fs::read_to_string(&path).unwrap();
         let base = base.split("[imap]").next().unwrap().replace("level = \"warn\"", "level = \"info\"");
-        std::fs::write(&path, format!("{base}{}", self.dovecot.imap_section(imap_extra))).unwrap();
+        std::fs::write(&path, format!("{base}{imap}")).unwrap();
         path
+    }
+
+    /// `casegate --config CONFIG ARGS…`: exit code, stdout, stderr.
+    pub fn casegate(&self, config: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+        let out = std::process::Command::new(support::binary())
+            .env("NO_COLOR", "1")
+            .arg("--config")
+            .arg(config)
+            .args(args)
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
     }
 
     /// Start `casegate serve`, logging to a file of its own.
