@@ -31,4 +31,9 @@ ensure_test_deps() {
     echo 'postfix postfix/main_mailer_type select No configuration' | as_root debconf-set-selections
     apt_install postfix
   fi
+  # Dovecot for the IMAP tests and benchmark; openssl makes their throwaway certificates.
+  local missing=()
+  [ -x /usr/sbin/dovecot ] || missing+=(dovecot-imapd)
+  command -v openssl >/dev/null || missing+=(openssl)
+  if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 }

@@ -2,6 +2,7 @@
 //! [`run`]; every command returns an exit status.
 
 mod admin;
+mod bench;
 mod imapcmd;
 mod mailcmd;
 mod output;
@@ -70,6 +71,9 @@ pub enum Command {
     /// The IMAP source.
     #[command(subcommand)]
     Imap(imapcmd::ImapCmd),
+    /// Benchmarks (SPEC §11).
+    #[command(subcommand)]
+    Bench(bench::BenchCmd),
     /// Play a whole coordination in a temporary directory and print what everyone received.
     Demo {
         /// Keep the demo's files in DIR instead of a temporary directory.
@@ -157,6 +161,7 @@ async fn with_config(cmd: &Command, cfg: Config) -> CmdResult {
         Command::Quarantine(c) => mailcmd::quarantine(&cfg, c).await,
         Command::Outbox(c) => mailcmd::outbox(&cfg, c).await,
         Command::Imap(c) => imapcmd::imap(&cfg, c).await,
+        Command::Bench(c) => bench::bench(&cfg, c).await,
         Command::Init { .. } | Command::Demo { .. } | Command::CheckConfig => Ok(()),
     }
 }

@@ -1,0 +1,383 @@
+//! `casegate bench ingest` (SPEC §11): fill the configured IMAP mailbox with realistic mail,
+//! drain it through the IMAP source and the pipeline, and report mails/s, the outbox items
+//! created, the peak RSS while draining, then the IDLE latency from APPEND to commit.
+//!
+//! It needs a fresh gateway (an empty database) and an empty mailbox: it seeds its own
+//! cases and participants. `scripts/bench.sh` provides both with a throwaway Dovecot.
+
+use super::{output, CmdResult, Failure};
+use crate::config::{Config, ImapConfig, ImapMailbox};
+use crate::ingest::imap::{self, connect, timed, Committed, Source};
+use crate::model::{NotifyMode, OrgKind, Role};
+use crate::pipeline::Pipeline;
+use crate::store::cases::{NewCase, NewParticipant};
+use crate::store::directory::NewContact;
+use crate::store::imap::Checkpoint;
+use crate::store::{now_ms, Store};
+use clap::Subcommand;
+use rand::{Rng, RngCore, SeedableRng};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCmd {
+    /// Fill the first configured IMAP mailbox with COUNT mails, drain it, report mails/s,
+    /// peak RSS and IDLE latency. Needs an empty database and an empty mailbox.
+    Ingest {
+        /// Mails in the backlog to drain.
+        #[arg(long, default_value_t = 10_000)]
+        count: usize,
+        /// Mails APPENDed one at a time afterwards to measure the IDLE latency.
+        #[arg(long, default_value_t = 200)]
+        latency: usize,
+        /// Cases the replies go to (10 participants each).
+        #[arg(long, default_value_t = 10)]
+        cases: usize,
+        /// Print the figures as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The figures of one run.
+#[derive(Debug, Serialize)]
+struct Figures {
+    mails: usize,
+    bytes: u64,
+    append_secs: f64,
+    drain_secs: f64,
+    mails_per_sec: f64,
+    decisions: BTreeMap<String, usize>,
+    outbox_items: i64,
+    peak_rss_mib: Option<f64>,
+    latency_samples: usize,
+    latency_p50_ms: Option<f64>,
+    latency_p99_ms: Option<f64>,
+    latency_max_ms: Option<f64>,
+}
+
+/// Who writes the mail: the gateway's domain, its cases and their vendor contacts.
+struct World {
+    domain: String,
+    authserv: String,
+    cases: Vec<String>,
+    /// Per case, the addresses of its participants' contacts.
+    vendors: Vec<Vec<String>>,
+}
+
+pub async fn bench(cfg: &Config, cmd: &BenchCmd) -> CmdResult {
+    let BenchCmd::Ingest { count, latency, cases, json } = cmd;
+    let imap = cfg.imap.clone().ok_or_else(|| fail("no [imap] section in the configuration"))?;
+    let mailbox = imap.mailboxes.first().cloned().ok_or_else(|| fail("no mailbox configured"))?;
+    let authserv = cfg.posting.trusted_authserv_ids.first().cloned().ok_or_else(|| {
+        fail("posting.trusted_authserv_ids is empty: the benchmark's replies carry a DMARC pass from it")
+    })?;
+    let store = crate::app::open_store(cfg).await?;
+    if store.count_inbound().await? > 0 || !store.list_cases().await?.is_empty() {
+        return Err(fail("the benchmark needs a fresh database (no mail, no cases)"));
+    }
+    let world = seed(&store, cfg, authserv, *cases).await?;
+    let pipeline = Pipeline::new(store.clone(), cfg);
+    let (bytes, append_secs) = fill(&imap, &mailbox, &store, &world, *count).await?;
+    let (tx, rx) = unbounded_channel();
+    let mut source = Source::new(pipeline, imap.clone(), Arc::new(tokio::sync::Notify::new())).map_err(Failure::from)?;
+    source.observer = Some(tx);
+    let mut figures = drain(Arc::new(source), &mailbox, rx, *count, *latency, &world, &imap).await?;
+    figures.bytes = bytes;
+    figures.append_secs = append_secs;
+    figures.outbox_items = store.outbox_depth().await?;
+    if *json {
+        output::json(&figures);
+    } else {
+        print_figures(&figures, &imap);
+    }
+    Ok(())
+}
+
+fn fail(message: &str) -> Failure {
+    Failure { code: 1, message: format!("bench: {message}") }
+}
+
+/// A coordinator, and `cases` cases with 10 vendor organizations of one contact each.
+async fn seed(store: &Store, cfg: &Config, authserv: String, cases: usize) -> Result<World, Failure> {
+    let domain = cfg.gateway.domain.clone();
+    let cert = store.add_org("Bench CERT", OrgKind::Coordinator, std::slice::from_ref(&domain)).await?;
+    let coordinator = format!("coordinator@{domain}");
+    let nc = NewContact { email: &coordinator, name: "Cora Bench", org: Some(cert), notify: NotifyMode::Immediate, encrypt_only: false };
+    store.add_contact(&nc).await?;
+    let mut world = World { domain, authserv, cases: Vec::new(), vendors: Vec::new() };
+    for c in 0..cases.max(1) {
+        let title = format!("Heap overflow in bench component {c}");
+        let case = store.create_case(&cfg.gateway.case_prefix, &NewCase { title: &title, ..NewCase::default() }).await?;
+        let mut vendors = Vec::new();
+        for v in 0..10 {
+            let vendor_domain = format!("vendor{c}-{v}.example");
+            let org = store.add_org(&format!("Vendor {c}-{v}"), OrgKind::Vendor, std::slice::from_ref(&vendor_domain)).await?;
+            let email = format!("psirt@{vendor_domain}");
+            let name = format!("PSIRT {c}-{v}");
+            store.add_contact(&NewContact { email: &email, name: &name, org: Some(org), notify: NotifyMode::Immediate, encrypt_only: false }).await?;
+            let p = NewParticipant { org: Some(org), contact: None, role: Role::Vendor, anonymous: v == 9, alias: None };
+            store.add_participant(&case, &p).await?;
+            vendors.push(email);
+        }
+        world.cases.push(case);
+        world.vendors.push(vendors);
+    }
+    Ok(world)
+}
+
+/// APPEND `count` mails to the (empty) mailbox; the checkpoint is set first so that the
+/// backlog guard lets the benchmark's own backlog through. Bytes and seconds spent.
+async fn fill(imap: &ImapConfig, mailbox: &ImapMailbox, store: &Store, world: &World, count: usize) -> Result<(u64, f64), Failure> {
+    let tls = match imap.tls {
+        crate::config::TlsMode::None => None,
+        _ => Some(connect::tls_config(imap).map_err(Failure::from)?),
+    };
+    let mut conn = connect::open(imap, tls.as_ref()).await.map_err(Failure::from)?;
+    let t = Duration::from_secs(imap.timeout_secs);
+    let wire = imap::names::encode_mailbox(&mailbox.name);
+    let selected = timed(t, "SELECT", conn.session.select(&wire)).await.map_err(Failure::from)?;
+    if selected.exists > 0 {
+        return Err(fail(&format!("mailbox {:?} holds {} messages; the benchmark needs it empty", mailbox.name, selected.exists)));
+    }
+    let cp = Checkpoint { uidvalidity: selected.uid_validity.unwrap_or(0), floor_uid: 0, last_uid: 0 };
+    store.imap_set_checkpoint(&imap.account(), &mailbox.name, cp, now_ms()).await?;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0xbe4c);
+    let (mut bytes, started) = (0u64, Instant::now());
+    for i in 0..count {
+        let raw = mail(i, world, &mut rng);
+        bytes += raw.len() as u64;
+        timed(t, "APPEND", conn.session.append(&wire, None, None, &raw)).await.map_err(Failure::from)?;
+    }
+    let _ = timed(t, "LOGOUT", conn.session.logout()).await;
+    Ok((bytes, started.elapsed().as_secs_f64()))
+}
+
+/// Run the mailbox task until `count` mails are committed, then measure the IDLE latency
+/// over `latency` single APPENDs.
+async fn drain(
+    source: Arc<Source>,
+    mailbox: &ImapMailbox,
+    mut rx: UnboundedReceiver<Committed>,
+    count: usize,
+    latency: usize,
+    world: &World,
+    imap: &ImapConfig,
+) -> Result<Figures, Failure> {
+    reset_peak_rss();
+    let stop = CancellationToken::new();
+    let started = Instant::now();
+    let task = tokio::spawn(imap::run_mailbox(Arc::clone(&source), mailbox.clone(), stop.clone()));
+    let mut decisions: BTreeMap<String, usize> = BTreeMap::new();
+    for _ in 0..count {
+        let c = next_commit(&mut rx, Duration::from_secs(120)).await?;
+        *decisions.entry(c.outcome.decision).or_default() += 1;
+    }
+    let drain_secs = started.elapsed().as_secs_f64();
+    let peak_rss_mib = peak_rss_mib();
+    let samples = measure_latency(imap, mailbox, &mut rx, latency, world).await;
+    stop.cancel();
+    let _ = task.await;
+    let samples = samples?;
+    Ok(Figures {
+        mails: count,
+        bytes: 0,
+        append_secs: 0.0,
+        drain_secs,
+        mails_per_sec: count as f64 / drain_secs.max(1e-9),
+        decisions,
+        outbox_items: 0,
+        peak_rss_mib,
+        latency_samples: samples.len(),
+        latency_p50_ms: percentile(&samples, 50.0),
+        latency_p99_ms: percentile(&samples, 99.0),
+        latency_max_ms: samples.last().copied(),
+    })
+}
+
+async fn next_commit(rx: &mut UnboundedReceiver<Committed>, limit: Duration) -> Result<Committed, Failure> {
+    match tokio::time::timeout(limit, rx.recv()).await {
+        Ok(Some(c)) => Ok(c),
+        Ok(None) => Err(fail("the IMAP source stopped")),
+        Err(_) => Err(fail(&format!("no mail committed for {} s; see the log", limit.as_secs()))),
+    }
+}
+
+/// APPEND one case reply at a time and time it until its commit is reported; sorted ms.
+async fn measure_latency(
+    imap: &ImapConfig,
+    mailbox: &ImapMailbox,
+    rx: &mut UnboundedReceiver<Committed>,
+    n: usize,
+    world: &World,
+) -> Result<Vec<f64>, Failure> {
+    let tls = match imap.tls {
+        crate::config::TlsMode::None => None,
+        _ => Some(connect::tls_config(imap).map_err(Failure::from)?),
+    };
+    let mut conn = connect::open(imap, tls.as_ref()).await.map_err(Failure::from)?;
+    let t = Duration::from_secs(imap.timeout_secs);
+    let wire = imap::names::encode_mailbox(&mailbox.name);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x1a7e);
+    let mut samples = Vec::with_capacity(n);
+    for j in 0..n {
+        // Let the source settle back into IDLE.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let raw = reply(1_000_000 + j, world, &mut rng, false);
+        let sent = Instant::now();
+        timed(t, "APPEND", conn.session.append(&wire, None, None, &raw)).await.map_err(Failure::from)?;
+        let c = next_commit(rx, Duration::from_secs(60)).await?;
+        samples.push(c.at.saturating_duration_since(sent).as_secs_f64() * 1000.0);
+    }
+    let _ = timed(t, "LOGOUT", conn.session.logout()).await;
+    samples.sort_by(f64::total_cmp);
+    Ok(samples)
+}
+
+/// Nearest-rank percentile of sorted samples.
+fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted.get(rank.clamp(1, sorted.len()) - 1).copied()
+}
+
+/// Linux: start the peak-RSS count afresh (`/proc/self/clear_refs`, value 5).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Linux: the peak resident set size since the reset (`VmHWM`), in MiB.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn print_figures(f: &Figures, imap: &ImapConfig) {
+    let mib = f.bytes as f64 / (1024.0 * 1024.0);
+    println!("casegate bench ingest: {} mails ({mib:.1} MiB) via {}", f.mails, imap.account());
+    println!("  APPEND (filling the mailbox): {:.1} s, {:.0} mails/s", f.append_secs, f.mails as f64 / f.append_secs.max(1e-9));
+    println!("  drain: {:.2} s, {:.0} mails/s (SPEC §11 target: ≥ 1,000 mails/s)", f.drain_secs, f.mails_per_sec);
+    let decisions: Vec<String> = f.decisions.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    println!("  decisions: {}; outbox items created: {}", decisions.join(", "), f.outbox_items);
+    match f.peak_rss_mib {
+        Some(r) => println!("  peak RSS while draining: {r:.1} MiB (target: ≤ 150 MiB)"),
+        None => println!("  peak RSS while draining: not available on this system"),
+    }
+    match (f.latency_p50_ms, f.latency_p99_ms, f.latency_max_ms) {
+        (Some(p50), Some(p99), Some(max)) => println!(
+            "  IDLE latency, APPEND to commit, {} mails: p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms \
+             (targets: p50 ≤ 100 ms, p99 ≤ 500 ms)",
+            f.latency_samples
+        ),
+        _ => println!("  IDLE latency: not measured"),
+    }
+}
+
+/// Mail `i` of the backlog: 60 % case replies, 20 % new reports, 20 % replies with a
+/// 20–100 KB attachment; quoted-printable bodies and encoded-word subjects throughout.
+fn mail(i: usize, w: &World, rng: &mut impl RngCore) -> Vec<u8> {
+    match i % 10 {
+        0..=5 => reply(i, w, rng, false),
+        6 | 7 => new_report(i, w),
+        _ => reply(i, w, rng, true),
+    }
+}
+
+/// RFC 2047 §4.1: an encoded word, UTF-8 in base64.
+fn encoded_word(text: &str) -> String {
+    format!("=?UTF-8?B?{}?=", data_encoding::BASE64.encode(text.as_bytes()))
+}
+
+/// RFC 2045 §6.7: a quoted-printable body (UTF-8 umlauts, a long line with soft breaks).
+const QP_BODY: &str = "Gr=C3=BC=C3=9Fe,\r\n\r\nwe reproduced the overflow on firmware 2.4.1 and 2.5.0; the fix ships in 2.5=\r\n.1 next week. Proof of concept output below, unchanged:\r\n\r\n$ ./poc --target 192.0.2.10 --len 4096\r\n[+] sent 4096 bytes, httpd restarted (pid 1234 -> 1301)\r\n\r\nBest regards,\r\nPSIRT\r\n";
+
+fn reply(i: usize, w: &World, rng: &mut impl RngCore, attach: bool) -> Vec<u8> {
+    let c = i % w.cases.len().max(1);
+    let case = &w.cases[c];
+    let from = &w.vendors[c][i % 10];
+    let digits: String = case.chars().filter(char::is_ascii_digit).collect();
+    let subject = if i % 3 == 0 { encoded_word(&format!("Re: [{case}] Überlauf im httpd — Status {i}")) } else { format!("Re: [{case}] status update {i}") };
+    let head = format!(
+        "From: PSIRT <{from}>\r\nTo: cases+vu{digits}@{d}\r\nSubject: {subject}\r\nMessage-ID: <bench-{i}@{fd}>\r\n\
+         Date: Mon, 23 Nov 2026 10:00:00 +0000\r\nAuthentication-Results: {a}; dmarc=pass header.from={fd}\r\nMIME-Version: 1.0\r\n",
+        d = w.domain,
+        fd = from.split('@').nth(1).unwrap_or("vendor.example"),
+        a = w.authserv,
+    );
+    if !attach {
+        return format!("{head}Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n{QP_BODY}").into_bytes();
+    }
+    let mut blob = vec![0u8; rng.gen_range(20_000..=100_000)];
+    rng.fill_bytes(&mut blob);
+    let b64 = data_encoding::BASE64.encode(&blob);
+    let lines: Vec<&str> = b64.as_bytes().chunks(76).map(|l| std::str::from_utf8(l).unwrap_or("")).collect();
+    format!(
+        "{head}Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Transfer-Encoding: quoted-printable\r\n\r\n{QP_BODY}\r\n--b{i}\r\nContent-Type: application/octet-stream; name=\"crash-{i}.pcap\"\r\n\
+         Content-Disposition: attachment; filename=\"crash-{i}.pcap\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--b{i}--\r\n",
+        lines.join("\r\n")
+    )
+    .into_bytes()
+}
+
+fn new_report(i: usize, w: &World) -> Vec<u8> {
+    let subject = encoded_word(&format!("Sicherheitslücke in Router-Firmware #{i}"));
+    format!(
+        "From: =?UTF-8?Q?J=C3=BCrgen_R{i}?= <reporter{i}@researchers.example>\r\nTo: security@{d}\r\nSubject: {subject}\r\n\
+         Message-ID: <bench-report-{i}@researchers.example>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n{QP_BODY}",
+        d = w.domain
+    )
+    .into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn world() -> World {
+        World {
+            domain: "cert.example".into(),
+            authserv: "mx.cert.example".into(),
+            cases: vec!["VU#123456".into()],
+            vendors: vec![(0..10).map(|v| format!("psirt@v{v}.example")).collect()],
+        }
+    }
+
+    #[test]
+    fn percentiles() {
+        let s: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&s, 50.0), Some(50.0));
+        assert_eq!(percentile(&s, 99.0), Some(99.0));
+        assert_eq!(percentile(&[7.0], 99.0), Some(7.0));
+        assert_eq!(percentile(&[], 50.0), None);
+    }
+
+    #[test]
+    fn bench_mail_parses_and_carries_its_tokens() {
+        let w = world();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        for i in 0..20 {
+            let raw = mail(i, &w, &mut rng);
+            let inb = crate::mail::parse::parse(&raw).expect("parses");
+            assert!(inb.message_id.is_some(), "{i}");
+            match i % 10 {
+                6 | 7 => assert!(inb.subject.contains("Sicherheitslücke"), "{}", inb.subject),
+                _ => assert!(inb.subject.contains("[VU#123456]"), "{}", inb.subject),
+            }
+            if i % 10 >= 8 {
+                assert_eq!(inb.attachments.len(), 1, "{i}");
+                assert!((20_000..=100_000).contains(&inb.attachments[0].bytes.len()));
+            }
+            assert!(inb.text.contains("Grüße"), "quoted-printable decoded");
+        }
+    }
+}
