@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The ingest benchmark of docs/BENCHMARKS.md (SPEC §11): a throwaway Dovecot and a fresh
 # gateway in a temporary directory, then `casegate bench ingest` against them. Arguments go
-# to the bench command (default: --count 10000 --latency 200).
+# to the bench command (default: --count 10000 --latency 200). BENCH_WRAPPER, when set, is
+# put before the command, e.g. BENCH_WRAPPER="perf record -g -o /tmp/casegate.perf".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -70,4 +71,4 @@ username = "bench"
 password_file = "imap-password"
 TOML
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(free -g | awk '/^Mem:/ {print $2}') GiB"
-"$bin" --config "$work/gw/casegate.toml" bench ingest "$@"
+${BENCH_WRAPPER:-} "$bin" --config "$work/gw/casegate.toml" bench ingest "$@"

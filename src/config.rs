@@ -2270,4 +2270,30 @@ mod tests {
         }
         assert!(text.contains("[[imap.mailbox]]"));
     }
+
+    #[test]
+    fn the_readme_imap_examples_are_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+        let readme = std::fs::read_to_string(path).expect("README");
+        let blocks: Vec<&str> = readme
+            .split("```toml\n")
+            .skip(1)
+            .filter_map(|b| b.split("```").next())
+            .filter(|b| b.contains("[imap]"))
+            .collect();
+        assert_eq!(blocks.len(), 3, "Dovecot, Gmail and Microsoft 365");
+        for block in blocks {
+            let dir = dir_with_secret();
+            for file in ["imap-password", "gmail-token", "m365-token"] {
+                std::fs::write(dir.path().join(file), "secret\n").expect("write");
+            }
+            let c =
+                parse(&minimal_with(block), dir.path()).unwrap_or_else(|e| panic!("{block}\n{e}"));
+            assert!(
+                c.imap
+                    .is_some_and(|i| i.tls == TlsMode::Tls && i.port == 993),
+                "{block}"
+            );
+        }
+    }
 }

@@ -25,12 +25,28 @@ fn section(s: &Setup, host: &str, port: u16, tls: &str, extra: &str) -> String {
 async fn imap_check_over_tls_and_starttls() {
     let s = Setup::new().await;
     let ca = format!("ca_file = \"{}\"\n", s.dovecot.ca_file().display());
-    let tls = s.configure_raw(&section(&s, "localhost", s.dovecot.tls_port, "tls", &format!("{ca}auth = \"plain\"\n")));
+    let tls = s.configure_raw(&section(
+        &s,
+        "localhost",
+        s.dovecot.tls_port,
+        "tls",
+        &format!("{ca}auth = \"plain\"\n"),
+    ));
     let (code, out, err) = s.casegate(&tls, &["imap", "check"]);
     assert_eq!(code, Some(0), "{out}{err}");
-    assert!(out.contains("connected (tls), authenticated (plain)"), "{out}");
-    assert!(out.contains("mailbox \"INBOX\": UIDVALIDITY ") && out.contains("IDLE yes, MOVE yes, UIDPLUS yes"), "{out}");
-    assert!(out.contains("Processed folder: missing (created by serve)"), "{out}");
+    assert!(
+        out.contains("connected (tls), authenticated (plain)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("mailbox \"INBOX\": UIDVALIDITY ")
+            && out.contains("IDLE yes, MOVE yes, UIDPLUS yes"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Processed folder: missing (created by serve)"),
+        "{out}"
+    );
 
     let starttls = s.configure_raw(&section(&s, "127.0.0.1", s.dovecot.port, "starttls", &ca));
     let (code, out, err) = s.casegate(&starttls, &["imap", "check", "--json"]);
@@ -42,7 +58,13 @@ async fn imap_check_over_tls_and_starttls() {
     assert!(report["mailboxes"][0]["uidvalidity"].as_u64().unwrap() > 0);
 
     // And serve over TLS ingests.
-    let config = s.configure_raw(&section(&s, "localhost", s.dovecot.tls_port, "tls", &format!("{ca}backlog = \"process\"\n")));
+    let config = s.configure_raw(&section(
+        &s,
+        "localhost",
+        s.dovecot.tls_port,
+        "tls",
+        &format!("{ca}backlog = \"process\"\n"),
+    ));
     let mut serve = s.serve(&config);
     let mut c = s.dovecot.client().await;
     append(&mut c, "INBOX", &reply(1)).await;
@@ -59,7 +81,10 @@ async fn imap_check_says_what_is_wrong() {
     let untrusted = s.configure_raw(&section(&s, "localhost", s.dovecot.tls_port, "tls", ""));
     let (code, _, err) = s.casegate(&untrusted, &["imap", "check"]);
     assert_eq!(code, Some(1));
-    assert!(err.contains("TLS with localhost") && err.contains("certificate"), "{err}");
+    assert!(
+        err.contains("TLS with localhost") && err.contains("certificate"),
+        "{err}"
+    );
 
     std::fs::write(s.gw.dir.path().join("wrong"), "not the password\n").unwrap();
     let wrong = s.configure_raw(&format!(
@@ -68,12 +93,18 @@ async fn imap_check_says_what_is_wrong() {
     ));
     let (code, _, err) = s.casegate(&wrong, &["imap", "check"]);
     assert_eq!(code, Some(1));
-    assert!(err.contains("authentication as \"gw\" (login) refused"), "{err}");
+    assert!(
+        err.contains("authentication as \"gw\" (login) refused"),
+        "{err}"
+    );
 
     let missing = s.configure("[[imap.mailbox]]\nname = \"No such folder\"\n");
     let (code, out, err) = s.casegate(&missing, &["imap", "check"]);
     assert_eq!(code, Some(1), "{out}");
-    assert!(err.contains("No such folder: cannot open the mailbox"), "{err}");
+    assert!(
+        err.contains("No such folder: cannot open the mailbox"),
+        "{err}"
+    );
 
     let closed = dovecot::Dovecot::start();
     let port = closed.port;
@@ -100,21 +131,32 @@ async fn refused_credentials_are_retried_slowly_while_the_outbox_is_sent() {
         s.dovecot.port
     ));
     let mut serve = s.serve(&config);
-    wait_until("the failure logged", Duration::from_secs(30), || async { serve.log_text().contains("authentication failed") })
-        .await;
+    wait_until("the failure logged", Duration::from_secs(30), || async {
+        serve.log_text().contains("authentication failed")
+    })
+    .await;
     // A mail delivered another way is still notified: the outbox worker runs.
     let file = s.gw.dir.path().join("report.eml");
     std::fs::write(&file, report(7)).unwrap();
     let (code, out, err) = s.casegate(&config, &["deliver", file.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{out}{err}");
     let outbox = s.gw.dir.path().join("outbox");
-    wait_until("the acknowledgement and notification written", Duration::from_secs(40), || async {
-        std::fs::read_dir(&outbox).map(|d| d.count()).unwrap_or(0) == 2
-    })
+    wait_until(
+        "the acknowledgement and notification written",
+        Duration::from_secs(40),
+        || async { std::fs::read_dir(&outbox).map(|d| d.count()).unwrap_or(0) == 2 },
+    )
     .await;
     let log = serve.log_text();
-    assert_eq!(log.matches("authentication failed").count(), 1, "not hammered:\n{log}");
-    assert!(log.contains("retry_in_secs=") && log.contains("(login) refused"), "{log}");
+    assert_eq!(
+        log.matches("authentication failed").count(),
+        1,
+        "not hammered:\n{log}"
+    );
+    assert!(
+        log.contains("retry_in_secs=") && log.contains("(login) refused"),
+        "{log}"
+    );
     assert!(!serve.exited(), "serve keeps running");
     assert_eq!(serve.terminate(), Some(0));
 }
@@ -126,27 +168,72 @@ async fn without_move_mail_is_copied_flagged_and_expunged() {
     let cfg = casegate::config::Config::load(&config).unwrap();
     let imap = cfg.imap.clone().unwrap();
     let mailbox = imap.mailboxes[0].clone();
-    let source = Source::new(s.gw.pipeline.clone(), imap.clone(), Arc::new(tokio::sync::Notify::new())).unwrap();
+    let source = Source::new(
+        s.gw.pipeline.clone(),
+        imap.clone(),
+        Arc::new(tokio::sync::Notify::new()),
+    )
+    .unwrap();
     let mut conn = connect::open(&imap, None).await.unwrap();
     let t = Duration::from_secs(10);
-    ack::ensure_folders(&mut conn.session, &mailbox, Strategy::CopyExpunge, t).await.unwrap();
-    ack::ensure_folders(&mut conn.session, &mailbox, Strategy::CopyExpunge, t).await.unwrap();
+    ack::ensure_folders(&mut conn.session, &mailbox, Strategy::CopyExpunge, t)
+        .await
+        .unwrap();
+    ack::ensure_folders(&mut conn.session, &mailbox, Strategy::CopyExpunge, t)
+        .await
+        .unwrap();
     let mut c = s.dovecot.client().await;
     for i in 0..4 {
         append(&mut c, "INBOX", &reply(i)).await;
     }
     conn.session.select("INBOX").await.unwrap();
     let done = [(1, Target::Processed), (2, Target::Quarantine)];
-    ack::acknowledge(&source, &mut conn.session, &mailbox, Strategy::CopyExpunge, &done).await.unwrap();
-    assert_eq!(count(&mut c, "INBOX").await.0, 2, "UID EXPUNGE removed exactly those two");
+    ack::acknowledge(
+        &source,
+        &mut conn.session,
+        &mailbox,
+        Strategy::CopyExpunge,
+        &done,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        count(&mut c, "INBOX").await.0,
+        2,
+        "UID EXPUNGE removed exactly those two"
+    );
     assert_eq!(count(&mut c, "Processed").await.0, 1);
     assert_eq!(count(&mut c, "Quarantine").await.0, 1);
-    ack::acknowledge(&source, &mut conn.session, &mailbox, Strategy::CopyDelete, &[(3, Target::Processed)]).await.unwrap();
-    assert_eq!(count(&mut c, "INBOX").await.0, 2, "left for others to expunge");
+    ack::acknowledge(
+        &source,
+        &mut conn.session,
+        &mailbox,
+        Strategy::CopyDelete,
+        &[(3, Target::Processed)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        count(&mut c, "INBOX").await.0,
+        2,
+        "left for others to expunge"
+    );
     assert_eq!(count(&mut c, "Processed").await.0, 2);
     let undeleted = conn.session.uid_search("UID 1:* UNDELETED").await.unwrap();
-    assert_eq!(undeleted.into_iter().collect::<Vec<_>>(), vec![4], "searches skip the \\Deleted one");
-    ack::acknowledge(&source, &mut conn.session, &mailbox, Strategy::Keyword, &[(4, Target::Processed)]).await.unwrap();
+    assert_eq!(
+        undeleted.into_iter().collect::<Vec<_>>(),
+        vec![4],
+        "searches skip the \\Deleted one"
+    );
+    ack::acknowledge(
+        &source,
+        &mut conn.session,
+        &mailbox,
+        Strategy::Keyword,
+        &[(4, Target::Processed)],
+    )
+    .await
+    .unwrap();
     let kw = format!("KEYWORD {}", imap.keyword);
     assert_eq!(conn.session.uid_search(&kw).await.unwrap().len(), 1);
     let _ = conn.session.logout().await;

@@ -35,7 +35,11 @@ async fn fill(s: &Setup) {
 async fn wait_at_least(s: &Setup, n: i64, serve: &Serve) {
     let start = Instant::now();
     while s.processed().await < n {
-        assert!(start.elapsed() < Duration::from_secs(120), "{n} not reached:\n{}", serve.log_text());
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "{n} not reached:\n{}",
+            serve.log_text()
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
@@ -43,21 +47,45 @@ async fn wait_at_least(s: &Setup, n: i64, serve: &Serve) {
 /// Every mail stored once, processed, in the right folder once; no post, quarantine item or
 /// notification twice.
 async fn assert_exactly_once(s: &Setup) {
-    s.wait_folders((0, N as u32 - QUARANTINED, QUARANTINED)).await;
-    assert_eq!(s.scalar("SELECT COUNT(*) FROM inbound_messages").await, N as i64, "each mail stored once");
-    assert_eq!(s.scalar("SELECT COUNT(DISTINCT message_id) FROM inbound_messages").await, N as i64);
+    s.wait_folders((0, N as u32 - QUARANTINED, QUARANTINED))
+        .await;
+    assert_eq!(
+        s.scalar("SELECT COUNT(*) FROM inbound_messages").await,
+        N as i64,
+        "each mail stored once"
+    );
+    assert_eq!(
+        s.scalar("SELECT COUNT(DISTINCT message_id) FROM inbound_messages")
+            .await,
+        N as i64
+    );
     assert_eq!(s.processed().await, N as i64, "each mail processed");
     let posts = s.scalar("SELECT COUNT(*) FROM posts").await;
-    assert_eq!(posts, s.scalar("SELECT COUNT(DISTINCT inbound_id) FROM posts").await, "no mail posted twice");
-    assert_eq!(posts, (N as u32 - QUARANTINED) as i64, "every report and reply posted");
-    assert_eq!(s.scalar("SELECT COUNT(*) FROM quarantine").await, QUARANTINED as i64);
+    assert_eq!(
+        posts,
+        s.scalar("SELECT COUNT(DISTINCT inbound_id) FROM posts")
+            .await,
+        "no mail posted twice"
+    );
+    assert_eq!(
+        posts,
+        (N as u32 - QUARANTINED) as i64,
+        "every report and reply posted"
+    );
+    assert_eq!(
+        s.scalar("SELECT COUNT(*) FROM quarantine").await,
+        QUARANTINED as i64
+    );
     let dup_outbox = s
         .scalar(
             "SELECT COUNT(*) FROM (SELECT kind, post_id, report_id, rcpt FROM outbox \
              GROUP BY kind, post_id, report_id, rcpt HAVING COUNT(*) > 1) x",
         )
         .await;
-    assert_eq!(dup_outbox, 0, "no notification or acknowledgement queued twice");
+    assert_eq!(
+        dup_outbox, 0,
+        "no notification or acknowledgement queued twice"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -78,7 +106,10 @@ async fn serve_killed_at_random_moments_takes_every_mail_exactly_once() {
         kills += 1;
     }
     let before_last = s.processed().await;
-    assert!(before_last < N as i64, "the kills came while mail was waiting ({before_last} done)");
+    assert!(
+        before_last < N as i64,
+        "the kills came while mail was waiting ({before_last} done)"
+    );
     let mut serve = s.serve(&config);
     s.wait_processed(N as i64, &serve).await;
     assert_exactly_once(&s).await;
@@ -90,21 +121,49 @@ async fn serve_killed_at_random_moments_takes_every_mail_exactly_once() {
 async fn two_serves_share_one_mailbox_and_the_survivor_takes_over() {
     let s = Setup::new().await;
     fill(&s).await;
-    let config = s.configure("backlog = \"process\"\nbatch_size = 50\npoll_interval_secs = 1\nlease_secs = 3\n");
+    let config = s.configure(
+        "backlog = \"process\"\nbatch_size = 50\npoll_interval_secs = 1\nlease_secs = 3\n",
+    );
     let mut a = s.serve(&config);
     let mut b = s.serve(&config);
     wait_at_least(&s, 300, &a).await;
-    let holder: String = sqlx::query_scalar("SELECT holder FROM imap_leases").fetch_one(&s.gw.store.pool).await.unwrap();
-    let holder_pid: u32 = holder.split('/').nth(2).and_then(|p| p.parse().ok()).expect("pid in the holder id");
-    let (holder, waiter) = if holder_pid == a.pid() { (&mut a, &mut b) } else { (&mut b, &mut a) };
+    let holder: String = sqlx::query_scalar("SELECT holder FROM imap_leases")
+        .fetch_one(&s.gw.store.pool)
+        .await
+        .unwrap();
+    let holder_pid: u32 = holder
+        .split('/')
+        .nth(2)
+        .and_then(|p| p.parse().ok())
+        .expect("pid in the holder id");
+    let (holder, waiter) = if holder_pid == a.pid() {
+        (&mut a, &mut b)
+    } else {
+        (&mut b, &mut a)
+    };
     assert_eq!(holder.pid(), holder_pid, "the lease names one of the two");
-    assert!(waiter.log_text().contains("polled by another instance"), "{}", waiter.log_text());
-    assert!(!waiter.log_text().contains("polling this mailbox"), "only one polls:\n{}", waiter.log_text());
+    assert!(
+        waiter.log_text().contains("polled by another instance"),
+        "{}",
+        waiter.log_text()
+    );
+    assert!(
+        !waiter.log_text().contains("polling this mailbox"),
+        "only one polls:\n{}",
+        waiter.log_text()
+    );
     holder.kill9();
     let done_at_kill = s.processed().await;
     s.wait_processed(N as i64, waiter).await;
-    assert!(done_at_kill < N as i64, "killed mid-run ({done_at_kill} done)");
-    assert!(waiter.log_text().contains("polling this mailbox"), "{}", waiter.log_text());
+    assert!(
+        done_at_kill < N as i64,
+        "killed mid-run ({done_at_kill} done)"
+    );
+    assert!(
+        waiter.log_text().contains("polling this mailbox"),
+        "{}",
+        waiter.log_text()
+    );
     assert_exactly_once(&s).await;
     assert_eq!(waiter.terminate(), Some(0));
 }

@@ -38,8 +38,17 @@ async fn appended_mail_is_routed_and_moved_by_polling() {
     assert_eq!(s.scalar("SELECT COUNT(*) FROM reports").await, 1);
     let refs = s.scalar("SELECT COUNT(*) FROM inbound_messages WHERE source = 'imap' AND source_ref LIKE 'INBOX/%/%'").await;
     assert_eq!(refs, 5, "source coordinates mailbox/uidvalidity/uid");
-    assert_eq!(serve.terminate(), Some(0), "serve exits 0 on SIGTERM:\n{}", serve.log_text());
-    assert_eq!(s.scalar("SELECT COUNT(*) FROM imap_leases").await, 0, "the lease is released");
+    assert_eq!(
+        serve.terminate(),
+        Some(0),
+        "serve exits 0 on SIGTERM:\n{}",
+        serve.log_text()
+    );
+    assert_eq!(
+        s.scalar("SELECT COUNT(*) FROM imap_leases").await,
+        0,
+        "the lease is released"
+    );
     let _ = c.logout().await;
 }
 
@@ -49,19 +58,38 @@ async fn idle_commits_new_mail_without_waiting_for_a_poll() {
     // Polls and full checks an hour apart: only IDLE can bring the mail in quickly.
     let config = s.configure("poll_interval_secs = 3600\nfull_check_secs = 3600\n");
     let mut serve = s.serve(&config);
-    wait_until("serve idling", Duration::from_secs(30), || async { serve.log_text().contains("connected") }).await;
-    assert!(serve.log_text().contains("idle=true"), "{}", serve.log_text());
+    wait_until("serve idling", Duration::from_secs(30), || async {
+        serve.log_text().contains("connected")
+    })
+    .await;
+    assert!(
+        serve.log_text().contains("idle=true"),
+        "{}",
+        serve.log_text()
+    );
     let mut c = s.dovecot.client().await;
     for i in 0..3 {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let start = Instant::now();
         append(&mut c, "INBOX", &reply(10 + i)).await;
         let want = i as i64 + 1;
-        wait_until("the mail committed", Duration::from_secs(20), || async { s.processed().await == want }).await;
-        assert!(start.elapsed() < Duration::from_secs(10), "IDLE took {:?}", start.elapsed());
+        wait_until("the mail committed", Duration::from_secs(20), || async {
+            s.processed().await == want
+        })
+        .await;
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "IDLE took {:?}",
+            start.elapsed()
+        );
     }
     s.wait_folders((0, 3, 0)).await;
-    assert_eq!(serve.terminate(), Some(0), "SIGTERM ends IDLE and exits 0:\n{}", serve.log_text());
+    assert_eq!(
+        serve.terminate(),
+        Some(0),
+        "SIGTERM ends IDLE and exits 0:\n{}",
+        serve.log_text()
+    );
     let _ = c.logout().await;
 }
 
@@ -74,26 +102,55 @@ async fn backlog_guard_refuses_then_skip_leaves_old_mail_alone() {
     // Default backlog = "refuse".
     let config = s.configure("poll_interval_secs = 1\n");
     let mut serve = s.serve(&config);
-    wait_until("the refusal logged", Duration::from_secs(30), || async { serve.log_text().contains("backlog guard") }).await;
+    wait_until("the refusal logged", Duration::from_secs(30), || async {
+        serve.log_text().contains("backlog guard")
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let log = serve.log_text();
-    assert!(log.contains("holding 2 message(s)") && log.contains("imap.backlog = \"refuse\" processes none"), "{log}");
-    assert_eq!(s.scalar("SELECT COUNT(*) FROM inbound_messages").await, 0, "nothing processed");
-    assert_eq!(s.scalar("SELECT COUNT(*) FROM imap_checkpoints").await, 0, "still a first contact");
+    assert!(
+        log.contains("holding 2 message(s)")
+            && log.contains("imap.backlog = \"refuse\" processes none"),
+        "{log}"
+    );
+    assert_eq!(
+        s.scalar("SELECT COUNT(*) FROM inbound_messages").await,
+        0,
+        "nothing processed"
+    );
+    assert_eq!(
+        s.scalar("SELECT COUNT(*) FROM imap_checkpoints").await,
+        0,
+        "still a first contact"
+    );
     assert_eq!(s.folders().await, (2, 0, 0));
-    let check = std::process::Command::new(support::binary()).arg("--config").arg(&config).args(["imap", "check"]).output().unwrap();
+    let check = std::process::Command::new(support::binary())
+        .arg("--config")
+        .arg(&config)
+        .args(["imap", "check"])
+        .output()
+        .unwrap();
     let out = String::from_utf8_lossy(&check.stdout);
     assert!(check.status.success(), "{out}");
-    assert!(out.contains("2 waiting") && out.contains("\"refuse\" holds them"), "{out}");
+    assert!(
+        out.contains("2 waiting") && out.contains("\"refuse\" holds them"),
+        "{out}"
+    );
     assert_eq!(serve.terminate(), Some(0));
 
     let config = s.configure("backlog = \"skip\"\npoll_interval_secs = 1\n");
     let mut serve = s.serve(&config);
-    wait_until("first contact", Duration::from_secs(30), || async { serve.log_text().contains("first contact") }).await;
+    wait_until("first contact", Duration::from_secs(30), || async {
+        serve.log_text().contains("first contact")
+    })
+    .await;
     append(&mut c, "INBOX", &report(3)).await;
     s.wait_folders((2, 1, 0)).await;
     assert_eq!(s.processed().await, 1, "only the new mail");
-    let subject: String = sqlx::query_scalar("SELECT subject FROM reports").fetch_one(&s.gw.store.pool).await.unwrap();
+    let subject: String = sqlx::query_scalar("SELECT subject FROM reports")
+        .fetch_one(&s.gw.store.pool)
+        .await
+        .unwrap();
     assert_eq!(subject, "Report 3");
     assert_eq!(serve.terminate(), Some(0));
     let _ = c.logout().await;
@@ -104,7 +161,9 @@ async fn uidvalidity_change_posts_nothing_twice() {
     let s = Setup::new().await;
     let mut c = s.dovecot.client().await;
     c.create("Cases").await.unwrap();
-    let mails: Vec<Vec<u8>> = (0..6).map(|i| if i % 2 == 0 { reply(i) } else { report(i) }).collect();
+    let mails: Vec<Vec<u8>> = (0..6)
+        .map(|i| if i % 2 == 0 { reply(i) } else { report(i) })
+        .collect();
     for m in &mails {
         append(&mut c, "Cases", m).await;
     }
@@ -113,13 +172,19 @@ async fn uidvalidity_change_posts_nothing_twice() {
          [[imap.mailbox]]\nname = \"Cases\"\nprocessed = \"Cases done\"\nquarantine = \"Cases held\"\n",
     );
     let mut serve = s.serve(&config);
-    wait_until("6 processed", Duration::from_secs(60), || async { s.processed().await == 6 }).await;
+    wait_until("6 processed", Duration::from_secs(60), || async {
+        s.processed().await == 6
+    })
+    .await;
     wait_until("Cases emptied", Duration::from_secs(30), || async {
         let mut c = s.dovecot.client().await;
         count(&mut c, "Cases").await.0 == 0
     })
     .await;
-    let (posts, outbox) = (s.scalar("SELECT COUNT(*) FROM posts").await, s.scalar("SELECT COUNT(*) FROM outbox").await);
+    let (posts, outbox) = (
+        s.scalar("SELECT COUNT(*) FROM posts").await,
+        s.scalar("SELECT COUNT(*) FROM outbox").await,
+    );
     let (_, old_validity) = count(&mut c, "Cases").await;
     // Recreate the mailbox with the same mail: a new UIDVALIDITY, the same bytes.
     c.select("INBOX").await.unwrap();
@@ -130,17 +195,42 @@ async fn uidvalidity_change_posts_nothing_twice() {
         append(&mut c, "Cases", m).await;
     }
     let (_, new_validity) = count(&mut c, "Cases").await;
-    assert_ne!(old_validity, new_validity, "the recreated mailbox has a new UIDVALIDITY");
-    wait_until("the re-scan moved everything", Duration::from_secs(60), || async {
-        let mut c = s.dovecot.client().await;
-        count(&mut c, "Cases").await.0 == 0 && count(&mut c, "Cases done").await.0 == 12
-    })
+    assert_ne!(
+        old_validity, new_validity,
+        "the recreated mailbox has a new UIDVALIDITY"
+    );
+    wait_until(
+        "the re-scan moved everything",
+        Duration::from_secs(60),
+        || async {
+            let mut c = s.dovecot.client().await;
+            count(&mut c, "Cases").await.0 == 0 && count(&mut c, "Cases done").await.0 == 12
+        },
+    )
     .await;
-    assert!(serve.log_text().contains("UIDVALIDITY changed"), "{}", serve.log_text());
-    assert_eq!(s.scalar("SELECT COUNT(*) FROM posts").await, posts, "no post twice");
-    assert_eq!(s.scalar("SELECT COUNT(*) FROM outbox").await, outbox, "no notification twice");
-    assert_eq!(s.scalar("SELECT COUNT(*) FROM inbound_messages").await, 6, "the same bytes are stored once");
-    let cp: i64 = s.scalar("SELECT uidvalidity FROM imap_checkpoints WHERE mailbox = 'Cases'").await;
+    assert!(
+        serve.log_text().contains("UIDVALIDITY changed"),
+        "{}",
+        serve.log_text()
+    );
+    assert_eq!(
+        s.scalar("SELECT COUNT(*) FROM posts").await,
+        posts,
+        "no post twice"
+    );
+    assert_eq!(
+        s.scalar("SELECT COUNT(*) FROM outbox").await,
+        outbox,
+        "no notification twice"
+    );
+    assert_eq!(
+        s.scalar("SELECT COUNT(*) FROM inbound_messages").await,
+        6,
+        "the same bytes are stored once"
+    );
+    let cp: i64 = s
+        .scalar("SELECT uidvalidity FROM imap_checkpoints WHERE mailbox = 'Cases'")
+        .await;
     assert_eq!(cp, i64::from(new_validity));
     assert_eq!(serve.terminate(), Some(0));
     let _ = c.logout().await;
@@ -152,20 +242,44 @@ async fn dovecot_restart_mid_run_loses_and_duplicates_nothing() {
     const N: usize = 300;
     let mut c = s.dovecot.client().await;
     for i in 0..N {
-        append(&mut c, "INBOX", &if i % 4 == 0 { report(i) } else { reply(i) }).await;
+        append(
+            &mut c,
+            "INBOX",
+            &if i % 4 == 0 { report(i) } else { reply(i) },
+        )
+        .await;
     }
     let _ = c.logout().await;
-    let config = s.configure("backlog = \"process\"\nbatch_size = 20\npoll_interval_secs = 1\ntimeout_secs = 5\n");
+    let config = s.configure(
+        "backlog = \"process\"\nbatch_size = 20\npoll_interval_secs = 1\ntimeout_secs = 5\n",
+    );
     let mut serve = s.serve(&config);
-    wait_until("some mail processed", Duration::from_secs(60), || async { s.processed().await >= 20 }).await;
+    wait_until("some mail processed", Duration::from_secs(60), || async {
+        s.processed().await >= 20
+    })
+    .await;
     s.dovecot.restart();
     let done_at_restart = s.processed().await;
     s.wait_processed(N as i64, &serve).await;
     s.wait_folders((0, N as u32, 0)).await;
-    assert!(done_at_restart < N as i64, "the restart came mid-run ({done_at_restart} done)");
-    assert!(serve.log_text().contains("reconnecting"), "{}", serve.log_text());
-    assert_eq!(s.scalar("SELECT COUNT(*) FROM inbound_messages").await, N as i64);
-    assert_eq!(s.scalar("SELECT COUNT(*) FROM posts").await, s.scalar("SELECT COUNT(DISTINCT inbound_id) FROM posts").await);
+    assert!(
+        done_at_restart < N as i64,
+        "the restart came mid-run ({done_at_restart} done)"
+    );
+    assert!(
+        serve.log_text().contains("reconnecting"),
+        "{}",
+        serve.log_text()
+    );
+    assert_eq!(
+        s.scalar("SELECT COUNT(*) FROM inbound_messages").await,
+        N as i64
+    );
+    assert_eq!(
+        s.scalar("SELECT COUNT(*) FROM posts").await,
+        s.scalar("SELECT COUNT(DISTINCT inbound_id) FROM posts")
+            .await
+    );
     assert_eq!(serve.terminate(), Some(0));
 }
 
@@ -173,13 +287,20 @@ async fn dovecot_restart_mid_run_loses_and_duplicates_nothing() {
 async fn keyword_mode_leaves_mail_in_place_and_never_takes_it_twice() {
     let s = Setup::new().await;
     let mut c = s.dovecot.client().await;
-    let config = s.configure("acknowledge = \"keyword\"\nkeyword = \"$Casegate\"\npoll_interval_secs = 1\n");
+    let config =
+        s.configure("acknowledge = \"keyword\"\nkeyword = \"$Casegate\"\npoll_interval_secs = 1\n");
     let mut serve = s.serve(&config);
-    wait_until("connected", Duration::from_secs(30), || async { serve.log_text().contains("connected") }).await;
+    wait_until("connected", Duration::from_secs(30), || async {
+        serve.log_text().contains("connected")
+    })
+    .await;
     for i in 0..3 {
         append(&mut c, "INBOX", &reply(i)).await;
     }
-    wait_until("3 processed", Duration::from_secs(30), || async { s.processed().await == 3 }).await;
+    wait_until("3 processed", Duration::from_secs(30), || async {
+        s.processed().await == 3
+    })
+    .await;
     wait_until("keywords set", Duration::from_secs(30), || async {
         let mut c = s.dovecot.client().await;
         c.select("INBOX").await.unwrap();
@@ -189,10 +310,22 @@ async fn keyword_mode_leaves_mail_in_place_and_never_takes_it_twice() {
     assert_eq!(serve.terminate(), Some(0));
     let mut serve = s.serve(&config);
     append(&mut c, "INBOX", &reply(9)).await;
-    wait_until("the new one processed", Duration::from_secs(30), || async { s.processed().await == 4 }).await;
+    wait_until("the new one processed", Duration::from_secs(30), || async {
+        s.processed().await == 4
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(s.folders().await, (4, 0, 0), "nothing moved, no folder created");
-    assert_eq!(s.scalar("SELECT COUNT(*) FROM history WHERE kind = 'duplicate-delivery'").await, 0, "nothing fetched twice");
+    assert_eq!(
+        s.folders().await,
+        (4, 0, 0),
+        "nothing moved, no folder created"
+    );
+    assert_eq!(
+        s.scalar("SELECT COUNT(*) FROM history WHERE kind = 'duplicate-delivery'")
+            .await,
+        0,
+        "nothing fetched twice"
+    );
     assert_eq!(serve.terminate(), Some(0));
     let _ = c.logout().await;
 }
@@ -203,19 +336,45 @@ async fn a_lease_held_elsewhere_is_waited_for_until_it_expires() {
     let config = s.configure("poll_interval_secs = 1\nlease_secs = 3\n");
     let account = format!("imap://{}@127.0.0.1:{}", dovecot::USER, s.dovecot.port);
     let until = casegate::store::now_ms() + 3000;
-    s.gw.store.imap_claim_lease(&account, "INBOX", "other-host/boot/1/0", until - 3000, 3000, None).await.unwrap();
+    s.gw.store
+        .imap_claim_lease(
+            &account,
+            "INBOX",
+            "other-host/boot/1/0",
+            until - 3000,
+            3000,
+            None,
+        )
+        .await
+        .unwrap();
     let mut c = s.dovecot.client().await;
     append(&mut c, "INBOX", &reply(1)).await;
     let mut serve = s.serve(&config);
     // An empty first contact would start at once; the mail is there, so set "process".
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(s.scalar("SELECT COUNT(*) FROM inbound_messages").await, 0, "the other holder's lease is respected");
-    assert!(serve.log_text().contains("polled by another instance"), "{}", serve.log_text());
+    assert_eq!(
+        s.scalar("SELECT COUNT(*) FROM inbound_messages").await,
+        0,
+        "the other holder's lease is respected"
+    );
+    assert!(
+        serve.log_text().contains("polled by another instance"),
+        "{}",
+        serve.log_text()
+    );
     assert_eq!(serve.terminate(), Some(0));
     let config = s.configure("backlog = \"process\"\npoll_interval_secs = 1\nlease_secs = 3\n");
     let mut serve = s.serve(&config);
-    wait_until("taken over after expiry", Duration::from_secs(30), || async { s.processed().await == 1 }).await;
-    assert!(casegate::store::now_ms() >= until, "not before the lease expired");
+    wait_until(
+        "taken over after expiry",
+        Duration::from_secs(30),
+        || async { s.processed().await == 1 },
+    )
+    .await;
+    assert!(
+        casegate::store::now_ms() >= until,
+        "not before the lease expired"
+    );
     assert_eq!(serve.terminate(), Some(0));
     let _ = c.logout().await;
 }

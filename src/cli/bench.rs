@@ -8,7 +8,7 @@
 use super::{output, CmdResult, Failure};
 use crate::config::{Config, ImapConfig, ImapMailbox};
 use crate::ingest::imap::{self, connect, timed, Committed, Source};
-use crate::model::{NotifyMode, OrgKind, Role};
+use crate::model::{NotifyMode, OrgId, OrgKind, Role};
 use crate::pipeline::Pipeline;
 use crate::store::cases::{NewCase, NewParticipant};
 use crate::store::directory::NewContact;
@@ -51,6 +51,9 @@ struct Figures {
     append_secs: f64,
     drain_secs: f64,
     mails_per_sec: f64,
+    /// Of `drain_secs`, the time spent in the pipeline (store, decide, render, commit);
+    /// the rest is the IMAP source (search, fetch, move) and waiting.
+    pipeline_secs: f64,
     decisions: BTreeMap<String, usize>,
     outbox_items: i64,
     peak_rss_mib: Option<f64>,
@@ -58,6 +61,11 @@ struct Figures {
     latency_p50_ms: Option<f64>,
     latency_p99_ms: Option<f64>,
     latency_max_ms: Option<f64>,
+    /// From APPEND until the server told an idling client (a second connection) about it.
+    server_notify_p50_ms: Option<f64>,
+    /// From the server's notification until the commit: what casegate adds.
+    casegate_p50_ms: Option<f64>,
+    casegate_p99_ms: Option<f64>,
 }
 
 /// Who writes the mail: the gateway's domain, its cases and their vendor contacts.
@@ -70,23 +78,47 @@ struct World {
 }
 
 pub async fn bench(cfg: &Config, cmd: &BenchCmd) -> CmdResult {
-    let BenchCmd::Ingest { count, latency, cases, json } = cmd;
-    let imap = cfg.imap.clone().ok_or_else(|| fail("no [imap] section in the configuration"))?;
-    let mailbox = imap.mailboxes.first().cloned().ok_or_else(|| fail("no mailbox configured"))?;
+    let BenchCmd::Ingest {
+        count,
+        latency,
+        cases,
+        json,
+    } = cmd;
+    let imap = cfg
+        .imap
+        .clone()
+        .ok_or_else(|| fail("no [imap] section in the configuration"))?;
+    let mailbox = imap
+        .mailboxes
+        .first()
+        .cloned()
+        .ok_or_else(|| fail("no mailbox configured"))?;
     let authserv = cfg.posting.trusted_authserv_ids.first().cloned().ok_or_else(|| {
         fail("posting.trusted_authserv_ids is empty: the benchmark's replies carry a DMARC pass from it")
     })?;
     let store = crate::app::open_store(cfg).await?;
     if store.count_inbound().await? > 0 || !store.list_cases().await?.is_empty() {
-        return Err(fail("the benchmark needs a fresh database (no mail, no cases)"));
+        return Err(fail(
+            "the benchmark needs a fresh database (no mail, no cases)",
+        ));
     }
     let world = seed(&store, cfg, authserv, *cases).await?;
     let pipeline = Pipeline::new(store.clone(), cfg);
     let (bytes, append_secs) = fill(&imap, &mailbox, &store, &world, *count).await?;
     let (tx, rx) = unbounded_channel();
-    let mut source = Source::new(pipeline, imap.clone(), Arc::new(tokio::sync::Notify::new())).map_err(Failure::from)?;
+    let mut source = Source::new(pipeline, imap.clone(), Arc::new(tokio::sync::Notify::new()))
+        .map_err(Failure::from)?;
     source.observer = Some(tx);
-    let mut figures = drain(Arc::new(source), &mailbox, rx, *count, *latency, &world, &imap).await?;
+    let mut figures = drain(
+        Arc::new(source),
+        &mailbox,
+        rx,
+        *count,
+        *latency,
+        &world,
+        &imap,
+    )
+    .await?;
     figures.bytes = bytes;
     figures.append_secs = append_secs;
     figures.outbox_items = store.outbox_depth().await?;
@@ -99,30 +131,61 @@ pub async fn bench(cfg: &Config, cmd: &BenchCmd) -> CmdResult {
 }
 
 fn fail(message: &str) -> Failure {
-    Failure { code: 1, message: format!("bench: {message}") }
+    Failure {
+        code: 1,
+        message: format!("bench: {message}"),
+    }
 }
 
 /// A coordinator, and `cases` cases with 10 vendor organizations of one contact each.
-async fn seed(store: &Store, cfg: &Config, authserv: String, cases: usize) -> Result<World, Failure> {
+async fn seed(
+    store: &Store,
+    cfg: &Config,
+    authserv: String,
+    cases: usize,
+) -> Result<World, Failure> {
     let domain = cfg.gateway.domain.clone();
-    let cert = store.add_org("Bench CERT", OrgKind::Coordinator, std::slice::from_ref(&domain)).await?;
-    let coordinator = format!("coordinator@{domain}");
-    let nc = NewContact { email: &coordinator, name: "Cora Bench", org: Some(cert), notify: NotifyMode::Immediate, encrypt_only: false };
-    store.add_contact(&nc).await?;
-    let mut world = World { domain, authserv, cases: Vec::new(), vendors: Vec::new() };
+    add_org_contact(
+        store,
+        "Bench CERT",
+        OrgKind::Coordinator,
+        &domain,
+        "coordinator",
+    )
+    .await?;
+    let mut world = World {
+        domain,
+        authserv,
+        cases: Vec::new(),
+        vendors: Vec::new(),
+    };
     for c in 0..cases.max(1) {
         let title = format!("Heap overflow in bench component {c}");
-        let case = store.create_case(&cfg.gateway.case_prefix, &NewCase { title: &title, ..NewCase::default() }).await?;
+        let nc = NewCase {
+            title: &title,
+            ..NewCase::default()
+        };
+        let case = store.create_case(&cfg.gateway.case_prefix, &nc).await?;
         let mut vendors = Vec::new();
         for v in 0..10 {
             let vendor_domain = format!("vendor{c}-{v}.example");
-            let org = store.add_org(&format!("Vendor {c}-{v}"), OrgKind::Vendor, std::slice::from_ref(&vendor_domain)).await?;
-            let email = format!("psirt@{vendor_domain}");
-            let name = format!("PSIRT {c}-{v}");
-            store.add_contact(&NewContact { email: &email, name: &name, org: Some(org), notify: NotifyMode::Immediate, encrypt_only: false }).await?;
-            let p = NewParticipant { org: Some(org), contact: None, role: Role::Vendor, anonymous: v == 9, alias: None };
+            let org = add_org_contact(
+                store,
+                &format!("Vendor {c}-{v}"),
+                OrgKind::Vendor,
+                &vendor_domain,
+                "psirt",
+            )
+            .await?;
+            let p = NewParticipant {
+                org: Some(org),
+                contact: None,
+                role: Role::Vendor,
+                anonymous: v == 9,
+                alias: None,
+            };
             store.add_participant(&case, &p).await?;
-            vendors.push(email);
+            vendors.push(format!("psirt@{vendor_domain}"));
         }
         world.cases.push(case);
         world.vendors.push(vendors);
@@ -130,28 +193,71 @@ async fn seed(store: &Store, cfg: &Config, authserv: String, cases: usize) -> Re
     Ok(world)
 }
 
+/// An organization with one mail domain and one contact `local@domain`.
+async fn add_org_contact(
+    store: &Store,
+    name: &str,
+    kind: OrgKind,
+    domain: &str,
+    local: &str,
+) -> Result<OrgId, Failure> {
+    let org = store.add_org(name, kind, &[domain.to_string()]).await?;
+    let email = format!("{local}@{domain}");
+    let contact_name = format!("{name} {local}");
+    let nc = NewContact {
+        email: &email,
+        name: &contact_name,
+        org: Some(org),
+        notify: NotifyMode::Immediate,
+        encrypt_only: false,
+    };
+    store.add_contact(&nc).await?;
+    Ok(org)
+}
+
 /// APPEND `count` mails to the (empty) mailbox; the checkpoint is set first so that the
 /// backlog guard lets the benchmark's own backlog through. Bytes and seconds spent.
-async fn fill(imap: &ImapConfig, mailbox: &ImapMailbox, store: &Store, world: &World, count: usize) -> Result<(u64, f64), Failure> {
+async fn fill(
+    imap: &ImapConfig,
+    mailbox: &ImapMailbox,
+    store: &Store,
+    world: &World,
+    count: usize,
+) -> Result<(u64, f64), Failure> {
     let tls = match imap.tls {
         crate::config::TlsMode::None => None,
         _ => Some(connect::tls_config(imap).map_err(Failure::from)?),
     };
-    let mut conn = connect::open(imap, tls.as_ref()).await.map_err(Failure::from)?;
+    let mut conn = connect::open(imap, tls.as_ref())
+        .await
+        .map_err(Failure::from)?;
     let t = Duration::from_secs(imap.timeout_secs);
     let wire = imap::names::encode_mailbox(&mailbox.name);
-    let selected = timed(t, "SELECT", conn.session.select(&wire)).await.map_err(Failure::from)?;
+    let selected = timed(t, "SELECT", conn.session.select(&wire))
+        .await
+        .map_err(Failure::from)?;
     if selected.exists > 0 {
-        return Err(fail(&format!("mailbox {:?} holds {} messages; the benchmark needs it empty", mailbox.name, selected.exists)));
+        return Err(fail(&format!(
+            "mailbox {:?} holds {} messages; the benchmark needs it empty",
+            mailbox.name, selected.exists
+        )));
     }
-    let cp = Checkpoint { uidvalidity: selected.uid_validity.unwrap_or(0), floor_uid: 0, last_uid: 0 };
-    store.imap_set_checkpoint(&imap.account(), &mailbox.name, cp, now_ms()).await?;
+    let cp = Checkpoint {
+        uidvalidity: selected.uid_validity.unwrap_or(0),
+        floor_uid: 0,
+        last_uid: 0,
+    };
+    store
+        .imap_set_checkpoint(&imap.account(), &mailbox.name, cp, now_ms())
+        .await?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(0xbe4c);
     let (mut bytes, started) = (0u64, Instant::now());
     for i in 0..count {
         let raw = mail(i, world, &mut rng);
         bytes += raw.len() as u64;
-        timed(t, "APPEND", conn.session.append(&wire, None, None, &raw)).await.map_err(Failure::from)?;
+        timed(t, "APPEND", conn.session.append(&wire, None, None, &raw))
+            .await
+            .map_err(Failure::from)?;
     }
     let _ = timed(t, "LOGOUT", conn.session.logout()).await;
     Ok((bytes, started.elapsed().as_secs_f64()))
@@ -171,71 +277,147 @@ async fn drain(
     reset_peak_rss();
     let stop = CancellationToken::new();
     let started = Instant::now();
-    let task = tokio::spawn(imap::run_mailbox(Arc::clone(&source), mailbox.clone(), stop.clone()));
+    let task = tokio::spawn(imap::run_mailbox(
+        Arc::clone(&source),
+        mailbox.clone(),
+        stop.clone(),
+    ));
     let mut decisions: BTreeMap<String, usize> = BTreeMap::new();
+    let mut pipeline = Duration::ZERO;
     for _ in 0..count {
         let c = next_commit(&mut rx, Duration::from_secs(120)).await?;
         *decisions.entry(c.outcome.decision).or_default() += 1;
+        pipeline += c.ingest_time;
     }
     let drain_secs = started.elapsed().as_secs_f64();
     let peak_rss_mib = peak_rss_mib();
     let samples = measure_latency(imap, mailbox, &mut rx, latency, world).await;
     stop.cancel();
     let _ = task.await;
-    let samples = samples?;
+    let s = samples?;
     Ok(Figures {
         mails: count,
         bytes: 0,
         append_secs: 0.0,
         drain_secs,
         mails_per_sec: count as f64 / drain_secs.max(1e-9),
+        pipeline_secs: pipeline.as_secs_f64(),
         decisions,
         outbox_items: 0,
         peak_rss_mib,
-        latency_samples: samples.len(),
-        latency_p50_ms: percentile(&samples, 50.0),
-        latency_p99_ms: percentile(&samples, 99.0),
-        latency_max_ms: samples.last().copied(),
+        latency_samples: s.total.len(),
+        latency_p50_ms: percentile(&s.total, 50.0),
+        latency_p99_ms: percentile(&s.total, 99.0),
+        latency_max_ms: s.total.last().copied(),
+        server_notify_p50_ms: percentile(&s.server, 50.0),
+        casegate_p50_ms: percentile(&s.casegate, 50.0),
+        casegate_p99_ms: percentile(&s.casegate, 99.0),
     })
 }
 
-async fn next_commit(rx: &mut UnboundedReceiver<Committed>, limit: Duration) -> Result<Committed, Failure> {
+/// Latency samples in ms, each sorted.
+#[derive(Debug, Default)]
+struct Latency {
+    /// APPEND to commit.
+    total: Vec<f64>,
+    /// APPEND to the server's notification of an idling client.
+    server: Vec<f64>,
+    /// That notification to the commit.
+    casegate: Vec<f64>,
+}
+
+async fn next_commit(
+    rx: &mut UnboundedReceiver<Committed>,
+    limit: Duration,
+) -> Result<Committed, Failure> {
     match tokio::time::timeout(limit, rx.recv()).await {
         Ok(Some(c)) => Ok(c),
         Ok(None) => Err(fail("the IMAP source stopped")),
-        Err(_) => Err(fail(&format!("no mail committed for {} s; see the log", limit.as_secs()))),
+        Err(_) => Err(fail(&format!(
+            "no mail committed for {} s; see the log",
+            limit.as_secs()
+        ))),
     }
 }
 
-/// APPEND one case reply at a time and time it until its commit is reported; sorted ms.
+/// APPEND one case reply at a time and time it until its commit is reported. A second
+/// connection idles beside casegate's to see when the server announces the new mail.
 async fn measure_latency(
     imap: &ImapConfig,
     mailbox: &ImapMailbox,
     rx: &mut UnboundedReceiver<Committed>,
     n: usize,
     world: &World,
-) -> Result<Vec<f64>, Failure> {
+) -> Result<Latency, Failure> {
     let tls = match imap.tls {
         crate::config::TlsMode::None => None,
         _ => Some(connect::tls_config(imap).map_err(Failure::from)?),
     };
-    let mut conn = connect::open(imap, tls.as_ref()).await.map_err(Failure::from)?;
     let t = Duration::from_secs(imap.timeout_secs);
+    let mut conn = connect::open(imap, tls.as_ref())
+        .await
+        .map_err(Failure::from)?;
+    let mut watcher = connect::open(imap, tls.as_ref())
+        .await
+        .map_err(Failure::from)?
+        .session;
     let wire = imap::names::encode_mailbox(&mailbox.name);
+    timed(t, "SELECT", watcher.select(&wire))
+        .await
+        .map_err(Failure::from)?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x1a7e);
-    let mut samples = Vec::with_capacity(n);
+    let mut l = Latency::default();
     for j in 0..n {
         // Let the source settle back into IDLE.
         tokio::time::sleep(Duration::from_millis(20)).await;
         let raw = reply(1_000_000 + j, world, &mut rng, false);
+        let mut idle = watcher.idle();
+        timed(t, "IDLE", idle.init()).await.map_err(Failure::from)?;
         let sent = Instant::now();
-        timed(t, "APPEND", conn.session.append(&wire, None, None, &raw)).await.map_err(Failure::from)?;
+        let append = timed(t, "APPEND", conn.session.append(&wire, None, None, &raw));
+        let (notified, appended) = tokio::join!(exists_announced(&mut idle), append);
+        appended.map_err(Failure::from)?;
+        let notified = notified?;
+        watcher = timed(t, "DONE", idle.done()).await.map_err(Failure::from)?;
         let c = next_commit(rx, Duration::from_secs(60)).await?;
-        samples.push(c.at.saturating_duration_since(sent).as_secs_f64() * 1000.0);
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        l.total.push(ms(c.at.saturating_duration_since(sent)));
+        l.server.push(ms(notified.saturating_duration_since(sent)));
+        l.casegate
+            .push(ms(c.at.saturating_duration_since(notified)));
     }
     let _ = timed(t, "LOGOUT", conn.session.logout()).await;
-    samples.sort_by(f64::total_cmp);
-    Ok(samples)
+    let _ = timed(t, "LOGOUT", watcher.logout()).await;
+    for v in [&mut l.total, &mut l.server, &mut l.casegate] {
+        v.sort_by(f64::total_cmp);
+    }
+    Ok(l)
+}
+
+/// Wait in IDLE until the server announces a new message count (RFC 3501 §7.3.1 EXISTS);
+/// other news, such as the EXPUNGE of the mail casegate just moved away, is skipped.
+async fn exists_announced<T>(
+    idle: &mut async_imap::extensions::idle::Handle<T>,
+) -> Result<Instant, Failure>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + std::fmt::Debug + Send,
+{
+    use async_imap::extensions::idle::IdleResponse;
+    use async_imap::imap_proto::{MailboxDatum, Response};
+    loop {
+        let (wait, _stop) = idle.wait_with_timeout(Duration::from_secs(60));
+        match wait.await.map_err(Failure::from)? {
+            IdleResponse::NewData(d)
+                if matches!(d.parsed(), Response::MailboxData(MailboxDatum::Exists(_))) =>
+            {
+                return Ok(Instant::now())
+            }
+            IdleResponse::NewData(_) => {}
+            IdleResponse::Timeout | IdleResponse::ManualInterrupt => {
+                return Err(fail("no EXISTS within 60 s"))
+            }
+        }
+    }
 }
 
 /// Nearest-rank percentile of sorted samples.
@@ -262,11 +444,36 @@ fn peak_rss_mib() -> Option<f64> {
 
 fn print_figures(f: &Figures, imap: &ImapConfig) {
     let mib = f.bytes as f64 / (1024.0 * 1024.0);
-    println!("casegate bench ingest: {} mails ({mib:.1} MiB) via {}", f.mails, imap.account());
-    println!("  APPEND (filling the mailbox): {:.1} s, {:.0} mails/s", f.append_secs, f.mails as f64 / f.append_secs.max(1e-9));
-    println!("  drain: {:.2} s, {:.0} mails/s (SPEC §11 target: ≥ 1,000 mails/s)", f.drain_secs, f.mails_per_sec);
-    let decisions: Vec<String> = f.decisions.iter().map(|(k, v)| format!("{k} {v}")).collect();
-    println!("  decisions: {}; outbox items created: {}", decisions.join(", "), f.outbox_items);
+    println!(
+        "casegate bench ingest: {} mails ({mib:.1} MiB) via {}",
+        f.mails,
+        imap.account()
+    );
+    println!(
+        "  APPEND (filling the mailbox): {:.1} s, {:.0} mails/s",
+        f.append_secs,
+        f.mails as f64 / f.append_secs.max(1e-9)
+    );
+    println!(
+        "  drain: {:.2} s, {:.0} mails/s (SPEC §11 target: ≥ 1,000 mails/s)",
+        f.drain_secs, f.mails_per_sec
+    );
+    let share = 100.0 * f.pipeline_secs / f.drain_secs.max(1e-9);
+    println!(
+        "    of which in the pipeline: {:.2} s ({share:.0} %), {:.2} ms per mail",
+        f.pipeline_secs,
+        1000.0 * f.pipeline_secs / f.mails.max(1) as f64
+    );
+    let decisions: Vec<String> = f
+        .decisions
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    println!(
+        "  decisions: {}; outbox items created: {}",
+        decisions.join(", "),
+        f.outbox_items
+    );
     match f.peak_rss_mib {
         Some(r) => println!("  peak RSS while draining: {r:.1} MiB (target: ≤ 150 MiB)"),
         None => println!("  peak RSS while draining: not available on this system"),
@@ -278,6 +485,11 @@ fn print_figures(f: &Figures, imap: &ImapConfig) {
             f.latency_samples
         ),
         _ => println!("  IDLE latency: not measured"),
+    }
+    if let (Some(server), Some(p50), Some(p99)) =
+        (f.server_notify_p50_ms, f.casegate_p50_ms, f.casegate_p99_ms)
+    {
+        println!("    the server announced the mail to an idling client after p50 {server:.1} ms; casegate's share: p50 {p50:.1} ms, p99 {p99:.1} ms");
     }
 }
 
@@ -293,7 +505,10 @@ fn mail(i: usize, w: &World, rng: &mut impl RngCore) -> Vec<u8> {
 
 /// RFC 2047 §4.1: an encoded word, UTF-8 in base64.
 fn encoded_word(text: &str) -> String {
-    format!("=?UTF-8?B?{}?=", data_encoding::BASE64.encode(text.as_bytes()))
+    format!(
+        "=?UTF-8?B?{}?=",
+        data_encoding::BASE64.encode(text.as_bytes())
+    )
 }
 
 /// RFC 2045 §6.7: a quoted-printable body (UTF-8 umlauts, a long line with soft breaks).
@@ -304,7 +519,11 @@ fn reply(i: usize, w: &World, rng: &mut impl RngCore, attach: bool) -> Vec<u8> {
     let case = &w.cases[c];
     let from = &w.vendors[c][i % 10];
     let digits: String = case.chars().filter(char::is_ascii_digit).collect();
-    let subject = if i % 3 == 0 { encoded_word(&format!("Re: [{case}] Überlauf im httpd — Status {i}")) } else { format!("Re: [{case}] status update {i}") };
+    let subject = if i % 3 == 0 {
+        encoded_word(&format!("Re: [{case}] Überlauf im httpd — Status {i}"))
+    } else {
+        format!("Re: [{case}] status update {i}")
+    };
     let head = format!(
         "From: PSIRT <{from}>\r\nTo: cases+vu{digits}@{d}\r\nSubject: {subject}\r\nMessage-ID: <bench-{i}@{fd}>\r\n\
          Date: Mon, 23 Nov 2026 10:00:00 +0000\r\nAuthentication-Results: {a}; dmarc=pass header.from={fd}\r\nMIME-Version: 1.0\r\n",
@@ -318,7 +537,11 @@ fn reply(i: usize, w: &World, rng: &mut impl RngCore, attach: bool) -> Vec<u8> {
     let mut blob = vec![0u8; rng.gen_range(20_000..=100_000)];
     rng.fill_bytes(&mut blob);
     let b64 = data_encoding::BASE64.encode(&blob);
-    let lines: Vec<&str> = b64.as_bytes().chunks(76).map(|l| std::str::from_utf8(l).unwrap_or("")).collect();
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(76)
+        .map(|l| std::str::from_utf8(l).unwrap_or(""))
+        .collect();
     format!(
         "{head}Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\nContent-Type: text/plain; charset=utf-8\r\n\
          Content-Transfer-Encoding: quoted-printable\r\n\r\n{QP_BODY}\r\n--b{i}\r\nContent-Type: application/octet-stream; name=\"crash-{i}.pcap\"\r\n\

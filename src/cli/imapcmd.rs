@@ -55,9 +55,15 @@ struct MailboxReport {
 
 pub async fn imap(cfg: &Config, cmd: &ImapCmd) -> CmdResult {
     let ImapCmd::Check { json } = cmd;
-    let imap = cfg.imap.as_ref().ok_or_else(|| Failure { code: 1, message: "no [imap] section in the configuration".into() })?;
+    let imap = cfg.imap.as_ref().ok_or_else(|| Failure {
+        code: 1,
+        message: "no [imap] section in the configuration".into(),
+    })?;
     let store = crate::app::open_store(cfg).await?;
-    let failed = |e: ImapError| Failure { code: 1, message: format!("IMAP check of {} failed: {e}", imap.account()) };
+    let failed = |e: ImapError| Failure {
+        code: 1,
+        message: format!("IMAP check of {} failed: {e}", imap.account()),
+    };
     let tls = match imap.tls {
         crate::config::TlsMode::None => None,
         _ => Some(connect::tls_config(imap).map_err(failed)?),
@@ -75,18 +81,29 @@ pub async fn imap(cfg: &Config, cmd: &ImapCmd) -> CmdResult {
         let m = inspect(imap, &store, &mut conn.session, mailbox, report.acknowledge).await?;
         report.mailboxes.push(m);
     }
-    let _ = timed(Duration::from_secs(imap.timeout_secs), "LOGOUT", conn.session.logout()).await;
+    let _ = timed(
+        Duration::from_secs(imap.timeout_secs),
+        "LOGOUT",
+        conn.session.logout(),
+    )
+    .await;
     if *json {
         output::json(&report);
     } else {
         print_report(&report);
     }
-    let bad: Vec<String> =
-        report.mailboxes.iter().filter_map(|m| m.error.as_ref().map(|e| format!("{}: {e}", m.name))).collect();
+    let bad: Vec<String> = report
+        .mailboxes
+        .iter()
+        .filter_map(|m| m.error.as_ref().map(|e| format!("{}: {e}", m.name)))
+        .collect();
     if bad.is_empty() {
         Ok(())
     } else {
-        Err(Failure { code: 1, message: format!("IMAP check failed: {}", bad.join("; ")) })
+        Err(Failure {
+            code: 1,
+            message: format!("IMAP check failed: {}", bad.join("; ")),
+        })
     }
 }
 
@@ -109,7 +126,10 @@ async fn inspect(
         status: String::new(),
         processed_folder: None,
         quarantine_folder: None,
-        lease_holder: store.imap_lease(&account, &mailbox.name).await?.map(|l| l.holder),
+        lease_holder: store
+            .imap_lease(&account, &mailbox.name)
+            .await?
+            .map(|l| l.holder),
     };
     let selected = match timed(t, "EXAMINE", session.examine(encode_mailbox(&mailbox.name))).await {
         Ok(s) => s,
@@ -120,21 +140,35 @@ async fn inspect(
     };
     r.uidvalidity = selected.uid_validity.unwrap_or(0);
     r.messages = selected.exists;
-    let fresh = Checkpoint { uidvalidity: r.uidvalidity, floor_uid: 0, last_uid: 0 };
-    let cp = r.checkpoint.filter(|c| c.uidvalidity == r.uidvalidity).unwrap_or(fresh);
+    let fresh = Checkpoint {
+        uidvalidity: r.uidvalidity,
+        floor_uid: 0,
+        last_uid: 0,
+    };
+    let cp = r
+        .checkpoint
+        .filter(|c| c.uidvalidity == r.uidvalidity)
+        .unwrap_or(fresh);
     let (criteria, from) = search_criteria(imap, &cp, true);
-    let found = timed(t, "UID SEARCH", session.uid_search(&criteria)).await.map_err(imap_failure)?;
+    let found = timed(t, "UID SEARCH", session.uid_search(&criteria))
+        .await
+        .map_err(imap_failure)?;
     r.waiting = candidates(found, from).len();
     r.status = status(imap.backlog, r.checkpoint, r.uidvalidity, r.waiting);
     if strategy != ack::Strategy::Keyword {
-        r.processed_folder = Some(ack::folder_exists(session, &mailbox.processed, t).await.map_err(imap_failure)?);
-        r.quarantine_folder = Some(ack::folder_exists(session, &mailbox.quarantine, t).await.map_err(imap_failure)?);
+        let processed = ack::folder_exists(session, &mailbox.processed, t).await;
+        r.processed_folder = Some(processed.map_err(imap_failure)?);
+        let quarantine = ack::folder_exists(session, &mailbox.quarantine, t).await;
+        r.quarantine_folder = Some(quarantine.map_err(imap_failure)?);
     }
     Ok(r)
 }
 
 fn imap_failure(e: ImapError) -> Failure {
-    Failure { code: 1, message: format!("IMAP check failed: {e}") }
+    Failure {
+        code: 1,
+        message: format!("IMAP check failed: {e}"),
+    }
 }
 
 /// What `serve` will do with the mailbox, in words.
@@ -160,7 +194,10 @@ fn status(backlog: Backlog, cp: Option<Checkpoint>, uidvalidity: u32, waiting: u
 
 fn print_report(r: &Report) {
     let yes = |b: bool| if b { "yes" } else { "no" };
-    println!("{}: connected ({}), authenticated ({})", r.account, r.tls, r.auth);
+    println!(
+        "{}: connected ({}), authenticated ({})",
+        r.account, r.tls, r.auth
+    );
     println!(
         "capabilities: IDLE {}, MOVE {}, UIDPLUS {}; acknowledgement: {:?}",
         yes(r.capabilities.idle),
@@ -173,14 +210,21 @@ fn print_report(r: &Report) {
             println!("mailbox {:?}: ERROR {e}", m.name);
             continue;
         }
-        println!("mailbox {:?}: UIDVALIDITY {}, {} message(s), {} waiting", m.name, m.uidvalidity, m.messages, m.waiting);
+        println!(
+            "mailbox {:?}: UIDVALIDITY {}, {} message(s), {} waiting",
+            m.name, m.uidvalidity, m.messages, m.waiting
+        );
         println!("  {}", m.status);
         let folder = |f: Option<bool>| match f {
             Some(true) => "present",
             Some(false) => "missing (created by serve)",
             None => "unused",
         };
-        println!("  Processed folder: {}; Quarantine folder: {}", folder(m.processed_folder), folder(m.quarantine_folder));
+        println!(
+            "  Processed folder: {}; Quarantine folder: {}",
+            folder(m.processed_folder),
+            folder(m.quarantine_folder)
+        );
         if let Some(h) = &m.lease_holder {
             println!("  lease: {h}");
         }
@@ -193,7 +237,13 @@ mod tests {
 
     #[test]
     fn status_words() {
-        let cp = |v| Some(Checkpoint { uidvalidity: v, floor_uid: 0, last_uid: 9 });
+        let cp = |v| {
+            Some(Checkpoint {
+                uidvalidity: v,
+                floor_uid: 0,
+                last_uid: 9,
+            })
+        };
         assert!(status(Backlog::Refuse, None, 1, 0).contains("empty"));
         assert!(status(Backlog::Refuse, None, 1, 4).contains("\"refuse\" holds them"));
         assert!(status(Backlog::Skip, None, 1, 4).contains("leaves the 4"));

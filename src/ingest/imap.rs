@@ -32,19 +32,29 @@ use tracing::{error, info, warn, Instrument};
 #[derive(Debug, thiserror::Error)]
 pub enum ImapError {
     #[error("cannot connect to {addr}: {source}")]
-    Connect { addr: String, source: std::io::Error },
+    Connect {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("plaintext IMAP refused: {0} is not a loopback address")]
     NotLoopback(String),
     #[error("TLS with {host}: {detail}")]
     Tls { host: String, detail: String },
     #[error("authentication as {user:?} ({mechanism}) refused: {detail}")]
-    Auth { user: String, mechanism: &'static str, detail: String },
+    Auth {
+        user: String,
+        mechanism: &'static str,
+        detail: String,
+    },
     #[error("IMAP secret: {0}")]
     Secret(String),
     #[error("{what} timed out after {secs} s")]
     Timeout { what: &'static str, secs: u64 },
     #[error("{what}: {source}")]
-    Imap { what: &'static str, source: async_imap::error::Error },
+    Imap {
+        what: &'static str,
+        source: async_imap::error::Error,
+    },
     #[error("mailbox {mailbox:?}: {detail}")]
     Mailbox { mailbox: String, detail: String },
     #[error("{0}")]
@@ -52,7 +62,10 @@ pub enum ImapError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{source_ref} not ingested: {source}")]
-    Ingest { source_ref: String, source: PipelineError },
+    Ingest {
+        source_ref: String,
+        source: PipelineError,
+    },
 }
 
 impl ImapError {
@@ -69,7 +82,10 @@ pub(crate) async fn timed<T>(
     fut: impl Future<Output = async_imap::error::Result<T>>,
 ) -> Result<T, ImapError> {
     match tokio::time::timeout(t, fut).await {
-        Err(_) => Err(ImapError::Timeout { what, secs: t.as_secs() }),
+        Err(_) => Err(ImapError::Timeout {
+            what,
+            secs: t.as_secs(),
+        }),
         Ok(Err(source)) => Err(ImapError::Imap { what, source }),
         Ok(Ok(v)) => Ok(v),
     }
@@ -81,7 +97,10 @@ pub struct Committed {
     pub mailbox: String,
     pub uid: u32,
     pub outcome: Outcome,
+    /// When the commit returned.
     pub at: Instant,
+    /// Time spent in [`Pipeline::ingest`] for this mail (retries included).
+    pub ingest_time: Duration,
 }
 
 /// What every mailbox task of one `[imap]` account shares.
@@ -101,7 +120,11 @@ pub struct Source {
 
 impl Source {
     /// Builds the TLS settings once (the system roots are read here).
-    pub fn new(pipeline: Pipeline, cfg: ImapConfig, wake: Arc<Notify>) -> Result<Source, ImapError> {
+    pub fn new(
+        pipeline: Pipeline,
+        cfg: ImapConfig,
+        wake: Arc<Notify>,
+    ) -> Result<Source, ImapError> {
         let tls = match cfg.tls {
             TlsMode::None => None,
             TlsMode::Tls | TlsMode::StartTls => Some(connect::tls_config(&cfg)?),
@@ -124,7 +147,12 @@ impl Source {
 
 /// `serve`'s IMAP task: one task per mailbox until `shutdown`. Errors are logged and retried;
 /// they never stop `serve`, whose outbox worker keeps running.
-pub async fn run(pipeline: Pipeline, cfg: ImapConfig, wake: Arc<Notify>, shutdown: CancellationToken) {
+pub async fn run(
+    pipeline: Pipeline,
+    cfg: ImapConfig,
+    wake: Arc<Notify>,
+    shutdown: CancellationToken,
+) {
     let source = match Source::new(pipeline, cfg, wake) {
         Ok(s) => Arc::new(s),
         Err(e) => {
@@ -212,7 +240,13 @@ async fn session(
         if full {
             next_full = Instant::now() + full_every;
         }
-        fetch::drain(source, &mut conn.session, mailbox, &mut state, strategy, full, token, failures).await?;
+        let pass = fetch::Pass {
+            source,
+            mailbox,
+            strategy,
+            token,
+        };
+        fetch::drain(pass, &mut conn.session, &mut state, full, failures).await?;
         *failures = 0;
         if token.is_cancelled() {
             break;
@@ -236,10 +270,20 @@ async fn logout(mut session: connect::Session, t: Duration) {
 /// after an authentication failure) up to `max`, then "equal jitter": between half and all
 /// of it, by `jitter` in 0..1, so that instances cut off together do not return together.
 pub fn reconnect_delay(failures: u32, auth: bool, max: Duration, jitter: f64) -> Duration {
-    let first = if auth { Duration::from_secs(60) } else { Duration::from_secs(1) };
+    let first = if auth {
+        Duration::from_secs(60)
+    } else {
+        Duration::from_secs(1)
+    };
     let doublings = failures.saturating_sub(1).min(20);
-    let base = first.saturating_mul(1u32 << doublings).min(max.max(Duration::from_secs(1)));
-    let jitter = if jitter.is_nan() { 0.0 } else { jitter.clamp(0.0, 1.0) };
+    let base = first
+        .saturating_mul(1u32 << doublings)
+        .min(max.max(Duration::from_secs(1)));
+    let jitter = if jitter.is_nan() {
+        0.0
+    } else {
+        jitter.clamp(0.0, 1.0)
+    };
     base.mul_f64(0.5 + 0.5 * jitter)
 }
 
@@ -256,10 +300,17 @@ mod tests {
         assert_eq!(d(3, false, 0.0), 2000, "half of 4 s at the least jitter");
         assert_eq!(d(10, false, 1.0), 300_000, "capped");
         assert_eq!(d(u32::MAX, false, 1.0), 300_000);
-        assert_eq!(d(1, true, 1.0), 60_000, "authentication failures start slow");
+        assert_eq!(
+            d(1, true, 1.0),
+            60_000,
+            "authentication failures start slow"
+        );
         assert_eq!(d(3, true, 1.0), 240_000);
         assert_eq!(d(0, false, f64::NAN), 500);
-        assert_eq!(reconnect_delay(1, true, Duration::from_secs(5), 1.0).as_millis(), 5000);
+        assert_eq!(
+            reconnect_delay(1, true, Duration::from_secs(5), 1.0).as_millis(),
+            5000
+        );
         for n in 1..40 {
             let lo = d(n, false, 0.0);
             let hi = d(n, false, 1.0);
@@ -269,9 +320,17 @@ mod tests {
 
     #[test]
     fn auth_errors_are_told_apart() {
-        let auth = ImapError::Auth { user: "u".into(), mechanism: "plain", detail: "no".into() };
+        let auth = ImapError::Auth {
+            user: "u".into(),
+            mechanism: "plain",
+            detail: "no".into(),
+        };
         assert!(auth.is_auth());
         assert!(ImapError::Secret("cannot read".into()).is_auth());
-        assert!(!ImapError::Timeout { what: "connect", secs: 1 }.is_auth());
+        assert!(!ImapError::Timeout {
+            what: "connect",
+            secs: 1
+        }
+        .is_auth());
     }
 }

@@ -27,7 +27,11 @@ fn uid(v: i64) -> u32 {
 
 impl Store {
     /// The checkpoint of a mailbox; `None` before the first contact.
-    pub async fn imap_checkpoint(&self, account: &str, mailbox: &str) -> Result<Option<Checkpoint>> {
+    pub async fn imap_checkpoint(
+        &self,
+        account: &str,
+        mailbox: &str,
+    ) -> Result<Option<Checkpoint>> {
         let row: Option<(i64, i64, i64)> = sqlx::query_as(
             "SELECT uidvalidity, floor_uid, last_uid FROM imap_checkpoints WHERE account = $1 AND mailbox = $2",
         )
@@ -35,11 +39,21 @@ impl Store {
         .bind(mailbox)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|(v, f, l)| Checkpoint { uidvalidity: uid(v), floor_uid: uid(f), last_uid: uid(l) }))
+        Ok(row.map(|(v, f, l)| Checkpoint {
+            uidvalidity: uid(v),
+            floor_uid: uid(f),
+            last_uid: uid(l),
+        }))
     }
 
     /// Write a whole checkpoint: the first contact, or a new UIDVALIDITY (a re-scan).
-    pub async fn imap_set_checkpoint(&self, account: &str, mailbox: &str, cp: Checkpoint, now_ms: i64) -> Result<()> {
+    pub async fn imap_set_checkpoint(
+        &self,
+        account: &str,
+        mailbox: &str,
+        cp: Checkpoint,
+        now_ms: i64,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO imap_checkpoints (account, mailbox, uidvalidity, floor_uid, last_uid, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6)
@@ -122,11 +136,20 @@ impl Store {
         .bind(mailbox)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|(holder, acquired_at, expires_at)| Lease { holder, acquired_at, expires_at }))
+        Ok(row.map(|(holder, acquired_at, expires_at)| Lease {
+            holder,
+            acquired_at,
+            expires_at,
+        }))
     }
 
     /// Give the lease up (on shutdown) so that another instance takes over at once.
-    pub async fn imap_release_lease(&self, account: &str, mailbox: &str, holder: &str) -> Result<()> {
+    pub async fn imap_release_lease(
+        &self,
+        account: &str,
+        mailbox: &str,
+        holder: &str,
+    ) -> Result<()> {
         sqlx::query("DELETE FROM imap_leases WHERE account = $1 AND mailbox = $2 AND holder = $3")
             .bind(account)
             .bind(mailbox)
@@ -151,38 +174,90 @@ mod tests {
     async fn checkpoint_is_written_and_only_raised() {
         let s = store().await;
         assert_eq!(s.imap_checkpoint(ACC, "INBOX").await.unwrap(), None);
-        let cp = Checkpoint { uidvalidity: 7, floor_uid: 3, last_uid: 3 };
+        let cp = Checkpoint {
+            uidvalidity: 7,
+            floor_uid: 3,
+            last_uid: 3,
+        };
         s.imap_set_checkpoint(ACC, "INBOX", cp, 1).await.unwrap();
-        s.imap_advance_checkpoint(ACC, "INBOX", 7, 10, 2).await.unwrap();
-        s.imap_advance_checkpoint(ACC, "INBOX", 7, 8, 3).await.unwrap();
-        s.imap_advance_checkpoint(ACC, "INBOX", 6, 50, 4).await.unwrap();
+        s.imap_advance_checkpoint(ACC, "INBOX", 7, 10, 2)
+            .await
+            .unwrap();
+        s.imap_advance_checkpoint(ACC, "INBOX", 7, 8, 3)
+            .await
+            .unwrap();
+        s.imap_advance_checkpoint(ACC, "INBOX", 6, 50, 4)
+            .await
+            .unwrap();
         let got = s.imap_checkpoint(ACC, "INBOX").await.unwrap().unwrap();
-        assert_eq!(got, Checkpoint { uidvalidity: 7, floor_uid: 3, last_uid: 10 }, "old UIDVALIDITY ignored");
-        let fresh = Checkpoint { uidvalidity: 9, floor_uid: 0, last_uid: 0 };
+        assert_eq!(
+            got,
+            Checkpoint {
+                uidvalidity: 7,
+                floor_uid: 3,
+                last_uid: 10
+            },
+            "old UIDVALIDITY ignored"
+        );
+        let fresh = Checkpoint {
+            uidvalidity: 9,
+            floor_uid: 0,
+            last_uid: 0,
+        };
         s.imap_set_checkpoint(ACC, "INBOX", fresh, 5).await.unwrap();
         assert_eq!(s.imap_checkpoint(ACC, "INBOX").await.unwrap(), Some(fresh));
         assert_eq!(s.imap_checkpoint(ACC, "Other").await.unwrap(), None);
-        s.imap_advance_checkpoint(ACC, "INBOX", u32::MAX, u32::MAX, 6).await.unwrap();
+        s.imap_advance_checkpoint(ACC, "INBOX", u32::MAX, u32::MAX, 6)
+            .await
+            .unwrap();
+    }
+
+    async fn claim(s: &Store, mailbox: &str, holder: &str, now: i64, dead: Option<&str>) -> bool {
+        s.imap_claim_lease(ACC, mailbox, holder, now, 100, dead)
+            .await
+            .unwrap()
     }
 
     #[tokio::test]
     async fn lease_is_exclusive_until_it_expires_or_its_holder_is_dead() {
         let s = store().await;
-        assert!(s.imap_claim_lease(ACC, "INBOX", "a", 1000, 100, None).await.unwrap());
-        assert!(!s.imap_claim_lease(ACC, "INBOX", "b", 1050, 100, None).await.unwrap());
-        assert!(s.imap_claim_lease(ACC, "INBOX", "a", 1080, 100, None).await.unwrap(), "renewal");
+        assert!(claim(&s, "INBOX", "a", 1000, None).await);
+        assert!(!claim(&s, "INBOX", "b", 1050, None).await);
+        assert!(claim(&s, "INBOX", "a", 1080, None).await, "renewal");
         let l = s.imap_lease(ACC, "INBOX").await.unwrap().unwrap();
-        assert_eq!(l, Lease { holder: "a".into(), acquired_at: 1000, expires_at: 1180 });
-        assert!(!s.imap_claim_lease(ACC, "INBOX", "b", 1179, 100, None).await.unwrap());
-        assert!(!s.imap_claim_lease(ACC, "INBOX", "b", 1100, 100, Some("c")).await.unwrap());
-        assert!(s.imap_claim_lease(ACC, "INBOX", "b", 1100, 100, Some("a")).await.unwrap(), "dead holder");
-        assert!(!s.imap_claim_lease(ACC, "INBOX", "a", 1150, 100, None).await.unwrap(), "a lost it");
-        assert!(s.imap_claim_lease(ACC, "INBOX", "a", 1200, 100, None).await.unwrap(), "b expired");
-        assert!(s.imap_claim_lease(ACC, "Other", "b", 1200, 100, None).await.unwrap(), "per mailbox");
+        assert_eq!(
+            l,
+            Lease {
+                holder: "a".into(),
+                acquired_at: 1000,
+                expires_at: 1180
+            }
+        );
+        assert!(!claim(&s, "INBOX", "b", 1179, None).await);
+        assert!(
+            !claim(&s, "INBOX", "b", 1100, Some("c")).await,
+            "c is not the holder"
+        );
+        assert!(
+            claim(&s, "INBOX", "b", 1100, Some("a")).await,
+            "dead holder"
+        );
+        assert!(!claim(&s, "INBOX", "a", 1150, None).await, "a lost it");
+        assert!(claim(&s, "INBOX", "a", 1200, None).await, "b expired");
+        assert!(claim(&s, "Other", "b", 1200, None).await, "per mailbox");
+    }
+
+    #[tokio::test]
+    async fn only_the_holder_releases_a_lease() {
+        let s = store().await;
+        assert!(claim(&s, "INBOX", "a", 1000, None).await);
         s.imap_release_lease(ACC, "INBOX", "b").await.unwrap();
-        assert!(s.imap_lease(ACC, "INBOX").await.unwrap().is_some(), "b cannot release a's lease");
+        assert!(
+            s.imap_lease(ACC, "INBOX").await.unwrap().is_some(),
+            "b cannot release a's lease"
+        );
         s.imap_release_lease(ACC, "INBOX", "a").await.unwrap();
         assert_eq!(s.imap_lease(ACC, "INBOX").await.unwrap(), None);
-        assert!(s.imap_claim_lease(ACC, "INBOX", "b", 1201, 100, None).await.unwrap());
+        assert!(claim(&s, "INBOX", "b", 1001, None).await, "free at once");
     }
 }

@@ -41,8 +41,15 @@ fn free_port() -> u16 {
 }
 
 fn run(cmd: &mut Command) {
-    let out = cmd.stdout(Stdio::null()).output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = cmd
+        .stdout(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn is_root() -> bool {
@@ -50,7 +57,11 @@ fn is_root() -> bool {
 }
 
 fn user_exists(name: &str) -> bool {
-    Command::new("getent").args(["passwd", name]).stdout(Stdio::null()).status().is_ok_and(|s| s.success())
+    Command::new("getent")
+        .args(["passwd", name])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn id_of(flag: &str) -> String {
@@ -70,41 +81,111 @@ fn users() -> (String, String, String, String, String) {
         "mail".to_string()
     } else {
         if !user_exists("casegate-mail") {
-            run(Command::new("useradd").args(["--system", "--user-group", "--no-create-home", "casegate-mail"]));
+            run(Command::new("useradd").args([
+                "--system",
+                "--user-group",
+                "--no-create-home",
+                "casegate-mail",
+            ]));
         }
         "casegate-mail".to_string()
     };
-    let uid = String::from_utf8_lossy(&Command::new("id").args(["-u", &mail]).output().expect("id").stdout).trim().to_string();
-    let gid = String::from_utf8_lossy(&Command::new("id").args(["-gn", &mail]).output().expect("id").stdout).trim().to_string();
+    let uid = String::from_utf8_lossy(
+        &Command::new("id")
+            .args(["-u", &mail])
+            .output()
+            .expect("id")
+            .stdout,
+    )
+    .trim()
+    .to_string();
+    let gid = String::from_utf8_lossy(
+        &Command::new("id")
+            .args(["-gn", &mail])
+            .output()
+            .expect("id")
+            .stdout,
+    )
+    .trim()
+    .to_string();
     (mail, gid, "dovecot".into(), "dovenull".into(), uid)
 }
 
 /// A CA and a certificate for localhost / 127.0.0.1 signed by it, with the openssl tool.
 fn make_certificates(tls: &Path) {
     std::fs::create_dir_all(tls).expect("tls dir");
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    run(Command::new("openssl").current_dir(tls).args(["req", "-x509"]).args(ec).args([
-        "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=casegate test CA",
-    ]));
-    run(Command::new("openssl").current_dir(tls).arg("req").args(ec).args([
-        "-keyout", "key.pem", "-out", "cert.csr", "-subj", "/CN=localhost",
-    ]));
-    std::fs::write(tls.join("ext.cnf"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n").expect("ext");
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(Command::new("openssl")
+        .current_dir(tls)
+        .args(["req", "-x509"])
+        .args(ec)
+        .args([
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=casegate test CA",
+        ]));
+    run(Command::new("openssl")
+        .current_dir(tls)
+        .arg("req")
+        .args(ec)
+        .args([
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.csr",
+            "-subj",
+            "/CN=localhost",
+        ]));
+    std::fs::write(
+        tls.join("ext.cnf"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .expect("ext");
     run(Command::new("openssl").current_dir(tls).args([
-        "x509", "-req", "-in", "cert.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out",
-        "cert.pem", "-days", "2", "-extfile", "ext.cnf",
+        "x509",
+        "-req",
+        "-in",
+        "cert.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "cert.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
     ]));
 }
 
 /// The pids whose parent is `parent` (from /proc/PID/stat).
 fn children_of(parent: u32) -> Vec<u32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
             // pid (comm) state ppid ...: comm may hold spaces, so read after the last ')'.
             let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-            after.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok()) == Some(parent)
+            after
+                .split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u32>().ok())
+                == Some(parent)
         })
         .collect()
 }
@@ -132,15 +213,26 @@ impl Dovecot {
             .replace("@LOGIN_USER@", &login)
             .replace("@FIRST_UID@", &first_uid);
         std::fs::write(root.join("dovecot.conf"), conf).expect("write dovecot.conf");
-        std::fs::write(root.join("users"), format!("{USER}:{{PLAIN}}{PASSWORD}::::::\n")).expect("users");
+        std::fs::write(
+            root.join("users"),
+            format!("{USER}:{{PLAIN}}{PASSWORD}::::::\n"),
+        )
+        .expect("users");
         std::fs::write(root.join("imap-password"), format!("{PASSWORD}\n")).expect("password file");
         make_certificates(&root.join("tls"));
         let home = root.join("home");
         std::fs::create_dir_all(&home).expect("home");
         if is_root() {
-            run(Command::new("chown").arg(format!("{mail}:{group}")).arg(&home));
+            run(Command::new("chown")
+                .arg(format!("{mail}:{group}"))
+                .arg(&home));
         }
-        let mut d = Dovecot { dir, port, tls_port, child: None };
+        let mut d = Dovecot {
+            dir,
+            port,
+            tls_port,
+            child: None,
+        };
         d.spawn();
         d
     }
@@ -159,28 +251,46 @@ impl Dovecot {
         self.child = Some(child);
         let start = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 panic!("dovecot exited with {status}:\n{}", self.log());
             }
-            assert!(start.elapsed() < Duration::from_secs(20), "dovecot did not listen:\n{}", self.log());
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "dovecot did not listen:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
     /// The master's pid, from `base_dir/master.pid`.
     pub fn pid(&self) -> Option<u32> {
-        std::fs::read_to_string(self.dir.path().join("run/master.pid")).ok()?.trim().parse().ok()
+        std::fs::read_to_string(self.dir.path().join("run/master.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
     }
 
     /// SIGTERM the master by its pid, SIGKILL the processes it started that are still there
     /// (the master waits for the IMAP sessions otherwise), and wait until it is gone and the
     /// port is free: every client connection is cut.
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
         let pid = self.pid().unwrap_or(child.id());
         let children = children_of(pid);
         let kill = |signal: &str, pid: u32| {
-            let _ = Command::new("kill").arg(signal).arg(pid.to_string()).stderr(Stdio::null()).status();
+            let _ = Command::new("kill")
+                .arg(signal)
+                .arg(pid.to_string())
+                .stderr(Stdio::null())
+                .status();
         };
         kill("-TERM", pid);
         std::thread::sleep(Duration::from_millis(200));
@@ -195,7 +305,9 @@ impl Dovecot {
             std::thread::sleep(Duration::from_millis(20));
         }
         let _ = child.wait();
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() && start.elapsed() < Duration::from_secs(20) {
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            && start.elapsed() < Duration::from_secs(20)
+        {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -230,10 +342,20 @@ impl Dovecot {
 
     /// A logged-in client on the plain listener.
     pub async fn client(&self) -> Client {
-        let tcp = TcpStream::connect(("127.0.0.1", self.port)).await.expect("connect to dovecot");
+        let tcp = TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .expect("connect to dovecot");
         let mut client = async_imap::Client::new(tcp);
-        client.read_response().await.expect("greeting").expect("greeting");
-        client.login(USER, PASSWORD).await.map_err(|(e, _)| e).expect("login")
+        client
+            .read_response()
+            .await
+            .expect("greeting")
+            .expect("greeting");
+        client
+            .login(USER, PASSWORD)
+            .await
+            .map_err(|(e, _)| e)
+            .expect("login")
     }
 }
 
@@ -245,7 +367,10 @@ impl Drop for Dovecot {
 
 /// Store `raw` in `mailbox` (RFC 3501 §6.3.11 APPEND).
 pub async fn append(client: &mut Client, mailbox: &str, raw: &[u8]) {
-    client.append(mailbox, None, None, raw).await.unwrap_or_else(|e| panic!("APPEND to {mailbox}: {e}"));
+    client
+        .append(mailbox, None, None, raw)
+        .await
+        .unwrap_or_else(|e| panic!("APPEND to {mailbox}: {e}"));
 }
 
 /// How many messages `mailbox` holds, and its UIDVALIDITY (EXAMINE, read-only). A missing
@@ -263,7 +388,10 @@ pub async fn messages(client: &mut Client, mailbox: &str) -> Vec<Vec<u8>> {
     if m.exists == 0 {
         return Vec::new();
     }
-    let stream = client.uid_fetch("1:*", "(UID BODY.PEEK[])").await.expect("fetch");
+    let stream = client
+        .uid_fetch("1:*", "(UID BODY.PEEK[])")
+        .await
+        .expect("fetch");
     let mut all: Vec<(u32, Vec<u8>)> = stream
         .try_collect::<Vec<_>>()
         .await
@@ -284,7 +412,11 @@ pub struct Serve {
 impl Serve {
     /// Start `casegate --config CONFIG serve`, logging to `log` (appended).
     pub fn start(binary: &Path, config: &Path, log: &Path) -> Serve {
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("log file");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("log file");
         let child = Command::new(binary)
             .env("NO_COLOR", "1")
             .arg("--config")
@@ -295,7 +427,10 @@ impl Serve {
             .stderr(Stdio::from(file))
             .spawn()
             .expect("spawn casegate serve");
-        Serve { child, log: log.to_path_buf() }
+        Serve {
+            child,
+            log: log.to_path_buf(),
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -310,7 +445,10 @@ impl Serve {
 
     /// SIGTERM, then the exit code (within 30 s).
     pub fn terminate(&mut self) -> Option<i32> {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let start = Instant::now();
         loop {
             if let Some(s) = self.child.try_wait().ok().flatten() {
@@ -349,7 +487,10 @@ where
 {
     let start = Instant::now();
     while !f().await {
-        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

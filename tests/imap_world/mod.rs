@@ -88,7 +88,11 @@ impl Setup {
     pub fn configure_raw(&self, imap: &str) -> std::path::PathBuf {
         let path = self.gw.cfg.source.clone();
         let base = std::fs::read_to_string(&path).unwrap();
-        let base = base.split("[imap]").next().unwrap().replace("level = \"warn\"", "level = \"info\"");
+        let base = base
+            .split("[imap]")
+            .next()
+            .unwrap()
+            .replace("level = \"warn\"", "level = \"info\"");
         std::fs::write(&path, format!("{base}{imap}")).unwrap();
         path
     }
@@ -102,21 +106,42 @@ impl Setup {
             .args(args)
             .output()
             .unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into(),
+            String::from_utf8_lossy(&out.stderr).into(),
+        )
     }
 
     /// Start `casegate serve`, logging to a file of its own.
     pub fn serve(&self, config: &Path) -> Serve {
-        let runs = std::fs::read_dir(self.gw.dir.path()).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("serve-")).count();
-        Serve::start(&support::binary(), config, &self.gw.dir.path().join(format!("serve-{runs}.log")))
+        let runs = std::fs::read_dir(self.gw.dir.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("serve-")
+            })
+            .count();
+        Serve::start(
+            &support::binary(),
+            config,
+            &self.gw.dir.path().join(format!("serve-{runs}.log")),
+        )
     }
 
     pub async fn scalar(&self, sql: &str) -> i64 {
-        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(&self.gw.store.pool).await.unwrap()
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
+            .fetch_one(&self.gw.store.pool)
+            .await
+            .unwrap()
     }
 
     pub async fn processed(&self) -> i64 {
-        self.scalar("SELECT COUNT(*) FROM inbound_messages WHERE state = 'processed'").await
+        self.scalar("SELECT COUNT(*) FROM inbound_messages WHERE state = 'processed'")
+            .await
     }
 
     /// Wait until `n` mails are processed; the serve log is shown on failure.
@@ -124,7 +149,11 @@ impl Setup {
         let start = Instant::now();
         while self.processed().await != n {
             if start.elapsed() > Duration::from_secs(120) {
-                panic!("{} of {n} processed after 120 s:\n{}", self.processed().await, serve.log_text());
+                panic!(
+                    "{} of {n} processed after 120 s:\n{}",
+                    self.processed().await,
+                    serve.log_text()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -146,7 +175,10 @@ impl Setup {
             if got == want {
                 return;
             }
-            assert!(start.elapsed() < Duration::from_secs(60), "folders (INBOX, Processed, Quarantine) {got:?}, want {want:?}");
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "folders (INBOX, Processed, Quarantine) {got:?}, want {want:?}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }

@@ -48,18 +48,32 @@ fn quoted(wire: &str) -> String {
 }
 
 /// Whether LIST shows the folder `name`.
-pub async fn folder_exists(session: &mut Session, name: &str, t: Duration) -> Result<bool, ImapError> {
+pub async fn folder_exists(
+    session: &mut Session,
+    name: &str,
+    t: Duration,
+) -> Result<bool, ImapError> {
     let wire = encode_mailbox(name);
     let stream = timed(t, "LIST", session.list(Some(""), Some(&quoted(&wire)))).await?;
     let names = tokio::time::timeout(t, stream.try_collect::<Vec<_>>())
         .await
-        .map_err(|_| ImapError::Timeout { what: "LIST", secs: t.as_secs() })?
-        .map_err(|source| ImapError::Imap { what: "LIST", source })?;
+        .map_err(|_| ImapError::Timeout {
+            what: "LIST",
+            secs: t.as_secs(),
+        })?
+        .map_err(|source| ImapError::Imap {
+            what: "LIST",
+            source,
+        })?;
     Ok(names.iter().any(|n| n.name() == wire))
 }
 
 /// Create `name` unless LIST shows it.
-pub async fn ensure_folder(session: &mut Session, name: &str, t: Duration) -> Result<(), ImapError> {
+pub async fn ensure_folder(
+    session: &mut Session,
+    name: &str,
+    t: Duration,
+) -> Result<(), ImapError> {
     if folder_exists(session, name, t).await? {
         return Ok(());
     }
@@ -70,8 +84,14 @@ pub async fn ensure_folder(session: &mut Session, name: &str, t: Duration) -> Re
             Ok(())
         }
         // RFC 5530 §3: another instance or client created it meanwhile.
-        Err(ImapError::Imap { source: async_imap::error::Error::No(detail), .. }) if detail.contains("ALREADYEXISTS") => Ok(()),
-        Err(e) => Err(ImapError::Mailbox { mailbox: name.to_string(), detail: format!("cannot create the folder: {e}") }),
+        Err(ImapError::Imap {
+            source: async_imap::error::Error::No(detail),
+            ..
+        }) if detail.contains("ALREADYEXISTS") => Ok(()),
+        Err(e) => Err(ImapError::Mailbox {
+            mailbox: name.to_string(),
+            detail: format!("cannot create the folder: {e}"),
+        }),
     }
 }
 
@@ -106,16 +126,36 @@ pub async fn acknowledge(
         // RFC 3501 §6.4.6: .SILENT spares the untagged FETCH answers.
         return store_flags(session, &uid_set(&all), &source.cfg.keyword, t).await;
     }
-    for (target, folder) in [(Target::Processed, &mailbox.processed), (Target::Quarantine, &mailbox.quarantine)] {
-        let uids: Vec<u32> = committed.iter().filter(|(_, to)| *to == target).map(|(uid, _)| *uid).collect();
+    for (target, folder) in [
+        (Target::Processed, &mailbox.processed),
+        (Target::Quarantine, &mailbox.quarantine),
+    ] {
+        let uids: Vec<u32> = committed
+            .iter()
+            .filter(|(_, to)| *to == target)
+            .map(|(uid, _)| *uid)
+            .collect();
         if !uids.is_empty() {
-            move_to(session, strategy, &uid_set(&uids), &encode_mailbox(folder), t).await?;
+            move_to(
+                session,
+                strategy,
+                &uid_set(&uids),
+                &encode_mailbox(folder),
+                t,
+            )
+            .await?;
         }
     }
     Ok(())
 }
 
-async fn move_to(session: &mut Session, strategy: Strategy, set: &str, folder: &str, t: Duration) -> Result<(), ImapError> {
+async fn move_to(
+    session: &mut Session,
+    strategy: Strategy,
+    set: &str,
+    folder: &str,
+    t: Duration,
+) -> Result<(), ImapError> {
     match strategy {
         Strategy::Move => timed(t, "UID MOVE", session.uid_mv(set, folder)).await,
         Strategy::CopyExpunge => {
@@ -124,8 +164,14 @@ async fn move_to(session: &mut Session, strategy: Strategy, set: &str, folder: &
             let stream = timed(t, "UID EXPUNGE", session.uid_expunge(set)).await?;
             tokio::time::timeout(t, stream.try_collect::<Vec<_>>())
                 .await
-                .map_err(|_| ImapError::Timeout { what: "UID EXPUNGE", secs: t.as_secs() })?
-                .map_err(|source| ImapError::Imap { what: "UID EXPUNGE", source })?;
+                .map_err(|_| ImapError::Timeout {
+                    what: "UID EXPUNGE",
+                    secs: t.as_secs(),
+                })?
+                .map_err(|source| ImapError::Imap {
+                    what: "UID EXPUNGE",
+                    source,
+                })?;
             Ok(())
         }
         Strategy::CopyDelete => {
@@ -137,12 +183,28 @@ async fn move_to(session: &mut Session, strategy: Strategy, set: &str, folder: &
 }
 
 /// `UID STORE <set> +FLAGS.SILENT (<flag>)`.
-async fn store_flags(session: &mut Session, set: &str, flag: &str, t: Duration) -> Result<(), ImapError> {
-    let stream = timed(t, "UID STORE", session.uid_store(set, format!("+FLAGS.SILENT ({flag})"))).await?;
+async fn store_flags(
+    session: &mut Session,
+    set: &str,
+    flag: &str,
+    t: Duration,
+) -> Result<(), ImapError> {
+    let stream = timed(
+        t,
+        "UID STORE",
+        session.uid_store(set, format!("+FLAGS.SILENT ({flag})")),
+    )
+    .await?;
     tokio::time::timeout(t, stream.try_collect::<Vec<_>>())
         .await
-        .map_err(|_| ImapError::Timeout { what: "UID STORE", secs: t.as_secs() })?
-        .map_err(|source| ImapError::Imap { what: "UID STORE", source })?;
+        .map_err(|_| ImapError::Timeout {
+            what: "UID STORE",
+            secs: t.as_secs(),
+        })?
+        .map_err(|source| ImapError::Imap {
+            what: "UID STORE",
+            source,
+        })?;
     Ok(())
 }
 
@@ -152,11 +214,27 @@ mod tests {
 
     #[test]
     fn strategy_follows_capabilities() {
-        let caps = |moves, uidplus| Caps { idle: true, moves, uidplus };
-        assert_eq!(Strategy::choose(caps(true, true), AckMode::Move), Strategy::Move);
-        assert_eq!(Strategy::choose(caps(false, true), AckMode::Move), Strategy::CopyExpunge);
-        assert_eq!(Strategy::choose(caps(false, false), AckMode::Move), Strategy::CopyDelete);
-        assert_eq!(Strategy::choose(caps(true, true), AckMode::Keyword), Strategy::Keyword);
+        let caps = |moves, uidplus| Caps {
+            idle: true,
+            moves,
+            uidplus,
+        };
+        assert_eq!(
+            Strategy::choose(caps(true, true), AckMode::Move),
+            Strategy::Move
+        );
+        assert_eq!(
+            Strategy::choose(caps(false, true), AckMode::Move),
+            Strategy::CopyExpunge
+        );
+        assert_eq!(
+            Strategy::choose(caps(false, false), AckMode::Move),
+            Strategy::CopyDelete
+        );
+        assert_eq!(
+            Strategy::choose(caps(true, true), AckMode::Keyword),
+            Strategy::Keyword
+        );
     }
 
     #[test]

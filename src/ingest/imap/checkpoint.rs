@@ -29,8 +29,19 @@ pub enum FirstContact {
 
 /// The backlog guard (pure): `waiting` messages are in the mailbox, the highest UID given so
 /// far is `uid_next - 1`.
-pub fn first_contact(backlog: Backlog, waiting: usize, uidvalidity: u32, uid_next: u32) -> FirstContact {
-    let start = |floor: u32| FirstContact::Start(Checkpoint { uidvalidity, floor_uid: floor, last_uid: floor });
+pub fn first_contact(
+    backlog: Backlog,
+    waiting: usize,
+    uidvalidity: u32,
+    uid_next: u32,
+) -> FirstContact {
+    let start = |floor: u32| {
+        FirstContact::Start(Checkpoint {
+            uidvalidity,
+            floor_uid: floor,
+            last_uid: floor,
+        })
+    };
     match backlog {
         _ if waiting == 0 => start(0),
         Backlog::Process => start(0),
@@ -79,9 +90,19 @@ pub fn committed_through(batch: &[u32], returned: &[u32], committed: &[u32]) -> 
 }
 
 /// UIDs of the mail a pass would take now.
-pub async fn search(source: &Source, session: &mut Session, cp: &Checkpoint, full: bool) -> Result<Vec<u32>, ImapError> {
+pub async fn search(
+    source: &Source,
+    session: &mut Session,
+    cp: &Checkpoint,
+    full: bool,
+) -> Result<Vec<u32>, ImapError> {
     let (criteria, from) = search_criteria(&source.cfg, cp, full);
-    let found = timed(source.step_timeout(), "UID SEARCH", session.uid_search(&criteria)).await?;
+    let found = timed(
+        source.step_timeout(),
+        "UID SEARCH",
+        session.uid_search(&criteria),
+    )
+    .await?;
     Ok(candidates(found, from))
 }
 
@@ -98,7 +119,9 @@ pub async fn open(
         let (uidvalidity, uid_next) = select(source, session, mailbox).await?;
         let store = &source.pipeline.store;
         match store.imap_checkpoint(&source.account, &mailbox.name).await? {
-            Some(cp) if cp.uidvalidity == uidvalidity => return Ok(Some(MailboxState { uidvalidity, checkpoint: cp })),
+            Some(cp) if cp.uidvalidity == uidvalidity => {
+                return Ok(Some(MailboxState { uidvalidity, checkpoint: cp }))
+            }
             // RFC 3501 §2.3.1.1: a new UIDVALIDITY means the old UIDs mean nothing. Re-scan
             // the whole mailbox; deduplication keeps mail from being posted twice.
             Some(cp) if cp.floor_uid == 0 => {
@@ -116,25 +139,10 @@ pub async fn open(
             ),
             Some(_) | None => {}
         }
-        let probe = Checkpoint { uidvalidity, floor_uid: 0, last_uid: 0 };
-        let waiting = search(source, session, &probe, true).await?.len();
-        match first_contact(source.cfg.backlog, waiting, uidvalidity, uid_next) {
-            FirstContact::Start(cp) => {
-                let skipped = if cp.floor_uid > 0 { waiting } else { 0 };
-                info!(waiting, skipped, backlog = source.cfg.backlog.as_str(), "first contact with this mailbox");
-                store.imap_set_checkpoint(&source.account, &mailbox.name, cp, now_ms()).await?;
-                return Ok(Some(MailboxState { uidvalidity, checkpoint: cp }));
-            }
-            FirstContact::Refuse if told != Some(waiting) => {
-                warn!(
-                    waiting,
-                    "backlog guard: first contact with a mailbox holding {waiting} message(s); imap.backlog = \"refuse\" \
-                     processes none of them. Set imap.backlog = \"process\" to process them or \"skip\" to leave them, \
-                     or empty the mailbox; rechecking every imap.poll_interval_secs"
-                );
-                told = Some(waiting);
-            }
-            FirstContact::Refuse => {}
+        if let Some(state) =
+            guard(source, session, mailbox, uidvalidity, uid_next, &mut told).await?
+        {
+            return Ok(Some(state));
         }
         tokio::select! {
             _ = token.cancelled() => return Ok(None),
@@ -143,15 +151,68 @@ pub async fn open(
     }
 }
 
-/// SELECT: the UIDVALIDITY and UIDNEXT of the mailbox.
-async fn select(source: &Source, session: &mut Session, mailbox: &ImapMailbox) -> Result<(u32, u32), ImapError> {
-    let wire = encode_mailbox(&mailbox.name);
-    let selected = timed(source.step_timeout(), "SELECT", session.select(&wire)).await.map_err(|e| match e {
-        ImapError::Imap { source: async_imap::error::Error::No(detail), .. } => {
-            ImapError::Mailbox { mailbox: mailbox.name.clone(), detail: format!("cannot select: {detail}") }
+/// First contact: apply `imap.backlog`. `None` while it refuses (said once per count).
+async fn guard(
+    source: &Source,
+    session: &mut Session,
+    mailbox: &ImapMailbox,
+    uidvalidity: u32,
+    uid_next: u32,
+    told: &mut Option<usize>,
+) -> Result<Option<MailboxState>, ImapError> {
+    let probe = Checkpoint {
+        uidvalidity,
+        floor_uid: 0,
+        last_uid: 0,
+    };
+    let waiting = search(source, session, &probe, true).await?.len();
+    match first_contact(source.cfg.backlog, waiting, uidvalidity, uid_next) {
+        FirstContact::Start(cp) => {
+            let skipped = if cp.floor_uid > 0 { waiting } else { 0 };
+            let backlog = source.cfg.backlog.as_str();
+            info!(waiting, skipped, backlog, "first contact with this mailbox");
+            let store = &source.pipeline.store;
+            store
+                .imap_set_checkpoint(&source.account, &mailbox.name, cp, now_ms())
+                .await?;
+            Ok(Some(MailboxState {
+                uidvalidity,
+                checkpoint: cp,
+            }))
         }
-        other => other,
-    })?;
+        FirstContact::Refuse if *told != Some(waiting) => {
+            warn!(
+                waiting,
+                "backlog guard: first contact with a mailbox holding {waiting} message(s); imap.backlog = \"refuse\" \
+                 processes none of them. Set imap.backlog = \"process\" to process them or \"skip\" to leave them, \
+                 or empty the mailbox; rechecking every imap.poll_interval_secs"
+            );
+            *told = Some(waiting);
+            Ok(None)
+        }
+        FirstContact::Refuse => Ok(None),
+    }
+}
+
+/// SELECT: the UIDVALIDITY and UIDNEXT of the mailbox.
+async fn select(
+    source: &Source,
+    session: &mut Session,
+    mailbox: &ImapMailbox,
+) -> Result<(u32, u32), ImapError> {
+    let wire = encode_mailbox(&mailbox.name);
+    let selected = timed(source.step_timeout(), "SELECT", session.select(&wire))
+        .await
+        .map_err(|e| match e {
+            ImapError::Imap {
+                source: async_imap::error::Error::No(detail),
+                ..
+            } => ImapError::Mailbox {
+                mailbox: mailbox.name.clone(),
+                detail: format!("cannot select: {detail}"),
+            },
+            other => other,
+        })?;
     // RFC 3501 §6.3.1: the OK of SELECT carries UIDVALIDITY; without it UIDs cannot be kept.
     let uidvalidity = selected.uid_validity.ok_or_else(|| ImapError::Mailbox {
         mailbox: mailbox.name.clone(),
@@ -192,39 +253,88 @@ mod tests {
 
     #[test]
     fn backlog_guard() {
-        let cp = |f| FirstContact::Start(Checkpoint { uidvalidity: 5, floor_uid: f, last_uid: f });
-        assert_eq!(first_contact(Backlog::Refuse, 0, 5, 1), cp(0), "an empty mailbox starts");
-        assert_eq!(first_contact(Backlog::Refuse, 3, 5, 40), FirstContact::Refuse);
+        let cp = |f| {
+            FirstContact::Start(Checkpoint {
+                uidvalidity: 5,
+                floor_uid: f,
+                last_uid: f,
+            })
+        };
+        assert_eq!(
+            first_contact(Backlog::Refuse, 0, 5, 1),
+            cp(0),
+            "an empty mailbox starts"
+        );
+        assert_eq!(
+            first_contact(Backlog::Refuse, 3, 5, 40),
+            FirstContact::Refuse
+        );
         assert_eq!(first_contact(Backlog::Process, 3, 5, 40), cp(0));
         assert_eq!(first_contact(Backlog::Skip, 3, 5, 40), cp(39));
-        assert_eq!(first_contact(Backlog::Skip, 3, 5, 0), cp(0), "no UIDNEXT: nothing to skip by");
+        assert_eq!(
+            first_contact(Backlog::Skip, 3, 5, 0),
+            cp(0),
+            "no UIDNEXT: nothing to skip by"
+        );
     }
 
     #[test]
     fn search_starts_above_the_floor_or_the_checkpoint() {
-        let cp = Checkpoint { uidvalidity: 1, floor_uid: 10, last_uid: 50 };
+        let cp = Checkpoint {
+            uidvalidity: 1,
+            floor_uid: 10,
+            last_uid: 50,
+        };
         let mv = cfg(AckMode::Move);
-        assert_eq!(search_criteria(&mv, &cp, false), ("UID 11:* UNDELETED".into(), 11));
-        assert_eq!(search_criteria(&mv, &cp, true), ("UID 11:* UNDELETED".into(), 11));
+        assert_eq!(
+            search_criteria(&mv, &cp, false),
+            ("UID 11:* UNDELETED".into(), 11)
+        );
+        assert_eq!(
+            search_criteria(&mv, &cp, true),
+            ("UID 11:* UNDELETED".into(), 11)
+        );
         let kw = cfg(AckMode::Keyword);
-        assert_eq!(search_criteria(&kw, &cp, false), ("UID 51:* UNDELETED UNKEYWORD $Done".into(), 51));
-        assert_eq!(search_criteria(&kw, &cp, true), ("UID 11:* UNDELETED UNKEYWORD $Done".into(), 11));
-        let top = Checkpoint { uidvalidity: 1, floor_uid: 0, last_uid: u32::MAX };
+        assert_eq!(
+            search_criteria(&kw, &cp, false),
+            ("UID 51:* UNDELETED UNKEYWORD $Done".into(), 51)
+        );
+        assert_eq!(
+            search_criteria(&kw, &cp, true),
+            ("UID 11:* UNDELETED UNKEYWORD $Done".into(), 11)
+        );
+        let top = Checkpoint {
+            uidvalidity: 1,
+            floor_uid: 0,
+            last_uid: u32::MAX,
+        };
         assert_eq!(search_criteria(&kw, &top, false).1, u32::MAX, "saturates");
     }
 
     #[test]
     fn candidates_drop_the_star_answer() {
         assert_eq!(candidates([7, 3, 12], 5), vec![7, 12]);
-        assert_eq!(candidates([4], 5), Vec::<u32>::new(), "`5:*` answered with the highest UID 4");
+        assert_eq!(
+            candidates([4], 5),
+            Vec::<u32>::new(),
+            "`5:*` answered with the highest UID 4"
+        );
     }
 
     #[test]
     fn checkpoint_moves_over_committed_and_vanished_mail_only() {
         let batch = [3, 4, 5, 6, 7];
         assert_eq!(committed_through(&batch, &batch, &batch), Some(7));
-        assert_eq!(committed_through(&batch, &[3, 4, 6, 7], &[3, 4, 6, 7]), Some(7), "5 vanished");
-        assert_eq!(committed_through(&batch, &batch, &[3, 4, 6]), Some(4), "5 failed");
+        assert_eq!(
+            committed_through(&batch, &[3, 4, 6, 7], &[3, 4, 6, 7]),
+            Some(7),
+            "5 vanished"
+        );
+        assert_eq!(
+            committed_through(&batch, &batch, &[3, 4, 6]),
+            Some(4),
+            "5 failed"
+        );
         assert_eq!(committed_through(&batch, &batch, &[]), None);
         assert_eq!(committed_through(&batch, &[], &[]), Some(7), "all gone");
         assert_eq!(committed_through(&[], &[], &[]), None);

@@ -30,7 +30,11 @@ pub enum Stream {
 pub type Session = async_imap::Session<Stream>;
 
 impl AsyncRead for Stream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
@@ -39,7 +43,11 @@ impl AsyncRead for Stream {
 }
 
 impl AsyncWrite for Stream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
@@ -81,7 +89,10 @@ pub struct Connection {
 
 /// The TLS client settings: the system roots plus the certificates of `imap.ca_file`.
 pub fn tls_config(cfg: &ImapConfig) -> Result<Arc<ClientConfig>, ImapError> {
-    let tls_err = |detail: String| ImapError::Tls { host: cfg.host.clone(), detail };
+    let tls_err = |detail: String| ImapError::Tls {
+        host: cfg.host.clone(),
+        detail,
+    };
     let mut roots = RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     let (added, _ignored) = roots.add_parsable_certificates(native.certs);
@@ -89,8 +100,11 @@ pub fn tls_config(cfg: &ImapConfig) -> Result<Arc<ClientConfig>, ImapError> {
         let certs = CertificateDer::pem_file_iter(file)
             .map_err(|e| tls_err(format!("imap.ca_file {}: {e}", file.display())))?;
         for cert in certs {
-            let cert = cert.map_err(|e| tls_err(format!("imap.ca_file {}: {e}", file.display())))?;
-            roots.add(cert).map_err(|e| tls_err(format!("imap.ca_file {}: {e}", file.display())))?;
+            let cert =
+                cert.map_err(|e| tls_err(format!("imap.ca_file {}: {e}", file.display())))?;
+            roots
+                .add(cert)
+                .map_err(|e| tls_err(format!("imap.ca_file {}: {e}", file.display())))?;
         }
     }
     if roots.is_empty() {
@@ -109,18 +123,30 @@ pub fn tls_config(cfg: &ImapConfig) -> Result<Arc<ClientConfig>, ImapError> {
 
 /// Connect, secure, authenticate and read the capabilities. `tls` is required unless
 /// `imap.tls = "none"`.
-pub async fn open(cfg: &ImapConfig, tls: Option<&Arc<ClientConfig>>) -> Result<Connection, ImapError> {
+pub async fn open(
+    cfg: &ImapConfig,
+    tls: Option<&Arc<ClientConfig>>,
+) -> Result<Connection, ImapError> {
     let t = Duration::from_secs(cfg.timeout_secs);
     let addr = format!("{}:{}", cfg.host, cfg.port);
     let tcp = tokio::time::timeout(t, TcpStream::connect((cfg.host.as_str(), cfg.port)))
         .await
-        .map_err(|_| ImapError::Timeout { what: "connect", secs: cfg.timeout_secs })?
-        .map_err(|source| ImapError::Connect { addr: addr.clone(), source })?;
+        .map_err(|_| ImapError::Timeout {
+            what: "connect",
+            secs: cfg.timeout_secs,
+        })?
+        .map_err(|source| ImapError::Connect {
+            addr: addr.clone(),
+            source,
+        })?;
     // Commands are small and answered one at a time: do not wait to fill segments.
     let _ = tcp.set_nodelay(true);
     let stream = match (cfg.tls, tls) {
         (TlsMode::None, _) => {
-            let peer = tcp.peer_addr().map_err(|source| ImapError::Connect { addr: addr.clone(), source })?;
+            let peer = tcp.peer_addr().map_err(|source| ImapError::Connect {
+                addr: addr.clone(),
+                source,
+            })?;
             if !peer.ip().is_loopback() {
                 return Err(ImapError::NotLoopback(peer.to_string()));
             }
@@ -133,12 +159,23 @@ pub async fn open(cfg: &ImapConfig, tls: Option<&Arc<ClientConfig>>) -> Result<C
             greeting(&mut client, cfg).await?;
             client
         }
-        (TlsMode::StartTls, Some(tls)) => Client::new(Stream::Tls(Box::new(start_tls(tcp, tls, cfg).await?))),
-        (_, None) => return Err(ImapError::Tls { host: cfg.host.clone(), detail: "no TLS settings".into() }),
+        (TlsMode::StartTls, Some(tls)) => {
+            Client::new(Stream::Tls(Box::new(start_tls(tcp, tls, cfg).await?)))
+        }
+        (_, None) => {
+            return Err(ImapError::Tls {
+                host: cfg.host.clone(),
+                detail: "no TLS settings".into(),
+            })
+        }
     };
     let mut session = authenticate(stream, cfg).await?;
     let caps = timed(t, "CAPABILITY", session.capabilities()).await?;
-    let caps = Caps { idle: caps.has_str("IDLE"), moves: caps.has_str("MOVE"), uidplus: caps.has_str("UIDPLUS") };
+    let caps = Caps {
+        idle: caps.has_str("IDLE"),
+        moves: caps.has_str("MOVE"),
+        uidplus: caps.has_str("UIDPLUS"),
+    };
     Ok(Connection { session, caps })
 }
 
@@ -147,14 +184,29 @@ async fn handshake(
     tls: &Arc<ClientConfig>,
     cfg: &ImapConfig,
 ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ImapError> {
-    let host = cfg.host.trim_start_matches('[').trim_end_matches(']').to_string();
-    let name = ServerName::try_from(host)
-        .map_err(|e| ImapError::Tls { host: cfg.host.clone(), detail: format!("not a server name: {e}") })?;
+    let host = cfg
+        .host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let name = ServerName::try_from(host).map_err(|e| ImapError::Tls {
+        host: cfg.host.clone(),
+        detail: format!("not a server name: {e}"),
+    })?;
     let connector = TlsConnector::from(Arc::clone(tls));
-    tokio::time::timeout(Duration::from_secs(cfg.timeout_secs), connector.connect(name, tcp))
-        .await
-        .map_err(|_| ImapError::Timeout { what: "TLS handshake", secs: cfg.timeout_secs })?
-        .map_err(|e| ImapError::Tls { host: cfg.host.clone(), detail: e.to_string() })
+    tokio::time::timeout(
+        Duration::from_secs(cfg.timeout_secs),
+        connector.connect(name, tcp),
+    )
+    .await
+    .map_err(|_| ImapError::Timeout {
+        what: "TLS handshake",
+        secs: cfg.timeout_secs,
+    })?
+    .map_err(|e| ImapError::Tls {
+        host: cfg.host.clone(),
+        detail: e.to_string(),
+    })
 }
 
 /// RFC 3501 §6.2.1 / RFC 2595 §3.1: greeting, STARTTLS, then TLS on the same connection.
@@ -166,8 +218,17 @@ async fn start_tls(
     let t = Duration::from_secs(cfg.timeout_secs);
     let mut client = Client::new(tcp);
     greeting(&mut client, cfg).await?;
-    timed(t, "STARTTLS", client.run_command_and_check_ok("STARTTLS", None)).await.map_err(|e| match e {
-        ImapError::Imap { source, .. } => ImapError::Tls { host: cfg.host.clone(), detail: format!("STARTTLS refused: {source}") },
+    timed(
+        t,
+        "STARTTLS",
+        client.run_command_and_check_ok("STARTTLS", None),
+    )
+    .await
+    .map_err(|e| match e {
+        ImapError::Imap { source, .. } => ImapError::Tls {
+            host: cfg.host.clone(),
+            detail: format!("STARTTLS refused: {source}"),
+        },
         other => other,
     })?;
     handshake(client.into_inner(), tls, cfg).await
@@ -181,17 +242,36 @@ where
     let t = Duration::from_secs(cfg.timeout_secs);
     let first = tokio::time::timeout(t, client.read_response())
         .await
-        .map_err(|_| ImapError::Timeout { what: "greeting", secs: cfg.timeout_secs })?
-        .map_err(|e| ImapError::Imap { what: "greeting", source: e.into() })?;
+        .map_err(|_| ImapError::Timeout {
+            what: "greeting",
+            secs: cfg.timeout_secs,
+        })?
+        .map_err(|e| ImapError::Imap {
+            what: "greeting",
+            source: e.into(),
+        })?;
     let Some(first) = first else {
-        return Err(ImapError::Server(format!("{} closed the connection before its greeting", cfg.host)));
+        return Err(ImapError::Server(format!(
+            "{} closed the connection before its greeting",
+            cfg.host
+        )));
     };
     match first.parsed() {
-        Response::Data { status: Status::Ok | Status::PreAuth, .. } => Ok(()),
-        Response::Data { status: Status::Bye, outcome } => {
-            Err(ImapError::Server(format!("{} refused the connection: {:?}", cfg.host, outcome.information)))
-        }
-        other => Err(ImapError::Server(format!("{} sent no greeting but {other:?}", cfg.host))),
+        Response::Data {
+            status: Status::Ok | Status::PreAuth,
+            ..
+        } => Ok(()),
+        Response::Data {
+            status: Status::Bye,
+            outcome,
+        } => Err(ImapError::Server(format!(
+            "{} refused the connection: {:?}",
+            cfg.host, outcome.information
+        ))),
+        other => Err(ImapError::Server(format!(
+            "{} sent no greeting but {other:?}",
+            cfg.host
+        ))),
     }
 }
 
@@ -202,7 +282,9 @@ struct PlainAuth {
 
 impl PlainAuth {
     fn new(user: &str, password: &str) -> PlainAuth {
-        PlainAuth { message: format!("\0{user}\0{password}").into_bytes() }
+        PlainAuth {
+            message: format!("\0{user}\0{password}").into_bytes(),
+        }
     }
 }
 
@@ -222,7 +304,9 @@ struct XOAuth2 {
 
 impl XOAuth2 {
     fn new(user: &str, token: &str) -> XOAuth2 {
-        XOAuth2 { message: format!("user={user}\x01auth=Bearer {token}\x01\x01").into_bytes() }
+        XOAuth2 {
+            message: format!("user={user}\x01auth=Bearer {token}\x01\x01").into_bytes(),
+        }
     }
 }
 
@@ -240,18 +324,36 @@ async fn authenticate(client: Client<Stream>, cfg: &ImapConfig) -> Result<Sessio
     let attempt = async {
         match cfg.auth {
             ImapAuth::Login => client.login(user, &secret).await,
-            ImapAuth::Plain => client.authenticate("PLAIN", PlainAuth::new(user, &secret)).await,
-            ImapAuth::XOAuth2 => client.authenticate("XOAUTH2", XOAuth2::new(user, &secret)).await,
+            ImapAuth::Plain => {
+                client
+                    .authenticate("PLAIN", PlainAuth::new(user, &secret))
+                    .await
+            }
+            ImapAuth::XOAuth2 => {
+                client
+                    .authenticate("XOAUTH2", XOAuth2::new(user, &secret))
+                    .await
+            }
         }
     };
     let result = tokio::time::timeout(t, attempt)
         .await
-        .map_err(|_| ImapError::Timeout { what: "authentication", secs: cfg.timeout_secs })?;
+        .map_err(|_| ImapError::Timeout {
+            what: "authentication",
+            secs: cfg.timeout_secs,
+        })?;
     result.map_err(|(e, _client)| match e {
         async_imap::error::Error::No(detail) | async_imap::error::Error::Bad(detail) => {
-            ImapError::Auth { user: user.to_string(), mechanism: cfg.auth.as_str(), detail }
+            ImapError::Auth {
+                user: user.to_string(),
+                mechanism: cfg.auth.as_str(),
+                detail,
+            }
         }
-        other => ImapError::Imap { what: "authentication", source: other },
+        other => ImapError::Imap {
+            what: "authentication",
+            source: other,
+        },
     })
 }
 
@@ -263,14 +365,26 @@ mod tests {
     fn plain_message_has_no_authzid() {
         let mut a = PlainAuth::new("gw@example.org", "pa ss");
         assert_eq!(a.process(b""), b"\0gw@example.org\0pa ss");
-        assert_eq!(a.process(b""), b"", "a second challenge gets an empty answer");
+        assert_eq!(
+            a.process(b""),
+            b"",
+            "a second challenge gets an empty answer"
+        );
     }
 
     #[test]
     fn xoauth2_message_and_error_answer() {
         let mut a = XOAuth2::new("someone@example.com", "ya29.token");
-        assert_eq!(a.process(b""), b"user=someone@example.com\x01auth=Bearer ya29.token\x01\x01");
-        let challenge = br#"{"status":"401","schemes":"bearer","scope":"https://mail.google.com/"}"#;
-        assert_eq!(a.process(challenge), b"", "the error challenge is answered with an empty line");
+        assert_eq!(
+            a.process(b""),
+            b"user=someone@example.com\x01auth=Bearer ya29.token\x01\x01"
+        );
+        let challenge =
+            br#"{"status":"401","schemes":"bearer","scope":"https://mail.google.com/"}"#;
+        assert_eq!(
+            a.process(challenge),
+            b"",
+            "the error challenge is answered with an empty line"
+        );
     }
 }

@@ -21,19 +21,26 @@ use tracing::{debug, warn};
 /// about 1.3 s in all) before the batch gives up and the session is retried later.
 const TRANSIENT_RETRIES: u32 = 6;
 
+/// What a pass works with besides the session and the mailbox state.
+#[derive(Debug, Clone, Copy)]
+pub struct Pass<'a> {
+    pub source: &'a Source,
+    pub mailbox: &'a ImapMailbox,
+    pub strategy: Strategy,
+    pub token: &'a CancellationToken,
+}
+
 /// Passes until the mailbox holds nothing more to take (mail that arrived meanwhile
 /// included), or `token` is cancelled. `failures` (of the session's reconnection backoff)
 /// is reset whenever mail is committed.
 pub async fn drain(
-    source: &Source,
+    pass: Pass<'_>,
     session: &mut Session,
-    mailbox: &ImapMailbox,
     state: &mut MailboxState,
-    strategy: Strategy,
     full: bool,
-    token: &CancellationToken,
     failures: &mut u32,
 ) -> Result<(), ImapError> {
+    let Pass { source, token, .. } = pass;
     let mut full = full;
     let mut before: Vec<u32> = Vec::new();
     loop {
@@ -43,7 +50,10 @@ pub async fn drain(
         }
         if uids == before {
             // The last pass committed nothing and the same mail is still there.
-            return Err(ImapError::Server(format!("UID SEARCH keeps listing {} but FETCH returns nothing", uid_set(&uids))));
+            return Err(ImapError::Server(format!(
+                "UID SEARCH keeps listing {} but FETCH returns nothing",
+                uid_set(&uids)
+            )));
         }
         debug!(count = uids.len(), full, "mail to fetch");
         let mut committed = 0;
@@ -51,7 +61,7 @@ pub async fn drain(
             if token.is_cancelled() {
                 return Ok(());
             }
-            let n = fetch_batch(source, session, mailbox, state, strategy, batch, token).await?;
+            let n = fetch_batch(pass, session, state, batch).await?;
             if n > 0 {
                 // Progress: the next failure starts the backoff afresh.
                 *failures = 0;
@@ -76,15 +86,18 @@ struct BatchResult {
 /// Fetch, ingest, acknowledge and checkpoint one batch of UIDs (ascending); the number of
 /// messages committed.
 async fn fetch_batch(
-    source: &Source,
+    pass: Pass<'_>,
     session: &mut Session,
-    mailbox: &ImapMailbox,
     state: &mut MailboxState,
-    strategy: Strategy,
     batch: &[u32],
-    token: &CancellationToken,
 ) -> Result<usize, ImapError> {
-    let r = fetch_and_ingest(source, session, mailbox, state, batch, token).await?;
+    let Pass {
+        source,
+        mailbox,
+        strategy,
+        ..
+    } = pass;
+    let r = fetch_and_ingest(pass, session, state, batch).await?;
     if !r.committed.is_empty() {
         source.wake.notify_one();
     }
@@ -92,7 +105,15 @@ async fn fetch_batch(
     let done: Vec<u32> = r.committed.iter().map(|(uid, _)| *uid).collect();
     if let Some(through) = committed_through(batch, &r.returned, &done) {
         let store = &source.pipeline.store;
-        store.imap_advance_checkpoint(&source.account, &mailbox.name, state.uidvalidity, through, now_ms()).await?;
+        store
+            .imap_advance_checkpoint(
+                &source.account,
+                &mailbox.name,
+                state.uidvalidity,
+                through,
+                now_ms(),
+            )
+            .await?;
         state.checkpoint.last_uid = state.checkpoint.last_uid.max(through);
     }
     match r.failure {
@@ -104,26 +125,44 @@ async fn fetch_batch(
 /// Read the batch's FETCH responses and ingest each message as it arrives. After a failure
 /// (or a cancelled token) the remaining responses are read and left unprocessed.
 async fn fetch_and_ingest(
-    source: &Source,
+    pass: Pass<'_>,
     session: &mut Session,
-    mailbox: &ImapMailbox,
     state: &MailboxState,
     batch: &[u32],
-    token: &CancellationToken,
 ) -> Result<BatchResult, ImapError> {
+    let Pass {
+        source,
+        mailbox,
+        token,
+        ..
+    } = pass;
     let t = source.step_timeout();
     let mut r = BatchResult::default();
     let mut bodiless: Vec<u32> = Vec::new();
-    let mut stream = timed(t, "UID FETCH", session.uid_fetch(uid_set(batch), "(UID BODY.PEEK[])")).await?;
+    let mut stream = timed(
+        t,
+        "UID FETCH",
+        session.uid_fetch(uid_set(batch), "(UID BODY.PEEK[])"),
+    )
+    .await?;
     loop {
-        let next = tokio::time::timeout(t, stream.next())
-            .await
-            .map_err(|_| ImapError::Timeout { what: "UID FETCH", secs: t.as_secs() })?;
+        let next =
+            tokio::time::timeout(t, stream.next())
+                .await
+                .map_err(|_| ImapError::Timeout {
+                    what: "UID FETCH",
+                    secs: t.as_secs(),
+                })?;
         let Some(item) = next else { break };
-        let fetched = item.map_err(|source| ImapError::Imap { what: "UID FETCH", source })?;
+        let fetched = item.map_err(|source| ImapError::Imap {
+            what: "UID FETCH",
+            source,
+        })?;
         // RFC 3501 §7.4.2: unsolicited FETCH responses (flag changes of other mail) may come
         // in between; only the batch's UIDs count.
-        let Some(uid) = fetched.uid.filter(|u| batch.contains(u)) else { continue };
+        let Some(uid) = fetched.uid.filter(|u| batch.contains(u)) else {
+            continue;
+        };
         let Some(raw) = fetched.body() else {
             bodiless.push(uid);
             continue;
@@ -137,14 +176,21 @@ async fn fetch_and_ingest(
             Err(e) => r.failure = Some(e),
         }
     }
-    // A message listed without its body is still there but could not be read: keep the
-    // checkpoint below it and try again later.
-    bodiless.retain(|u| !r.returned.contains(u));
-    if let Some(uid) = bodiless.first() {
-        r.returned.extend(&bodiless);
-        r.failure.get_or_insert(ImapError::Server(format!("UID FETCH {uid}: the server returned no body")));
-    }
+    r.no_body(bodiless);
     Ok(r)
+}
+
+impl BatchResult {
+    /// A message listed without its body is still there but could not be read: keep the
+    /// checkpoint below it and try again later.
+    fn no_body(&mut self, mut bodiless: Vec<u32>) {
+        bodiless.retain(|u| !self.returned.contains(u));
+        if let Some(uid) = bodiless.first() {
+            let e = ImapError::Server(format!("UID FETCH {uid}: the server returned no body"));
+            self.failure.get_or_insert(e);
+            self.returned.extend(&bodiless);
+        }
+    }
 }
 
 /// Stages 1–8 for one message; where it goes once committed.
@@ -157,6 +203,7 @@ async fn ingest_one(
 ) -> Result<Target, ImapError> {
     let source_ref = format!("{}/{uidvalidity}/{uid}", mailbox.name);
     let mut attempt = 0;
+    let started = Instant::now();
     let outcome = loop {
         match source.pipeline.ingest(raw, "imap", &source_ref).await {
             Ok(o) => break o,
@@ -168,14 +215,24 @@ async fn ingest_one(
             }
             Err(e) => {
                 warn!(%source_ref, error = %e, transient = e.is_transient(), "not ingested; left on the server");
-                return Err(ImapError::Ingest { source_ref, source: e });
+                return Err(ImapError::Ingest {
+                    source_ref,
+                    source: e,
+                });
             }
         }
     };
     let at = Instant::now();
     let target = target_of(source, &outcome).await?;
     if let Some(observer) = &source.observer {
-        let _ = observer.send(Committed { mailbox: mailbox.name.clone(), uid, outcome, at });
+        let ingest_time = at.duration_since(started);
+        let _ = observer.send(Committed {
+            mailbox: mailbox.name.clone(),
+            uid,
+            outcome,
+            at,
+            ingest_time,
+        });
     }
     Ok(target)
 }
@@ -187,7 +244,11 @@ async fn target_of(source: &Source, outcome: &Outcome) -> Result<Target, ImapErr
         return Ok(Target::Quarantine);
     }
     if outcome.reason == Reason::Duplicate.code() {
-        let first = source.pipeline.store.inbound_row(outcome.inbound_id).await?;
+        let first = source
+            .pipeline
+            .store
+            .inbound_row(outcome.inbound_id)
+            .await?;
         if first.action.as_deref() == Some("quarantine") {
             return Ok(Target::Quarantine);
         }

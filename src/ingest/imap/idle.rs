@@ -25,7 +25,10 @@ pub enum Wake {
 fn changed_meanwhile(session: &Session) -> bool {
     let mut changed = false;
     while let Ok(r) = session.unsolicited_responses.try_recv() {
-        changed |= matches!(r, UnsolicitedResponse::Exists(_) | UnsolicitedResponse::Recent(_));
+        changed |= matches!(
+            r,
+            UnsolicitedResponse::Exists(_) | UnsolicitedResponse::Recent(_)
+        );
     }
     changed
 }
@@ -48,7 +51,13 @@ pub async fn wait(
     }
     if caps.idle && source.cfg.idle {
         let limit = Duration::from_secs(source.cfg.idle_renew_secs);
-        return idle(source, session, wait_for(limit, until, Instant::now()), token).await;
+        return idle(
+            source,
+            session,
+            wait_for(limit, until, Instant::now()),
+            token,
+        )
+        .await;
     }
     let limit = Duration::from_secs(source.cfg.poll_interval_secs);
     tokio::select! {
@@ -58,7 +67,12 @@ pub async fn wait(
 }
 
 /// RFC 2177 §3: IDLE, wait for an untagged response, DONE.
-async fn idle(source: &Source, session: Session, dur: Duration, token: &CancellationToken) -> Result<(Session, Wake), ImapError> {
+async fn idle(
+    source: &Source,
+    session: Session,
+    dur: Duration,
+    token: &CancellationToken,
+) -> Result<(Session, Wake), ImapError> {
     let t = source.step_timeout();
     let mut handle = session.idle();
     timed(t, "IDLE", handle.init()).await?;
@@ -87,8 +101,15 @@ mod tests {
     fn waits_end_in_time_for_the_full_check() {
         let now = Instant::now();
         let limit = Duration::from_secs(1500);
-        assert_eq!(wait_for(limit, now + Duration::from_secs(300), now), Duration::from_secs(300));
+        assert_eq!(
+            wait_for(limit, now + Duration::from_secs(300), now),
+            Duration::from_secs(300)
+        );
         assert_eq!(wait_for(limit, now + Duration::from_secs(3000), now), limit);
-        assert_eq!(wait_for(limit, now, now + Duration::from_secs(1)), Duration::ZERO, "overdue");
+        assert_eq!(
+            wait_for(limit, now, now + Duration::from_secs(1)),
+            Duration::ZERO,
+            "overdue"
+        );
     }
 }

@@ -13,7 +13,12 @@ use tracing::{info, warn};
 
 /// `host/boot/pid/random`: where the holder runs and which process it is.
 pub fn holder_id(random: u64) -> String {
-    format!("{}/{}/{}/{random:016x}", hostname(), boot_id(), std::process::id())
+    format!(
+        "{}/{}/{}/{random:016x}",
+        hostname(),
+        boot_id(),
+        std::process::id()
+    )
 }
 
 fn first_line(path: &str) -> Option<String> {
@@ -52,7 +57,8 @@ pub fn holder_is_dead(holder: &str, me: &str, alive: impl Fn(u32) -> bool) -> bo
     let Ok(pid) = parts[2].parse::<u32>() else {
         return false;
     };
-    let same_machine = parts[0] == mine[0] && parts[1] == mine[1] && !parts[1].starts_with("unknown");
+    let same_machine =
+        parts[0] == mine[0] && parts[1] == mine[1] && !parts[1].starts_with("unknown");
     holder != me && same_machine && pid != std::process::id() && !alive(pid)
 }
 
@@ -71,14 +77,24 @@ impl Held {
     pub async fn release(self, source: &Source, mailbox: &str) {
         self.token.cancel();
         let _ = self.keeper.await;
-        if let Err(e) = source.pipeline.store.imap_release_lease(&source.account, mailbox, &source.holder).await {
+        if let Err(e) = source
+            .pipeline
+            .store
+            .imap_release_lease(&source.account, mailbox, &source.holder)
+            .await
+        {
             warn!(error = %e, "cannot release the mailbox lease; it expires by itself");
         }
     }
 }
 
 /// Wait until this instance holds the lease of `mailbox` (or `shutdown`: `None`).
-pub async fn acquire(source: &Source, mailbox: &str, ttl: Duration, shutdown: &CancellationToken) -> Option<Held> {
+pub async fn acquire(
+    source: &Source,
+    mailbox: &str,
+    ttl: Duration,
+    shutdown: &CancellationToken,
+) -> Option<Held> {
     let retry = (ttl / 4).max(Duration::from_millis(200));
     let mut told = String::new();
     loop {
@@ -114,7 +130,14 @@ pub async fn acquire(source: &Source, mailbox: &str, ttl: Duration, shutdown: &C
 }
 
 async fn current_holder(source: &Source, mailbox: &str) -> Option<String> {
-    source.pipeline.store.imap_lease(&source.account, mailbox).await.ok().flatten().map(|l| l.holder)
+    source
+        .pipeline
+        .store
+        .imap_lease(&source.account, mailbox)
+        .await
+        .ok()
+        .flatten()
+        .map(|l| l.holder)
 }
 
 /// Claim or renew; a holder that is certainly dead is taken over before its lease expires.
@@ -124,7 +147,16 @@ async fn claim(source: &Source, mailbox: &str, ttl: Duration) -> crate::store::R
         .await
         .filter(|h| holder_is_dead(h, &source.holder, process_alive));
     let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
-    store.imap_claim_lease(&source.account, mailbox, &source.holder, now_ms(), ttl_ms, dead.as_deref()).await
+    store
+        .imap_claim_lease(
+            &source.account,
+            mailbox,
+            &source.holder,
+            now_ms(),
+            ttl_ms,
+            dead.as_deref(),
+        )
+        .await
 }
 
 struct Keeper {
@@ -149,7 +181,11 @@ async fn keep(mut k: Keeper) {
             _ = tokio::time::sleep(every) => {}
         }
         let started = Instant::now();
-        match k.store.imap_claim_lease(&k.account, &k.mailbox, &k.holder, now_ms(), ttl_ms, None).await {
+        match k
+            .store
+            .imap_claim_lease(&k.account, &k.mailbox, &k.holder, now_ms(), ttl_ms, None)
+            .await
+        {
             Ok(true) => k.expires = started + k.ttl,
             Ok(false) => {
                 warn!(mailbox = %k.mailbox, "the mailbox lease went to another instance; stopping");
@@ -161,7 +197,9 @@ async fn keep(mut k: Keeper) {
                 k.token.cancel();
                 return;
             }
-            Err(e) => warn!(mailbox = %k.mailbox, error = %e, "cannot renew the mailbox lease; retrying"),
+            Err(e) => {
+                warn!(mailbox = %k.mailbox, error = %e, "cannot renew the mailbox lease; retrying")
+            }
         }
     }
 }
@@ -185,15 +223,31 @@ mod tests {
         let gone = |_| false;
         let alive = |_| true;
         assert!(holder_is_dead("hostA/boot1/4242/bbbb", me, gone));
-        assert!(!holder_is_dead("hostA/boot1/4242/bbbb", me, alive), "still running");
-        assert!(!holder_is_dead("hostB/boot1/4242/bbbb", me, gone), "another machine");
-        assert!(!holder_is_dead("hostA/boot0/4242/bbbb", me, gone), "before a reboot: pid may be reused");
+        assert!(
+            !holder_is_dead("hostA/boot1/4242/bbbb", me, alive),
+            "still running"
+        );
+        assert!(
+            !holder_is_dead("hostB/boot1/4242/bbbb", me, gone),
+            "another machine"
+        );
+        assert!(
+            !holder_is_dead("hostA/boot0/4242/bbbb", me, gone),
+            "before a reboot: pid may be reused"
+        );
         assert!(!holder_is_dead(me, me, gone), "itself");
         assert!(!holder_is_dead("garbage", me, gone));
         assert!(!holder_is_dead("hostA/boot1/x/bbbb", me, gone));
-        assert!(!holder_is_dead("hostA/unknown-boot/4242/b", "hostA/unknown-boot/1/a", gone));
+        assert!(!holder_is_dead(
+            "hostA/unknown-boot/4242/b",
+            "hostA/unknown-boot/1/a",
+            gone
+        ));
         let own_pid = format!("hostA/boot1/{}/cccc", std::process::id());
-        assert!(!holder_is_dead(&own_pid, me, gone), "another mailbox task of this process");
+        assert!(
+            !holder_is_dead(&own_pid, me, gone),
+            "another mailbox task of this process"
+        );
     }
 
     #[test]

@@ -52,7 +52,11 @@ pub fn uid_set(uids: &[u32]) -> String {
             i += 1;
             end = sorted[i];
         }
-        parts.push(if start == end { start.to_string() } else { format!("{start}:{end}") });
+        parts.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}:{end}")
+        });
         i += 1;
     }
     parts.join(",")
@@ -66,7 +70,10 @@ mod tests {
     #[test]
     fn modified_utf7_examples() {
         // RFC 3501 §5.1.3's example.
-        assert_eq!(encode_mailbox("~peter/mail/台北/日本語"), "~peter/mail/&U,BTFw-/&ZeVnLIqe-");
+        assert_eq!(
+            encode_mailbox("~peter/mail/台北/日本語"),
+            "~peter/mail/&U,BTFw-/&ZeVnLIqe-"
+        );
         assert_eq!(encode_mailbox("INBOX"), "INBOX");
         assert_eq!(encode_mailbox("Tom & Jerry"), "Tom &- Jerry");
         assert_eq!(encode_mailbox("Entwürfe"), "Entw&APw-rfe");
@@ -81,7 +88,10 @@ mod tests {
         assert_eq!(uid_set(&[10, 9, 9, 1]), "1,9:10");
         assert_eq!(uid_set(&[5]), "5");
         assert_eq!(uid_set(&[]), "");
-        assert_eq!(uid_set(&[u32::MAX - 1, u32::MAX]), format!("{}:{}", u32::MAX - 1, u32::MAX));
+        assert_eq!(
+            uid_set(&[u32::MAX - 1, u32::MAX]),
+            format!("{}:{}", u32::MAX - 1, u32::MAX)
+        );
     }
 
     proptest! {
