@@ -7,9 +7,10 @@ mod dovecot;
 mod imap_world;
 mod support;
 
+use casegate::config::ImapMailbox;
 use casegate::ingest::imap::ack::{self, Strategy, Target};
 use casegate::ingest::imap::{connect, Source};
-use dovecot::{append, count, wait_until, PASSWORD, USER};
+use dovecot::{append, count, wait_until, USER};
 use imap_world::{reply, report, Setup};
 use std::sync::Arc;
 use std::time::Duration;
@@ -161,32 +162,37 @@ async fn refused_credentials_are_retried_slowly_while_the_outbox_is_sent() {
     assert_eq!(serve.terminate(), Some(0));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn without_move_mail_is_copied_flagged_and_expunged() {
-    let s = Setup::new().await;
+/// The IMAP source of `s`'s config, connected and with INBOX selected, and 4 mails in INBOX.
+async fn source_with_mail(s: &Setup) -> (Source, ImapMailbox, connect::Connection) {
     let config = s.configure("");
-    let cfg = casegate::config::Config::load(&config).unwrap();
-    let imap = cfg.imap.clone().unwrap();
+    let imap = casegate::config::Config::load(&config)
+        .unwrap()
+        .imap
+        .unwrap();
     let mailbox = imap.mailboxes[0].clone();
-    let source = Source::new(
-        s.gw.pipeline.clone(),
-        imap.clone(),
-        Arc::new(tokio::sync::Notify::new()),
-    )
-    .unwrap();
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let source = Source::new(s.gw.pipeline.clone(), imap.clone(), wake).unwrap();
     let mut conn = connect::open(&imap, None).await.unwrap();
     let t = Duration::from_secs(10);
-    ack::ensure_folders(&mut conn.session, &mailbox, Strategy::CopyExpunge, t)
-        .await
-        .unwrap();
-    ack::ensure_folders(&mut conn.session, &mailbox, Strategy::CopyExpunge, t)
-        .await
-        .unwrap();
+    for _ in 0..2 {
+        // Twice: the second finds the folders.
+        ack::ensure_folders(&mut conn.session, &mailbox, Strategy::CopyExpunge, t)
+            .await
+            .unwrap();
+    }
     let mut c = s.dovecot.client().await;
     for i in 0..4 {
         append(&mut c, "INBOX", &reply(i)).await;
     }
+    let _ = c.logout().await;
     conn.session.select("INBOX").await.unwrap();
+    (source, mailbox, conn)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_move_mail_is_copied_flagged_and_expunged() {
+    let s = Setup::new().await;
+    let (source, mailbox, mut conn) = source_with_mail(&s).await;
     let done = [(1, Target::Processed), (2, Target::Quarantine)];
     ack::acknowledge(
         &source,
@@ -197,6 +203,7 @@ async fn without_move_mail_is_copied_flagged_and_expunged() {
     )
     .await
     .unwrap();
+    let mut c = s.dovecot.client().await;
     assert_eq!(
         count(&mut c, "INBOX").await.0,
         2,
@@ -204,39 +211,54 @@ async fn without_move_mail_is_copied_flagged_and_expunged() {
     );
     assert_eq!(count(&mut c, "Processed").await.0, 1);
     assert_eq!(count(&mut c, "Quarantine").await.0, 1);
+    let _ = c.logout().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_move_or_uidplus_mail_is_copied_and_flagged_deleted() {
+    let s = Setup::new().await;
+    let (source, mailbox, mut conn) = source_with_mail(&s).await;
+    let done = [(3, Target::Processed)];
     ack::acknowledge(
         &source,
         &mut conn.session,
         &mailbox,
         Strategy::CopyDelete,
-        &[(3, Target::Processed)],
+        &done,
     )
     .await
     .unwrap();
+    let mut c = s.dovecot.client().await;
     assert_eq!(
         count(&mut c, "INBOX").await.0,
-        2,
+        4,
         "left for others to expunge"
     );
-    assert_eq!(count(&mut c, "Processed").await.0, 2);
+    assert_eq!(count(&mut c, "Processed").await.0, 1);
     let undeleted = conn.session.uid_search("UID 1:* UNDELETED").await.unwrap();
-    assert_eq!(
-        undeleted.into_iter().collect::<Vec<_>>(),
-        vec![4],
-        "searches skip the \\Deleted one"
-    );
+    let mut undeleted: Vec<u32> = undeleted.into_iter().collect();
+    undeleted.sort_unstable();
+    assert_eq!(undeleted, vec![1, 2, 4], "searches skip the \\Deleted one");
+    let done = [(4, Target::Processed)];
     ack::acknowledge(
         &source,
         &mut conn.session,
         &mailbox,
         Strategy::Keyword,
-        &[(4, Target::Processed)],
+        &done,
     )
     .await
     .unwrap();
-    let kw = format!("KEYWORD {}", imap.keyword);
-    assert_eq!(conn.session.uid_search(&kw).await.unwrap().len(), 1);
+    let kw = format!("KEYWORD {}", source.cfg.keyword);
+    assert_eq!(
+        conn.session
+            .uid_search(&kw)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect::<Vec<_>>(),
+        vec![4]
+    );
     let _ = conn.session.logout().await;
     let _ = c.logout().await;
-    let _ = PASSWORD;
 }

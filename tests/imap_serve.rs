@@ -156,6 +156,21 @@ async fn backlog_guard_refuses_then_skip_leaves_old_mail_alone() {
     let _ = c.logout().await;
 }
 
+/// Delete `mailbox` and create it again with the same mail (a new UIDVALIDITY, the same
+/// bytes): the (old, new) UIDVALIDITY.
+async fn recreate(c: &mut dovecot::Client, mailbox: &str, mails: &[Vec<u8>]) -> (u32, u32) {
+    let (_, old) = count(c, mailbox).await;
+    c.select("INBOX").await.unwrap();
+    c.delete(mailbox).await.unwrap();
+    // Dovecot's UIDVALIDITY is a timestamp: a new second gives a new one.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    c.create(mailbox).await.unwrap();
+    for m in mails {
+        append(c, mailbox, m).await;
+    }
+    (old, count(c, mailbox).await.1)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn uidvalidity_change_posts_nothing_twice() {
     let s = Setup::new().await;
@@ -185,16 +200,7 @@ async fn uidvalidity_change_posts_nothing_twice() {
         s.scalar("SELECT COUNT(*) FROM posts").await,
         s.scalar("SELECT COUNT(*) FROM outbox").await,
     );
-    let (_, old_validity) = count(&mut c, "Cases").await;
-    // Recreate the mailbox with the same mail: a new UIDVALIDITY, the same bytes.
-    c.select("INBOX").await.unwrap();
-    c.delete("Cases").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    c.create("Cases").await.unwrap();
-    for m in &mails {
-        append(&mut c, "Cases", m).await;
-    }
-    let (_, new_validity) = count(&mut c, "Cases").await;
+    let (old_validity, new_validity) = recreate(&mut c, "Cases", &mails).await;
     assert_ne!(
         old_validity, new_validity,
         "the recreated mailbox has a new UIDVALIDITY"
