@@ -2,14 +2,19 @@
 # The ingest benchmark of docs/BENCHMARKS.md (SPEC §11): a throwaway Dovecot and a fresh
 # gateway in a temporary directory, then `casegate bench ingest` against them. Arguments go
 # to the bench command (default: --count 10000 --latency 200). BENCH_WRAPPER, when set, is
-# put before the command, e.g. BENCH_WRAPPER="perf record -g -o /tmp/casegate.perf".
+# put before the command, e.g. BENCH_WRAPPER="perf record -g -o /tmp/casegate.perf";
+# CASEGATE_BIN runs that binary instead of building the release one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 ensure_build_deps
 ensure_test_deps
-cargo build --locked --release --quiet
-bin=$PWD/target/release/casegate
+if [ -n "${CASEGATE_BIN:-}" ]; then
+  bin=$CASEGATE_BIN
+else
+  cargo build --locked --release --quiet
+  bin=$PWD/target/release/casegate
+fi
 
 work=$(mktemp -d)
 dovecot_pid=""
