@@ -54,6 +54,9 @@ struct Figures {
     /// Of `drain_secs`, the time spent in the pipeline (store, decide, render, commit);
     /// the rest is the IMAP source (search, fetch, move) and waiting.
     pipeline_secs: f64,
+    /// Milliseconds in the pipeline per mail, averaged over each tenth of the run in order:
+    /// shows whether the cost grows with the database.
+    pipeline_ms_by_tenth: Vec<f64>,
     decisions: BTreeMap<String, usize>,
     outbox_items: i64,
     peak_rss_mib: Option<f64>,
@@ -284,12 +287,13 @@ async fn drain(
         stop.clone(),
     ));
     let mut decisions: BTreeMap<String, usize> = BTreeMap::new();
-    let mut pipeline = Duration::ZERO;
+    let mut per_mail: Vec<Duration> = Vec::with_capacity(count);
     for _ in 0..count {
         let c = next_commit(&mut rx, Duration::from_secs(120)).await?;
         *decisions.entry(c.outcome.decision).or_default() += 1;
-        pipeline += c.ingest_time;
+        per_mail.push(c.ingest_time);
     }
+    let pipeline: Duration = per_mail.iter().sum();
     let drain_secs = started.elapsed().as_secs_f64();
     let peak_rss_mib = peak_rss_mib();
     let samples = measure_latency(imap, mailbox, &mut rx, latency, world).await;
@@ -307,6 +311,7 @@ async fn drain(
         drain_secs,
         mails_per_sec: count as f64 / drain_secs.max(1e-9),
         pipeline_secs: pipeline.as_secs_f64(),
+        pipeline_ms_by_tenth: by_tenth(&per_mail),
         decisions,
         outbox_items: 0,
         peak_rss_mib,
@@ -434,6 +439,14 @@ where
     }
 }
 
+/// The mean of each tenth of `times`, in ms.
+fn by_tenth(times: &[Duration]) -> Vec<f64> {
+    let size = times.len().div_ceil(10).max(1);
+    let mean =
+        |c: &[Duration]| c.iter().sum::<Duration>().as_secs_f64() * 1000.0 / c.len().max(1) as f64;
+    times.chunks(size).map(mean).collect()
+}
+
 /// Nearest-rank percentile of sorted samples.
 fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     if sorted.is_empty() {
@@ -477,6 +490,15 @@ fn print_figures(f: &Figures, imap: &ImapConfig) {
         "    of which in the pipeline: {:.2} s ({share:.0} %), {:.2} ms per mail",
         f.pipeline_secs,
         1000.0 * f.pipeline_secs / f.mails.max(1) as f64
+    );
+    let tenths: Vec<String> = f
+        .pipeline_ms_by_tenth
+        .iter()
+        .map(|m| format!("{m:.1}"))
+        .collect();
+    println!(
+        "    pipeline ms per mail over each tenth of the run: {}",
+        tenths.join(" ")
     );
     let decisions: Vec<String> = f
         .decisions
@@ -594,6 +616,18 @@ mod tests {
             cases: vec!["VU#123456".into()],
             vendors: vec![(0..10).map(|v| format!("psirt@v{v}.example")).collect()],
         }
+    }
+
+    #[test]
+    fn tenths() {
+        let ms = |n: u64| Duration::from_millis(n);
+        let times: Vec<Duration> = (1..=20).map(ms).collect();
+        assert_eq!(
+            by_tenth(&times),
+            vec![1.5, 3.5, 5.5, 7.5, 9.5, 11.5, 13.5, 15.5, 17.5, 19.5]
+        );
+        assert_eq!(by_tenth(&[ms(4)]), vec![4.0]);
+        assert!(by_tenth(&[]).is_empty());
     }
 
     #[test]
