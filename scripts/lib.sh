@@ -33,6 +33,9 @@ ensure_test_deps() {
     echo 'postfix postfix/main_mailer_type select No configuration' | as_root debconf-set-selections
     missing+=(postfix)
   fi
-  for p in dovecot-imapd gnupg sq; do have_pkg "$p" || missing+=("$p"); done
+  for p in gnupg sq; do have_pkg "$p" || missing+=("$p"); done
+  # Dovecot for the IMAP tests and benchmark; openssl makes their throwaway certificates.
+  [ -x /usr/sbin/dovecot ] || missing+=(dovecot-imapd)
+  command -v openssl >/dev/null || missing+=(openssl)
   if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 }

@@ -1,4 +1,4 @@
-//! `casegate serve`: the long-lived tasks (Maildir ingest, outbox worker) and shutdown.
+//! `casegate serve`: the long-lived tasks (IMAP and Maildir ingest, outbox worker) and shutdown.
 //!
 //! Each task is one loop on a shared [`CancellationToken`]; SIGTERM or SIGINT cancels it,
 //! the tasks finish the mail or the sends in hand, and `serve` exits 0.
@@ -46,6 +46,10 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
     tasks.spawn(async move { worker::run(w_store, transport, w_cfg, w_wake, w_stop).await });
     let (d_store, d_composer, d_wake, d_stop) = (store.clone(), pipeline.composer.clone(), wake.clone(), shutdown.clone());
     tasks.spawn(async move { crate::digest::run(d_store, d_composer, DIGEST_HOUR_UTC, d_wake, d_stop).await });
+    if let Some(imap) = cfg.imap.clone() {
+        let (p, w, stop) = (pipeline.clone(), wake.clone(), shutdown.clone());
+        tasks.spawn(async move { crate::ingest::imap::run(p, imap, w, stop).await });
+    }
     if let Some(dir) = cfg.inbound.maildir.clone() {
         maildir::ensure(&dir)?;
         let interval = Duration::from_millis(cfg.inbound.poll_interval_ms);
@@ -54,7 +58,8 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
     }
     let stop = shutdown.clone();
     tasks.spawn(async move { crate::sdnotify::watchdog(stop).await });
-    info!(maildir = ?cfg.inbound.maildir, transport = ?cfg.outbound.transport, "serving");
+    let imap = cfg.imap.as_ref().map(|i| i.account());
+    info!(maildir = ?cfg.inbound.maildir, imap = ?imap, transport = ?cfg.outbound.transport, "serving");
     crate::sdnotify::notify("READY=1");
     let stopping = shutdown.clone();
     tokio::spawn(async move {

@@ -26,6 +26,8 @@ pub struct Config {
     pub outbound: OutboundConfig,
     pub log: LogConfig,
     pub pgp: PgpConfig,
+    /// The IMAP source; `None` when there is no `[imap]` section.
+    pub imap: Option<ImapConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -161,6 +163,158 @@ pub struct LogConfig {
     pub level: String,
 }
 
+/// How the IMAP client authenticates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImapAuth {
+    /// The LOGIN command (RFC 3501 §6.2.3).
+    Login,
+    /// AUTHENTICATE PLAIN (RFC 4616).
+    Plain,
+    /// AUTHENTICATE XOAUTH2 with an OAuth 2.0 access token (Gmail, Microsoft 365).
+    XOAuth2,
+}
+
+/// What the first contact with a mailbox that already holds mail does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backlog {
+    /// Process nothing, log the count and wait for the operator.
+    Refuse,
+    /// Process the mail already there.
+    Process,
+    /// Leave the mail already there untouched; process only mail that arrives later.
+    Skip,
+}
+
+/// How a committed mail is acknowledged on the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckMode {
+    /// Moved to the mailbox's `processed` or `quarantine` folder.
+    Move,
+    /// Left in place with `imap.keyword` set (for read-only deployments).
+    Keyword,
+}
+
+/// One polled mailbox and the folders its mail is moved to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImapMailbox {
+    /// Mailbox name as the server shows it (UTF-8; encoded for the wire). Default `INBOX`.
+    pub name: String,
+    /// Where routed, ignored and bounce mail goes. Default `Processed`.
+    pub processed: String,
+    /// Where quarantined mail goes. Default `Quarantine`.
+    pub quarantine: String,
+}
+
+/// `[imap]`: the IMAP source of `serve` (SPEC §3 stage 1).
+#[derive(Debug, Clone)]
+pub struct ImapConfig {
+    pub host: String,
+    /// Default 993 (tls), 143 (starttls, none).
+    pub port: u16,
+    /// Default `tls`; `none` is accepted only for a loopback host.
+    pub tls: TlsMode,
+    /// PEM file of extra CA certificates trusted besides the system roots.
+    pub ca_file: Option<PathBuf>,
+    pub username: String,
+    /// Default `login`.
+    pub auth: ImapAuth,
+    /// `password_file` (login, plain) or `oauth2_token_file` (xoauth2). Read at load time to
+    /// check it, and again at each connection so that a refreshed token is picked up.
+    pub secret_file: PathBuf,
+    /// Default `refuse`.
+    pub backlog: Backlog,
+    /// Default `move`.
+    pub acknowledge: AckMode,
+    /// Keyword set by `acknowledge = "keyword"`. Default `$CasegateProcessed`.
+    pub keyword: String,
+    /// Messages per UID FETCH. Default 100.
+    pub batch_size: u32,
+    /// Use IDLE when the server offers it. Default true.
+    pub idle: bool,
+    /// IDLE is re-issued after this many seconds. Default 1500 (25 min; at most 29 min).
+    pub idle_renew_secs: u64,
+    /// Poll interval without IDLE, in seconds. Default 30.
+    pub poll_interval_secs: u64,
+    /// A full check of every mailbox at least this often, in seconds, IDLE or not. Default 300.
+    pub full_check_secs: u64,
+    /// Timeout of each network step (connect, TLS, one command, one fetched message). Default 60.
+    pub timeout_secs: u64,
+    /// Longest wait between reconnection attempts, in seconds. Default 300.
+    pub reconnect_max_secs: u64,
+    /// Lifetime of the lease that lets one instance poll a mailbox, in seconds. Default 60.
+    pub lease_secs: u64,
+    /// Default one mailbox, `INBOX`.
+    pub mailboxes: Vec<ImapMailbox>,
+}
+
+impl ImapAuth {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImapAuth::Login => "login",
+            ImapAuth::Plain => "plain",
+            ImapAuth::XOAuth2 => "xoauth2",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "login" => Some(ImapAuth::Login),
+            "plain" => Some(ImapAuth::Plain),
+            "xoauth2" => Some(ImapAuth::XOAuth2),
+            _ => None,
+        }
+    }
+}
+
+impl Backlog {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backlog::Refuse => "refuse",
+            Backlog::Process => "process",
+            Backlog::Skip => "skip",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "refuse" => Some(Backlog::Refuse),
+            "process" => Some(Backlog::Process),
+            "skip" => Some(Backlog::Skip),
+            _ => None,
+        }
+    }
+}
+
+impl AckMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AckMode::Move => "move",
+            AckMode::Keyword => "keyword",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "move" => Some(AckMode::Move),
+            "keyword" => Some(AckMode::Keyword),
+            _ => None,
+        }
+    }
+}
+
+impl ImapConfig {
+    /// The usual IMAP port of a TLS mode: 993 (implicit TLS), else 143.
+    pub fn default_port(tls: TlsMode) -> u16 {
+        // RFC 8314 §3.3: imaps on 993; RFC 3501 §2.1 / RFC 2595 §3.1: imap (STARTTLS) on 143.
+        match tls {
+            TlsMode::Tls => 993,
+            TlsMode::StartTls | TlsMode::None => 143,
+        }
+    }
+
+    /// Names the account in checkpoints and leases: `imap://user@host:port`.
+    pub fn account(&self) -> String {
+        format!("imap://{}@{}:{}", self.username, self.host, self.port)
+    }
+}
+
 impl TransportKind {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -262,7 +416,7 @@ impl ConfigErrors {
 const FILE_KEY: &str = "(file)";
 
 const SECTIONS: &[&str] = &[
-    "gateway", "database", "posting", "inbound", "intake", "outbound", "log", "pgp",
+    "gateway", "database", "posting", "inbound", "intake", "outbound", "log", "pgp", "imap",
 ];
 const GATEWAY_KEYS: &[&str] = &[
     "name",
@@ -298,6 +452,31 @@ const RETRY_KEYS: &[&str] = &["initial_secs", "max_secs", "give_up_secs"];
 const LOG_KEYS: &[&str] = &["format", "level"];
 const PGP_KEYS: &[&str] = &["key_file", "old_key_files"];
 const DEFAULT_KEY_FILE: &str = "gateway-key.asc";
+const IMAP_KEYS: &[&str] = &[
+    "host",
+    "port",
+    "tls",
+    "ca_file",
+    "username",
+    "auth",
+    "password_file",
+    "oauth2_token_file",
+    "backlog",
+    "acknowledge",
+    "keyword",
+    "batch_size",
+    "idle",
+    "idle_renew_secs",
+    "poll_interval_secs",
+    "full_check_secs",
+    "timeout_secs",
+    "reconnect_max_secs",
+    "lease_secs",
+    "mailbox",
+];
+const IMAP_MAILBOX_KEYS: &[&str] = &["name", "processed", "quarantine"];
+/// RFC 2177 §3: the server may drop an IDLE client after 30 minutes; re-issue before 29.
+const IMAP_IDLE_MAX_SECS: u64 = 29 * 60;
 
 const DEFAULT_DATABASE_URL: &str = "sqlite://casegate.db";
 const DEFAULT_SENDMAIL: &str = "/usr/sbin/sendmail";
@@ -956,6 +1135,260 @@ fn read_gateway_keys(
     }
 }
 
+/// Whether plaintext IMAP may be used with `host`: `localhost` or a loopback address.
+fn is_loopback_host(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// RFC 3501 §9: a flag keyword is an `atom`: CHARs other than atom-specials
+/// (`(`, `)`, `{`, SP, CTL, `%`, `*`, `"`, `\`, `]`); a leading `\` would be a system flag.
+fn is_imap_keyword(s: &str) -> bool {
+    const SPECIALS: &[u8] = b"(){ %*\"\\]";
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_graphic() && !SPECIALS.contains(&b))
+}
+
+/// The text of a secret file (password or OAuth 2.0 token) without its final line break.
+/// Used at load time and again by each IMAP connection.
+pub fn read_secret_line(path: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let line = text.trim_end_matches(['\r', '\n']);
+    if line.is_empty() {
+        return Err(format!("{} is empty", path.display()));
+    }
+    Ok(line.to_string())
+}
+
+fn read_imap(root: &Section, base: &Path, p: &mut Problems) -> Option<ImapConfig> {
+    let s = root.table("imap", IMAP_KEYS, p);
+    s.table?;
+    let host = s.required_string("host", p).unwrap_or_default();
+    let tls = s.choice("tls", TlsMode::parse, "tls, starttls, none", p);
+    let tls = tls.ok().flatten().unwrap_or(TlsMode::Tls);
+    if s.has("host") && host.trim().is_empty() {
+        p.add(&s.key("host"), "must not be empty");
+    } else if tls == TlsMode::None && !host.is_empty() && !is_loopback_host(&host) {
+        p.add(
+            &s.key("tls"),
+            format!("\"none\" (plaintext) is allowed only with a loopback host (localhost, 127.0.0.1, ::1), not {host:?}"),
+        );
+    }
+    let port = s.count(
+        "port",
+        ImapConfig::default_port(tls).into(),
+        u16::MAX.into(),
+        p,
+    );
+    let ca_file = s.path("ca_file", base, p);
+    if let Some(f) = &ca_file {
+        match std::fs::read_to_string(f) {
+            Err(e) => p.add(
+                &s.key("ca_file"),
+                format!("cannot read {}: {e}", f.display()),
+            ),
+            Ok(t) if !t.contains("-----BEGIN CERTIFICATE-----") => p.add(
+                &s.key("ca_file"),
+                format!("{} holds no PEM certificate", f.display()),
+            ),
+            Ok(_) => {}
+        }
+    }
+    let username = s.required_string("username", p).unwrap_or_default();
+    let (auth, secret_file) = read_imap_auth(&s, base, p);
+    let acknowledge = s.choice("acknowledge", AckMode::parse, "move, keyword", p);
+    let acknowledge = acknowledge.ok().flatten().unwrap_or(AckMode::Move);
+    let keyword = s
+        .string("keyword", p)
+        .unwrap_or_else(|| "$CasegateProcessed".to_string());
+    if !is_imap_keyword(&keyword) {
+        p.add(
+            &s.key("keyword"),
+            format!("{keyword:?} is not an IMAP keyword (an atom such as $CasegateProcessed)"),
+        );
+    }
+    let backlog = s.choice("backlog", Backlog::parse, "refuse, process, skip", p);
+    let mailboxes = read_imap_mailboxes(&s, acknowledge, p);
+    let t = read_imap_timing(&s, p);
+    Some(ImapConfig {
+        host,
+        port: u16::try_from(port).unwrap_or(ImapConfig::default_port(tls)),
+        tls,
+        ca_file,
+        username,
+        auth,
+        secret_file,
+        backlog: backlog.ok().flatten().unwrap_or(Backlog::Refuse),
+        acknowledge,
+        keyword,
+        batch_size: t.batch_size,
+        idle: t.idle,
+        idle_renew_secs: t.idle_renew_secs,
+        poll_interval_secs: t.poll_interval_secs,
+        full_check_secs: t.full_check_secs,
+        timeout_secs: t.timeout_secs,
+        reconnect_max_secs: t.reconnect_max_secs,
+        lease_secs: t.lease_secs,
+        mailboxes,
+    })
+}
+
+/// The counts and intervals of `[imap]`.
+struct ImapTiming {
+    batch_size: u32,
+    idle: bool,
+    idle_renew_secs: u64,
+    poll_interval_secs: u64,
+    full_check_secs: u64,
+    timeout_secs: u64,
+    reconnect_max_secs: u64,
+    lease_secs: u64,
+}
+
+fn read_imap_timing(s: &Section, p: &mut Problems) -> ImapTiming {
+    let idle = match s.get("idle") {
+        None => true,
+        Some(Value::Boolean(b)) => *b,
+        Some(v) => {
+            p.add(&s.key("idle"), expected("a boolean", v));
+            true
+        }
+    };
+    ImapTiming {
+        batch_size: u32::try_from(s.count("batch_size", 100, 1000, p)).unwrap_or(100),
+        idle,
+        idle_renew_secs: s.count("idle_renew_secs", 1500, IMAP_IDLE_MAX_SECS, p),
+        poll_interval_secs: s.count("poll_interval_secs", 30, TOML_MAX, p),
+        full_check_secs: s.count("full_check_secs", 300, TOML_MAX, p),
+        timeout_secs: s.count("timeout_secs", 60, TOML_MAX, p),
+        reconnect_max_secs: s.count("reconnect_max_secs", 300, TOML_MAX, p),
+        lease_secs: s.count("lease_secs", 60, TOML_MAX, p),
+    }
+}
+
+/// `auth` and the secret file it needs: `password_file` for login and plain,
+/// `oauth2_token_file` for xoauth2.
+fn read_imap_auth(s: &Section, base: &Path, p: &mut Problems) -> (ImapAuth, PathBuf) {
+    let auth = s.choice("auth", ImapAuth::parse, "login, plain, xoauth2", p);
+    let auth = auth.ok().flatten().unwrap_or(ImapAuth::Login);
+    let (wanted, other) = match auth {
+        ImapAuth::XOAuth2 => ("oauth2_token_file", "password_file"),
+        ImapAuth::Login | ImapAuth::Plain => ("password_file", "oauth2_token_file"),
+    };
+    if s.has(other) {
+        p.add(
+            &s.key(other),
+            format!("not used with auth = \"{}\"; set {wanted}", auth.as_str()),
+        );
+    }
+    if !s.has(wanted) {
+        p.add(
+            &s.key(wanted),
+            format!("missing (required by auth = \"{}\")", auth.as_str()),
+        );
+        return (auth, PathBuf::new());
+    }
+    let Some(path) = s.path(wanted, base, p) else {
+        return (auth, PathBuf::new());
+    };
+    if let Err(message) = read_secret_line(&path) {
+        p.add(&s.key(wanted), message);
+    }
+    (auth, path)
+}
+
+/// `[[imap.mailbox]]`; absent means one mailbox, INBOX, with the default folders.
+fn read_imap_mailboxes(s: &Section, ack: AckMode, p: &mut Problems) -> Vec<ImapMailbox> {
+    let key = s.key("mailbox");
+    let items = match s.get("mailbox") {
+        None => return vec![imap_mailbox("INBOX".into(), None, None)],
+        Some(Value::Array(items)) if items.is_empty() => {
+            p.add(&key, "must name at least one mailbox");
+            return Vec::new();
+        }
+        Some(Value::Array(items)) => items,
+        Some(v) => {
+            p.add(&key, expected("an array of tables ([[imap.mailbox]])", v));
+            return Vec::new();
+        }
+    };
+    let mut out: Vec<ImapMailbox> = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let path = format!("{key}[{i}]");
+        let Value::Table(t) = item else {
+            p.add(&path, expected("a table", item));
+            continue;
+        };
+        report_unknown(&path, t, IMAP_MAILBOX_KEYS, p);
+        let m = Section {
+            path,
+            table: Some(t),
+            broken: false,
+        };
+        let Some(mailbox) = read_imap_mailbox(&m, ack, p) else {
+            continue;
+        };
+        if out.iter().any(|o| o.name == mailbox.name) {
+            p.add(
+                &m.key("name"),
+                format!("mailbox {:?} is listed twice", mailbox.name),
+            );
+        }
+        out.push(mailbox);
+    }
+    out
+}
+
+fn imap_mailbox(
+    name: String,
+    processed: Option<String>,
+    quarantine: Option<String>,
+) -> ImapMailbox {
+    ImapMailbox {
+        name,
+        processed: processed.unwrap_or_else(|| "Processed".to_string()),
+        quarantine: quarantine.unwrap_or_else(|| "Quarantine".to_string()),
+    }
+}
+
+fn read_imap_mailbox(m: &Section, ack: AckMode, p: &mut Problems) -> Option<ImapMailbox> {
+    let folder = |name: &str, p: &mut Problems| {
+        let v = m.string(name, p)?;
+        if v.trim().is_empty() || v.chars().any(char::is_control) {
+            p.add(
+                &m.key(name),
+                "must be a non-empty mailbox name without control characters",
+            );
+            return None;
+        }
+        Some(v)
+    };
+    let name = folder("name", p);
+    if !m.has("name") {
+        m.missing("name", p);
+    }
+    let mailbox = imap_mailbox(name?, folder("processed", p), folder("quarantine", p));
+    if ack == AckMode::Move {
+        for (key, value) in [
+            ("processed", &mailbox.processed),
+            ("quarantine", &mailbox.quarantine),
+        ] {
+            if *value == mailbox.name {
+                p.add(
+                    &m.key(key),
+                    format!("must differ from the polled mailbox {value:?}"),
+                );
+            }
+        }
+    }
+    Some(mailbox)
+}
+
 /// A TOML syntax error as one `(file)` problem with its line and column.
 fn syntax_error(text: &str, e: &toml::de::Error) -> ConfigErrors {
     let message = e.message().trim();
@@ -1003,6 +1436,7 @@ impl Config {
             outbound: read_outbound(&root, base_dir, &mut p),
             log: read_log(&root, &mut p),
             pgp: read_pgp(&root, base_dir, &mut p),
+            imap: read_imap(&root, base_dir, &mut p),
         };
         if p.0.is_empty() {
             Ok(config)
@@ -1581,6 +2015,8 @@ mod tests {
     fn the_example_config_is_valid() {
         let dir = dir_with_secret();
         std::fs::write(dir.path().join("smtp-password"), "pw\n").expect("write");
+        std::fs::write(dir.path().join("imap-password"), "pw\n").expect("write");
+        std::fs::write(dir.path().join("imap-ca.pem"), TEST_PEM).expect("write");
         let path = dir.path().join("casegate.toml");
         std::fs::write(&path, example_text()).expect("write");
         let c = Config::load(&path).unwrap_or_else(|e| panic!("example invalid:\n{e}"));
@@ -1668,6 +2104,271 @@ mod tests {
         let err = write_init(root.path(), "not a domain", [0u8; 32]).expect_err("bad domain");
         assert!(err.to_string().contains("not a mail domain"));
         assert!(!root.path().join("casegate.toml").exists());
+    }
+
+    const TEST_PEM: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+
+    /// MINIMAL plus an `[imap]` section with `imap` lines, in a directory holding
+    /// `imap-password`.
+    fn parse_imap(imap: &str) -> Result<Config, ConfigErrors> {
+        let dir = dir_with_secret();
+        std::fs::write(dir.path().join("imap-password"), "s3cret\n").expect("write");
+        std::fs::write(dir.path().join("token"), "ya29.token\n").expect("write");
+        std::fs::write(dir.path().join("ca.pem"), TEST_PEM).expect("write");
+        parse(&minimal_with(&format!("[imap]\n{imap}")), dir.path())
+    }
+
+    fn imap_errors(imap: &str) -> Vec<ConfigError> {
+        match parse_imap(imap) {
+            Ok(_) => panic!("loaded although invalid:\n{imap}"),
+            Err(e) => e.0,
+        }
+    }
+
+    fn imap_error_at(imap: &str, key: &str) -> String {
+        let all = imap_errors(imap);
+        let at: Vec<&ConfigError> = all.iter().filter(|e| e.key == key).collect();
+        assert_eq!(at.len(), 1, "expected one error at {key}, got {all:?}");
+        at[0].message.clone()
+    }
+
+    const IMAP_MINIMAL: &str =
+        "host = \"imap.example.org\"\nusername = \"gw\"\npassword_file = \"imap-password\"\n";
+
+    #[test]
+    fn imap_defaults() {
+        let c = parse_imap(IMAP_MINIMAL).expect("valid");
+        let i = c.imap.expect("imap");
+        assert_eq!(
+            (i.host.as_str(), i.port, i.tls),
+            ("imap.example.org", 993, TlsMode::Tls)
+        );
+        assert_eq!(
+            (i.auth, i.backlog, i.acknowledge),
+            (ImapAuth::Login, Backlog::Refuse, AckMode::Move)
+        );
+        assert!(i.secret_file.ends_with("imap-password"));
+        assert_eq!(i.keyword, "$CasegateProcessed");
+        assert_eq!((i.batch_size, i.idle, i.idle_renew_secs), (100, true, 1500));
+        assert_eq!(
+            (i.poll_interval_secs, i.full_check_secs, i.timeout_secs),
+            (30, 300, 60)
+        );
+        assert_eq!((i.reconnect_max_secs, i.lease_secs), (300, 60));
+        assert_eq!(i.mailboxes, vec![imap_mailbox("INBOX".into(), None, None)]);
+        assert_eq!(i.mailboxes[0].processed, "Processed");
+        assert_eq!(i.mailboxes[0].quarantine, "Quarantine");
+        assert_eq!(i.account(), "imap://gw@imap.example.org:993");
+        assert!(parse_imap("").is_err(), "host and username are required");
+        assert!(parse(MINIMAL, dir_with_secret().path())
+            .expect("valid")
+            .imap
+            .is_none());
+    }
+
+    #[test]
+    fn imap_ports_follow_the_tls_mode() {
+        for (tls, port) in [("tls", 993), ("starttls", 143), ("none", 143)] {
+            let text = format!(
+                "{}tls = \"{tls}\"\n",
+                IMAP_MINIMAL.replace("imap.example.org", "127.0.0.1")
+            );
+            let i = parse_imap(&text).expect("valid").imap.expect("imap");
+            assert_eq!(i.port, port, "{tls}");
+        }
+    }
+
+    #[test]
+    fn imap_plaintext_only_on_loopback() {
+        for host in ["localhost", "127.0.0.1", "127.3.4.5", "::1", "[::1]"] {
+            let text = format!("host = \"{host}\"\nusername = \"gw\"\npassword_file = \"imap-password\"\ntls = \"none\"\n");
+            assert!(parse_imap(&text).is_ok(), "{host}");
+        }
+        for host in ["imap.example.org", "10.0.0.1", "localhost.example.org"] {
+            let text = format!("host = \"{host}\"\nusername = \"gw\"\npassword_file = \"imap-password\"\ntls = \"none\"\n");
+            assert!(
+                imap_error_at(&text, "imap.tls").contains("loopback"),
+                "{host}"
+            );
+        }
+    }
+
+    #[test]
+    fn imap_auth_needs_its_secret_file() {
+        let xoauth = "host = \"h.example\"\nusername = \"gw@h.example\"\nauth = \"xoauth2\"\noauth2_token_file = \"token\"\n";
+        let i = parse_imap(xoauth).expect("valid").imap.expect("imap");
+        assert_eq!(i.auth, ImapAuth::XOAuth2);
+        assert!(i.secret_file.ends_with("token"));
+        let msg = imap_error_at(
+            &format!("{xoauth}password_file = \"imap-password\"\n"),
+            "imap.password_file",
+        );
+        assert!(msg.contains("not used with auth = \"xoauth2\""), "{msg}");
+        let msg = imap_error_at(
+            "host = \"h.example\"\nusername = \"gw\"\nauth = \"xoauth2\"\n",
+            "imap.oauth2_token_file",
+        );
+        assert!(msg.contains("required by auth = \"xoauth2\""), "{msg}");
+        let msg = imap_error_at(
+            "host = \"h.example\"\nusername = \"gw\"\nauth = \"plain\"\n",
+            "imap.password_file",
+        );
+        assert!(msg.contains("required by auth = \"plain\""), "{msg}");
+        let missing = IMAP_MINIMAL.replace("imap-password", "absent");
+        assert!(imap_error_at(&missing, "imap.password_file").contains("cannot read"));
+        let inline = format!("{IMAP_MINIMAL}password = \"hunter2\"\n");
+        assert!(imap_error_at(&inline, "imap.password").contains("`password_file`"));
+        assert!(
+            imap_error_at(&format!("{IMAP_MINIMAL}auth = \"cram\"\n"), "imap.auth")
+                .contains("login, plain, xoauth2")
+        );
+    }
+
+    #[test]
+    fn imap_choices_counts_and_keyword() {
+        let text = format!(
+            "{IMAP_MINIMAL}backlog = \"later\"\nacknowledge = \"flag\"\nkeyword = \"\\\\Seen\"\n\
+             batch_size = 5000\nidle_renew_secs = 1800\nidle = \"yes\"\nlease_secs = 0\nca_file = \"absent.pem\"\n"
+        );
+        let all = imap_errors(&text);
+        let keys: Vec<&str> = all.iter().map(|e| e.key.as_str()).collect();
+        for key in [
+            "imap.backlog",
+            "imap.acknowledge",
+            "imap.keyword",
+            "imap.batch_size",
+            "imap.idle_renew_secs",
+            "imap.idle",
+            "imap.lease_secs",
+            "imap.ca_file",
+        ] {
+            assert!(keys.contains(&key), "{key} not in {all:?}");
+        }
+        assert_eq!(all.len(), 8, "{all:?}");
+        let ok = format!(
+            "{IMAP_MINIMAL}backlog = \"skip\"\nacknowledge = \"keyword\"\nkeyword = \"$Done\"\nidle = false\nca_file = \"ca.pem\"\n"
+        );
+        let i = parse_imap(&ok).expect("valid").imap.expect("imap");
+        assert_eq!(
+            (i.backlog, i.acknowledge, i.keyword.as_str(), i.idle),
+            (Backlog::Skip, AckMode::Keyword, "$Done", false)
+        );
+        assert!(i.ca_file.is_some_and(|f| f.ends_with("ca.pem")));
+    }
+
+    #[test]
+    fn imap_mailboxes() {
+        let text = format!(
+            "{IMAP_MINIMAL}[[imap.mailbox]]\nname = \"INBOX\"\n[[imap.mailbox]]\nname = \"Vendor reports\"\n\
+             processed = \"Vendor reports/Done\"\nquarantine = \"Held\"\n"
+        );
+        let i = parse_imap(&text).expect("valid").imap.expect("imap");
+        assert_eq!(i.mailboxes.len(), 2);
+        assert_eq!(
+            i.mailboxes[1],
+            imap_mailbox(
+                "Vendor reports".into(),
+                Some("Vendor reports/Done".into()),
+                Some("Held".into())
+            )
+        );
+        let bad = format!(
+            "{IMAP_MINIMAL}[[imap.mailbox]]\nname = \"INBOX\"\nprocessed = \"INBOX\"\ncolour = 1\n\
+             [[imap.mailbox]]\nname = \"INBOX\"\n[[imap.mailbox]]\nprocessed = \"P\"\n[[imap.mailbox]]\nname = \"\"\n"
+        );
+        let all = imap_errors(&bad);
+        let keys: Vec<&str> = all.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "imap.mailbox[0].colour",
+                "imap.mailbox[0].processed",
+                "imap.mailbox[1].name",
+                "imap.mailbox[2].name",
+                "imap.mailbox[3].name"
+            ],
+            "{all:?}"
+        );
+        assert!(all[2].message.contains("listed twice"));
+        assert_eq!(all[3].message, "missing (required)");
+        let keyword_mode = format!("{IMAP_MINIMAL}acknowledge = \"keyword\"\n[[imap.mailbox]]\nname = \"INBOX\"\nprocessed = \"INBOX\"\n");
+        assert!(
+            parse_imap(&keyword_mode).is_ok(),
+            "folders are unused in keyword mode"
+        );
+        assert!(
+            imap_error_at(&format!("{IMAP_MINIMAL}mailbox = []\n"), "imap.mailbox")
+                .contains("at least one")
+        );
+        assert!(imap_error_at(
+            &format!("{IMAP_MINIMAL}mailbox = \"INBOX\"\n"),
+            "imap.mailbox"
+        )
+        .contains("array of tables"));
+    }
+
+    #[test]
+    fn imap_problems_are_reported_with_the_others() {
+        let dir = dir_with_secret();
+        let text = "[gateway]\ndomain = \"bad domain\"\nsecret_file = \"secret.key\"\n[outbound]\nfile_dir = \"o\"\n\
+                    [imap]\nhost = \"h.example\"\ntls = \"none\"\n";
+        let keys: Vec<String> = parse(text, dir.path())
+            .expect_err("invalid")
+            .0
+            .into_iter()
+            .map(|e| e.key)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "gateway.domain",
+                "imap.tls",
+                "imap.username",
+                "imap.password_file"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_example_config_documents_every_imap_key() {
+        let text = example_text();
+        for key in IMAP_KEYS
+            .iter()
+            .chain(IMAP_MAILBOX_KEYS)
+            .filter(|k| **k != "mailbox")
+        {
+            let written = text
+                .lines()
+                .any(|l| l.trim_start_matches("# ").starts_with(&format!("{key} = ")));
+            assert!(written, "imap key {key} not in the example");
+        }
+        assert!(text.contains("[[imap.mailbox]]"));
+    }
+
+    #[test]
+    fn the_readme_imap_examples_are_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+        let readme = std::fs::read_to_string(path).expect("README");
+        let blocks: Vec<&str> = readme
+            .split("```toml\n")
+            .skip(1)
+            .filter_map(|b| b.split("```").next())
+            .filter(|b| b.contains("[imap]"))
+            .collect();
+        assert_eq!(blocks.len(), 3, "Dovecot, Gmail and Microsoft 365");
+        for block in blocks {
+            let dir = dir_with_secret();
+            for file in ["imap-password", "gmail-token", "m365-token"] {
+                std::fs::write(dir.path().join(file), "secret\n").expect("write");
+            }
+            let c =
+                parse(&minimal_with(block), dir.path()).unwrap_or_else(|e| panic!("{block}\n{e}"));
+            assert!(
+                c.imap
+                    .is_some_and(|i| i.tls == TlsMode::Tls && i.port == 993),
+                "{block}"
+            );
+        }
     }
 }
 

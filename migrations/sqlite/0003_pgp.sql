@@ -40,6 +40,3 @@ CREATE TABLE pgp_ciphertexts (
 );
 CREATE INDEX pgp_ciphertexts_sha256 ON pgp_ciphertexts (sha256);
 
--- The Message-IDs a contact got in a thread, newest first (In-Reply-To/References of the
--- next message): without the time in the index a long thread is sorted for every post.
-CREATE INDEX message_index_thread_contact_time ON message_index (thread_id, contact_id, created_at);

@@ -21,18 +21,12 @@ use crate::store::directory::NewContact;
 use crate::store::world::WorldQuery;
 use crate::store::{now_ms, Store};
 use anyhow::{bail, Context};
-use clap::{Args, Subcommand};
+use clap::Args;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-#[derive(Debug, Subcommand)]
-pub enum BenchCmd {
-    /// OpenPGP ingest and fan-out throughput.
-    Pgp(BenchPgpArgs),
-}
 
 #[derive(Debug, Args)]
 pub struct BenchPgpArgs {
@@ -57,8 +51,8 @@ const DOMAIN: &str = "bench.example";
 const SENDER: &str = "sender@acme.example";
 const COORDINATOR: &str = "cora@cert.example";
 
-pub async fn run(cmd: &BenchCmd) -> anyhow::Result<()> {
-    let BenchCmd::Pgp(args) = cmd;
+/// `casegate bench pgp`: needs no configuration, it builds its own temporary gateway.
+pub async fn run(args: &BenchPgpArgs) -> anyhow::Result<()> {
     let suites: Vec<Suite> = match args.suite.as_str() {
         "cv25519" => vec![Suite::Cv25519],
         "rsa3072" => vec![Suite::Rsa3072],

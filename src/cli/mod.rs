@@ -4,6 +4,8 @@
 mod admin;
 mod benchpgp;
 mod keys;
+mod bench;
+mod imapcmd;
 mod mailcmd;
 mod output;
 
@@ -43,7 +45,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Run the daemon: Maildir ingest and the outbox worker, until SIGTERM.
+    /// Run the daemon: IMAP and Maildir ingest and the outbox worker, until SIGTERM.
     Serve,
     /// Dry runs of routing decisions.
     #[command(subcommand)]
@@ -68,15 +70,18 @@ pub enum Command {
     /// Outbound queue.
     #[command(subcommand)]
     Outbox(mailcmd::OutboxCmd),
-    /// Measure throughput on this machine in a temporary gateway (docs/BENCHMARKS.md).
-    #[command(subcommand)]
-    Bench(benchpgp::BenchCmd),
     /// OpenPGP keys: the gateway key and the contacts' certificates.
     #[command(subcommand)]
     Keys(keys::KeysCmd),
     /// Daily digests for contacts with notify mode `digest`.
     #[command(subcommand)]
     Digest(mailcmd::DigestCmd),
+    /// The IMAP source.
+    #[command(subcommand)]
+    Imap(imapcmd::ImapCmd),
+    /// Measure throughput on this machine (SPEC §11, docs/BENCHMARKS.md).
+    #[command(subcommand)]
+    Bench(bench::BenchCmd),
     /// Play a whole coordination in a temporary directory and print what everyone received.
     Demo {
         /// Keep the demo's files in DIR instead of a temporary directory.
@@ -129,7 +134,7 @@ async fn dispatch(cli: &Cli) -> CmdResult {
     match &cli.command {
         Command::Init { dir, domain } => admin::init(dir, domain).await,
         Command::Demo { dir } => crate::demo::run(dir.as_deref()).await.map_err(Failure::from),
-        Command::Bench(b) => benchpgp::run(b).await.map_err(|e| Failure::from(format!("{e:#}"))),
+        Command::Bench(bench::BenchCmd::Pgp(b)) => benchpgp::run(b).await.map_err(|e| Failure::from(format!("{e:#}"))),
         Command::CheckConfig => {
             let cfg = load_config(cfg_path)?;
             println!("configuration {} is valid", cfg.source.display());
@@ -166,6 +171,8 @@ async fn with_config(cmd: &Command, cfg: Config) -> CmdResult {
         Command::Outbox(c) => mailcmd::outbox(&cfg, c).await,
         Command::Keys(c) => keys::keys(&cfg, c).await,
         Command::Digest(c) => mailcmd::digest(&cfg, c).await,
-        Command::Init { .. } | Command::Demo { .. } | Command::CheckConfig | Command::Bench(_) => Ok(()),
+        Command::Imap(c) => imapcmd::imap(&cfg, c).await,
+        Command::Bench(c) => bench::bench(&cfg, c).await,
+        Command::Init { .. } | Command::Demo { .. } | Command::CheckConfig => Ok(()),
     }
 }

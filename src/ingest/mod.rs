@@ -1,5 +1,6 @@
 //! Sources of inbound mail. Each hands raw bytes and source coordinates to the pipeline
 //! and acknowledges the mail only after the pipeline committed (SPEC §3 stage 8).
 
+pub mod imap;
 pub mod maildir;
 pub mod stdin;

@@ -7,6 +7,7 @@ pub mod cases;
 pub mod digest;
 pub mod directory;
 pub mod history;
+pub mod imap;
 pub mod inbound;
 pub mod keys;
 pub mod posts;

@@ -1,0 +1,257 @@
+//! One poller per mailbox (SPEC §9): an instance polls a mailbox only while it holds the
+//! mailbox's lease row, renews it at a third of its lifetime, and stops polling as soon as
+//! it cannot be sure it still holds it. Another instance takes the mailbox over when the
+//! lease expires, or at once when the holder is a process on this same machine that no
+//! longer exists (a `serve` killed with SIGKILL and restarted).
+
+use super::Source;
+use crate::store::now_ms;
+use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+/// `host/boot/pid/random`: where the holder runs and which process it is.
+pub fn holder_id(random: u64) -> String {
+    format!(
+        "{}/{}/{}/{random:016x}",
+        hostname(),
+        boot_id(),
+        std::process::id()
+    )
+}
+
+fn first_line(path: &str) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let line = text.lines().next()?.trim().replace('/', "-");
+    (!line.is_empty()).then_some(line)
+}
+
+fn hostname() -> String {
+    first_line("/proc/sys/kernel/hostname")
+        .or_else(|| first_line("/etc/hostname"))
+        .unwrap_or_else(|| "unknown-host".into())
+}
+
+fn boot_id() -> String {
+    first_line("/proc/sys/kernel/random/boot_id").unwrap_or_else(|| "unknown-boot".into())
+}
+
+/// Whether process `pid` of this machine exists; `true` when that cannot be told.
+fn process_alive(pid: u32) -> bool {
+    if !std::path::Path::new("/proc/self").exists() {
+        return true;
+    }
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Whether `holder` is certainly dead: it ran on this machine since this boot (same host and
+/// boot id as `me`), is not `me`, and its process no longer exists. Anything else — another
+/// machine, an unparsable id, an unknown boot — is presumed alive until its lease expires.
+pub fn holder_is_dead(holder: &str, me: &str, alive: impl Fn(u32) -> bool) -> bool {
+    let parts: Vec<&str> = holder.split('/').collect();
+    let mine: Vec<&str> = me.split('/').collect();
+    let (4, 4) = (parts.len(), mine.len()) else {
+        return false;
+    };
+    let Ok(pid) = parts[2].parse::<u32>() else {
+        return false;
+    };
+    let same_machine =
+        parts[0] == mine[0] && parts[1] == mine[1] && !parts[1].starts_with("unknown");
+    holder != me && same_machine && pid != std::process::id() && !alive(pid)
+}
+
+/// A held lease: `token()` is cancelled on shutdown or when the lease may have been lost.
+pub struct Held {
+    token: CancellationToken,
+    keeper: JoinHandle<()>,
+}
+
+impl Held {
+    pub fn token(&self) -> &CancellationToken {
+        &self.token
+    }
+
+    /// Stop renewing and delete the row, so that another instance takes over at once.
+    pub async fn release(self, source: &Source, mailbox: &str) {
+        self.token.cancel();
+        let _ = self.keeper.await;
+        if let Err(e) = source
+            .pipeline
+            .store
+            .imap_release_lease(&source.account, mailbox, &source.holder)
+            .await
+        {
+            warn!(error = %e, "cannot release the mailbox lease; it expires by itself");
+        }
+    }
+}
+
+/// Wait until this instance holds the lease of `mailbox` (or `shutdown`: `None`).
+pub async fn acquire(
+    source: &Source,
+    mailbox: &str,
+    ttl: Duration,
+    shutdown: &CancellationToken,
+) -> Option<Held> {
+    let retry = (ttl / 4).max(Duration::from_millis(200));
+    let mut told = String::new();
+    loop {
+        let started = Instant::now();
+        match claim(source, mailbox, ttl).await {
+            Ok(true) => {
+                let token = shutdown.child_token();
+                let keeper = tokio::spawn(keep(Keeper {
+                    store: source.pipeline.store.clone(),
+                    account: source.account.clone(),
+                    mailbox: mailbox.to_string(),
+                    holder: source.holder.clone(),
+                    ttl,
+                    expires: started + ttl,
+                    token: token.clone(),
+                }));
+                return Some(Held { token, keeper });
+            }
+            Ok(false) => {
+                let holder = current_holder(source, mailbox).await.unwrap_or_default();
+                if holder != told {
+                    info!(%holder, "mailbox polled by another instance; waiting for its lease");
+                    told = holder;
+                }
+            }
+            Err(e) => warn!(error = %e, "cannot claim the mailbox lease"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            _ = tokio::time::sleep(retry) => {}
+        }
+    }
+}
+
+async fn current_holder(source: &Source, mailbox: &str) -> Option<String> {
+    source
+        .pipeline
+        .store
+        .imap_lease(&source.account, mailbox)
+        .await
+        .ok()
+        .flatten()
+        .map(|l| l.holder)
+}
+
+/// Claim or renew; a holder that is certainly dead is taken over before its lease expires.
+async fn claim(source: &Source, mailbox: &str, ttl: Duration) -> crate::store::Result<bool> {
+    let store = &source.pipeline.store;
+    let dead = current_holder(source, mailbox)
+        .await
+        .filter(|h| holder_is_dead(h, &source.holder, process_alive));
+    let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+    store
+        .imap_claim_lease(
+            &source.account,
+            mailbox,
+            &source.holder,
+            now_ms(),
+            ttl_ms,
+            dead.as_deref(),
+        )
+        .await
+}
+
+struct Keeper {
+    store: crate::store::Store,
+    account: String,
+    mailbox: String,
+    holder: String,
+    ttl: Duration,
+    /// Until when the lease is certainly ours (measured from before the last claim).
+    expires: Instant,
+    token: CancellationToken,
+}
+
+/// Renew every third of the lifetime; cancel the token when the lease went to another
+/// instance, or when it could not be renewed and less than a third of it is left.
+async fn keep(mut k: Keeper) {
+    let every = k.ttl / 3;
+    let ttl_ms = i64::try_from(k.ttl.as_millis()).unwrap_or(i64::MAX);
+    loop {
+        tokio::select! {
+            _ = k.token.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let started = Instant::now();
+        match k
+            .store
+            .imap_claim_lease(&k.account, &k.mailbox, &k.holder, now_ms(), ttl_ms, None)
+            .await
+        {
+            Ok(true) => k.expires = started + k.ttl,
+            Ok(false) => {
+                warn!(mailbox = %k.mailbox, "the mailbox lease went to another instance; stopping");
+                k.token.cancel();
+                return;
+            }
+            Err(e) if Instant::now() + every >= k.expires => {
+                warn!(mailbox = %k.mailbox, error = %e, "cannot renew the mailbox lease before it expires; stopping");
+                k.token.cancel();
+                return;
+            }
+            Err(e) => {
+                warn!(mailbox = %k.mailbox, error = %e, "cannot renew the mailbox lease; retrying")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holder_ids_name_host_boot_and_process() {
+        let id = holder_id(0xabc);
+        let parts: Vec<&str> = id.split('/').collect();
+        assert_eq!(parts.len(), 4, "{id}");
+        assert_eq!(parts[2], std::process::id().to_string());
+        assert_eq!(parts[3], "0000000000000abc");
+    }
+
+    #[test]
+    fn only_a_gone_process_of_this_machine_is_dead() {
+        let me = "hostA/boot1/100/aaaa";
+        let gone = |_| false;
+        let alive = |_| true;
+        assert!(holder_is_dead("hostA/boot1/4242/bbbb", me, gone));
+        assert!(
+            !holder_is_dead("hostA/boot1/4242/bbbb", me, alive),
+            "still running"
+        );
+        assert!(
+            !holder_is_dead("hostB/boot1/4242/bbbb", me, gone),
+            "another machine"
+        );
+        assert!(
+            !holder_is_dead("hostA/boot0/4242/bbbb", me, gone),
+            "before a reboot: pid may be reused"
+        );
+        assert!(!holder_is_dead(me, me, gone), "itself");
+        assert!(!holder_is_dead("garbage", me, gone));
+        assert!(!holder_is_dead("hostA/boot1/x/bbbb", me, gone));
+        assert!(!holder_is_dead(
+            "hostA/unknown-boot/4242/b",
+            "hostA/unknown-boot/1/a",
+            gone
+        ));
+        let own_pid = format!("hostA/boot1/{}/cccc", std::process::id());
+        assert!(
+            !holder_is_dead(&own_pid, me, gone),
+            "another mailbox task of this process"
+        );
+    }
+
+    #[test]
+    fn this_process_is_alive() {
+        assert!(process_alive(std::process::id()));
+    }
+}
