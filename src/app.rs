@@ -14,9 +14,6 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-/// The daily digests are queued at this hour, UTC.
-pub const DIGEST_HOUR_UTC: u32 = 7;
-
 /// Install the `tracing` subscriber (text or JSON) once; later calls do nothing.
 pub fn init_logging(format: LogFormat, level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CASEGATE_LOG")
@@ -45,7 +42,13 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
     let (w_store, w_cfg, w_wake, w_stop) = (store.clone(), cfg.outbound.clone(), wake.clone(), shutdown.clone());
     tasks.spawn(async move { worker::run(w_store, transport, w_cfg, w_wake, w_stop).await });
     let (d_store, d_composer, d_wake, d_stop) = (store.clone(), pipeline.composer.clone(), wake.clone(), shutdown.clone());
-    tasks.spawn(async move { crate::digest::run(d_store, d_composer, DIGEST_HOUR_UTC, d_wake, d_stop).await });
+    let d_hour = cfg.digest.hour_utc;
+    if let Some(addr) = cfg.http.listen {
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("http.listen {addr}: {e}"))?;
+        let (m_store, m_stop) = (store.clone(), shutdown.clone());
+        tasks.spawn(async move { crate::metrics::serve(listener, m_store, m_stop).await });
+    }
+    tasks.spawn(async move { crate::digest::run(d_store, d_composer, d_hour, d_wake, d_stop).await });
     if let Some(imap) = cfg.imap.clone() {
         let (p, w, stop) = (pipeline.clone(), wake.clone(), shutdown.clone());
         tasks.spawn(async move { crate::ingest::imap::run(p, imap, w, stop).await });

@@ -28,6 +28,22 @@ pub struct Config {
     pub pgp: PgpConfig,
     /// The IMAP source; `None` when there is no `[imap]` section.
     pub imap: Option<ImapConfig>,
+    pub http: HttpConfig,
+    pub digest: DigestConfig,
+}
+
+/// The loopback HTTP endpoint with `/healthz` and `/metrics` (SPEC §10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// Loopback address and port, e.g. `127.0.0.1:9187`; no endpoint when absent.
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+/// Daily digests (SPEC §8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestConfig {
+    /// Hour of the day (UTC, 0–23) at which `serve` queues the digests. Default 7.
+    pub hour_utc: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -416,7 +432,7 @@ impl ConfigErrors {
 const FILE_KEY: &str = "(file)";
 
 const SECTIONS: &[&str] = &[
-    "gateway", "database", "posting", "inbound", "intake", "outbound", "log", "pgp", "imap",
+    "gateway", "database", "posting", "inbound", "intake", "outbound", "log", "pgp", "imap", "http", "digest",
 ];
 const GATEWAY_KEYS: &[&str] = &[
     "name",
@@ -450,6 +466,8 @@ const SMTP_KEYS: &[&str] = &[
 ];
 const RETRY_KEYS: &[&str] = &["initial_secs", "max_secs", "give_up_secs"];
 const LOG_KEYS: &[&str] = &["format", "level"];
+const HTTP_KEYS: &[&str] = &["listen"];
+const DIGEST_KEYS: &[&str] = &["hour_utc"];
 const PGP_KEYS: &[&str] = &["key_file", "old_key_files"];
 const DEFAULT_KEY_FILE: &str = "gateway-key.asc";
 const IMAP_KEYS: &[&str] = &[
@@ -1078,6 +1096,40 @@ fn read_log(root: &Section, p: &mut Problems) -> LogConfig {
     }
 }
 
+fn read_http(root: &Section, p: &mut Problems) -> HttpConfig {
+    let s = root.table("http", HTTP_KEYS, p);
+    let listen = s.string("listen", p).and_then(|v| match v.parse::<std::net::SocketAddr>() {
+        // SPEC §10: the endpoint is for the local host only.
+        Ok(a) if a.ip().is_loopback() => Some(a),
+        Ok(_) => {
+            p.add(&s.key("listen"), format!("{v:?} is not a loopback address (use 127.0.0.1:PORT or [::1]:PORT)"));
+            None
+        }
+        Err(e) => {
+            p.add(&s.key("listen"), format!("{v:?} is not an address:port: {e}"));
+            None
+        }
+    });
+    HttpConfig { listen }
+}
+
+fn read_digest(root: &Section, p: &mut Problems) -> DigestConfig {
+    let s = root.table("digest", DIGEST_KEYS, p);
+    let hour_utc = match s.get("hour_utc") {
+        None => 7,
+        Some(Value::Integer(h)) if (0..=23).contains(h) => *h as u32,
+        Some(Value::Integer(h)) => {
+            p.add(&s.key("hour_utc"), format!("must be an hour from 0 to 23, found {h}"));
+            7
+        }
+        Some(v) => {
+            p.add(&s.key("hour_utc"), expected("an integer", v));
+            7
+        }
+    };
+    DigestConfig { hour_utc }
+}
+
 fn read_pgp(root: &Section, base: &Path, p: &mut Problems) -> PgpConfig {
     let s = root.table("pgp", PGP_KEYS, p);
     let key_file = s.path("key_file", base, p).unwrap_or_else(|| base.join(DEFAULT_KEY_FILE));
@@ -1437,6 +1489,8 @@ impl Config {
             log: read_log(&root, &mut p),
             pgp: read_pgp(&root, base_dir, &mut p),
             imap: read_imap(&root, base_dir, &mut p),
+            http: read_http(&root, &mut p),
+            digest: read_digest(&root, &mut p),
         };
         if p.0.is_empty() {
             Ok(config)
@@ -1932,6 +1986,19 @@ mod tests {
     }
 
     #[test]
+    fn http_listen_is_loopback_and_digest_hour_is_an_hour() {
+        let dir = dir_with_secret();
+        let c = parse(&minimal_with("[http]\nlisten = \"127.0.0.1:9187\"\n[digest]\nhour_utc = 0\n"), dir.path()).expect("valid");
+        assert_eq!(c.http.listen, Some("127.0.0.1:9187".parse().unwrap()));
+        assert_eq!(c.digest.hour_utc, 0);
+        let c = parse(&minimal_with(""), dir.path()).expect("valid");
+        assert_eq!((c.http.listen, c.digest.hour_utc), (None, 7));
+        assert!(error_at(&minimal_with("[http]\nlisten = \"0.0.0.0:9187\"\n"), "http.listen").contains("loopback"));
+        assert!(error_at(&minimal_with("[http]\nlisten = \"nowhere\"\n"), "http.listen").contains("address:port"));
+        assert!(error_at(&minimal_with("[digest]\nhour_utc = 24\n"), "digest.hour_utc").contains("0 to 23"));
+    }
+
+    #[test]
     fn several_problems_are_reported_at_once() {
         let text = "[gateway]\ndomain = \"not a domain\"\nsecret_file = \"secret.key\"\n\
                     [outbound]\nfile_dir = \"o\"\nconcurency = 4\n[log]\nformat = \"yaml\"\n";
@@ -2032,7 +2099,9 @@ mod tests {
     fn the_example_config_documents_every_key() {
         let text = example_text();
         let table: Table = toml::from_str(&text).expect("toml");
-        let sections: [(&str, &[&str]); 9] = [
+        let sections: [(&str, &[&str]); 11] = [
+            ("http", HTTP_KEYS),
+            ("digest", DIGEST_KEYS),
             ("gateway", GATEWAY_KEYS),
             ("database", DATABASE_KEYS),
             ("posting", POSTING_KEYS),

@@ -28,6 +28,16 @@ fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// One HTTP/1.1 GET on loopback; the whole response as text.
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
 fn count(dir: &std::path::Path) -> usize {
     std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
 }
@@ -39,7 +49,11 @@ async fn serve_ingests_the_maildir_sends_and_stops_on_sigterm() {
     let maildir = g.dir.path().join("maildir");
     let cfg_path = g.cfg.source.clone();
     let text = std::fs::read_to_string(&cfg_path).unwrap();
-    let text = text.replace("[outbound]", "[inbound]\nmaildir = \"maildir\"\npoll_interval_ms = 100\n[outbound]");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let text = text.replace(
+        "[outbound]",
+        &format!("[http]\nlisten = \"127.0.0.1:{port}\"\n[inbound]\nmaildir = \"maildir\"\npoll_interval_ms = 100\n[outbound]"),
+    );
     std::fs::write(&cfg_path, text).unwrap();
     for sub in ["new", "cur", "tmp"] {
         std::fs::create_dir_all(maildir.join(sub)).unwrap();
@@ -75,6 +89,13 @@ async fn serve_ingests_the_maildir_sends_and_stops_on_sigterm() {
     std::fs::write(maildir.join("tmp").join("1700000009.M1P1.host"), late).unwrap();
     std::fs::rename(maildir.join("tmp").join("1700000009.M1P1.host"), maildir.join("new").join("1700000009.M1P1.host")).unwrap();
     wait_until("late mail routed", Duration::from_secs(30), || count(&outbox) == 12);
+
+    assert!(http_get(port, "/healthz").starts_with("HTTP/1.1 200"));
+    let metrics = http_get(port, "/metrics");
+    assert!(metrics.contains("casegate_inbound_total 6"), "{metrics}");
+    assert!(metrics.contains("casegate_decisions_total{decision=\"open-report\",reason=\"new-report\"} 6"), "{metrics}");
+    assert!(metrics.contains("casegate_outbox_items{state=\"sent\"} 12"), "{metrics}");
+    assert!(http_get(port, "/nothing").starts_with("HTTP/1.1 404"));
 
     let status = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
     assert!(status.success());
