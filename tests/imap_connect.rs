@@ -262,3 +262,91 @@ async fn without_move_or_uidplus_mail_is_copied_and_flagged_deleted() {
     let _ = conn.session.logout().await;
     let _ = c.logout().await;
 }
+
+/// A scripted IMAP server for one connection: AUTHENTICATE XOAUTH2 as Gmail and Microsoft
+/// 365 do it. With `accept`, the token is taken; else the server sends its JSON error
+/// challenge, expects the empty answer and says NO. What the client sent comes back.
+fn xoauth2_server(accept: bool) -> (u16, std::thread::JoinHandle<Vec<String>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut out = stream.try_clone().unwrap();
+        let mut lines = BufReader::new(stream).lines().map_while(Result::ok);
+        let mut seen = Vec::new();
+        out.write_all(b"* OK [CAPABILITY IMAP4rev1 AUTH=XOAUTH2] ready\r\n")
+            .unwrap();
+        let command = lines.next().unwrap();
+        let tag = command.split(' ').next().unwrap().to_string();
+        seen.push(command);
+        out.write_all(b"+ \r\n").unwrap();
+        seen.push(lines.next().unwrap());
+        if !accept {
+            // {"status":"401","schemes":"bearer"}
+            out.write_all(b"+ eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIn0=\r\n")
+                .unwrap();
+            seen.push(lines.next().unwrap());
+            out.write_all(
+                format!("{tag} NO [AUTHENTICATIONFAILED] Invalid credentials\r\n").as_bytes(),
+            )
+            .unwrap();
+            return seen;
+        }
+        out.write_all(format!("{tag} OK authenticated\r\n").as_bytes())
+            .unwrap();
+        let capability = lines.next().unwrap();
+        let tag = capability.split(' ').next().unwrap().to_string();
+        seen.push(capability);
+        out.write_all(format!("* CAPABILITY IMAP4rev1 IDLE MOVE\r\n{tag} OK done\r\n").as_bytes())
+            .unwrap();
+        seen
+    });
+    (port, handle)
+}
+
+fn xoauth2_config(dir: &std::path::Path, port: u16) -> casegate::config::ImapConfig {
+    std::fs::write(dir.join("secret.key"), support::SECRET).unwrap();
+    std::fs::write(dir.join("token"), "ya29.a0-token\n").unwrap();
+    let text = format!(
+        "[gateway]\ndomain = \"cert.example\"\nsecret_file = \"secret.key\"\n[outbound]\nfile_dir = \"out\"\n\
+         [imap]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\nusername = \"security@cert.example\"\n\
+         auth = \"xoauth2\"\noauth2_token_file = \"token\"\n"
+    );
+    let cfg = casegate::config::Config::from_toml_str(&text, dir, &dir.join("c.toml")).unwrap();
+    cfg.imap.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn xoauth2_sends_the_bearer_token_and_reads_a_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let b64 = |s: &str| data_encoding::BASE64.encode(s.as_bytes());
+    let want = b64("user=security@cert.example\x01auth=Bearer ya29.a0-token\x01\x01");
+
+    let (port, server) = xoauth2_server(true);
+    let conn = connect::open(&xoauth2_config(dir.path(), port), None)
+        .await
+        .expect("accepted");
+    assert!(conn.caps.idle && conn.caps.moves && !conn.caps.uidplus);
+    let seen = server.join().unwrap();
+    assert!(seen[0].ends_with(" AUTHENTICATE XOAUTH2"), "{seen:?}");
+    assert_eq!(seen[1], want);
+    assert!(seen[2].ends_with(" CAPABILITY"), "{seen:?}");
+
+    let (port, server) = xoauth2_server(false);
+    let err = connect::open(&xoauth2_config(dir.path(), port), None)
+        .await
+        .expect_err("refused");
+    assert!(err.is_auth(), "{err}");
+    assert!(
+        err.to_string().contains("(xoauth2) refused")
+            && err.to_string().contains("AUTHENTICATIONFAILED"),
+        "{err}"
+    );
+    let seen = server.join().unwrap();
+    assert_eq!(seen[1], want);
+    assert_eq!(
+        seen[2], "",
+        "the error challenge is answered with an empty line"
+    );
+}

@@ -384,3 +384,120 @@ async fn a_lease_held_elsewhere_is_waited_for_until_it_expires() {
     assert_eq!(serve.terminate(), Some(0));
     let _ = c.logout().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn several_mailboxes_are_polled_at_once_with_their_own_folders() {
+    let s = Setup::new().await;
+    let mut c = s.dovecot.client().await;
+    c.create("Vendors").await.unwrap();
+    let config = s.configure(
+        "backlog = \"process\"\npoll_interval_secs = 1\n\
+         [[imap.mailbox]]\nname = \"INBOX\"\n\
+         [[imap.mailbox]]\nname = \"Vendors\"\nprocessed = \"Vendors done\"\nquarantine = \"Vendors held\"\n",
+    );
+    append(&mut c, "INBOX", &report(1)).await;
+    append(&mut c, "Vendors", &reply(1)).await;
+    append(&mut c, "Vendors", &stranger(1)).await;
+    let mut serve = s.serve(&config);
+    s.wait_processed(3, &serve).await;
+    s.wait_folders((0, 1, 0)).await;
+    wait_until("Vendors acknowledged", Duration::from_secs(30), || async {
+        let mut c = s.dovecot.client().await;
+        (
+            count(&mut c, "Vendors").await.0,
+            count(&mut c, "Vendors done").await.0,
+            count(&mut c, "Vendors held").await.0,
+        ) == (0, 1, 1)
+    })
+    .await;
+    let mailboxes = s.scalar("SELECT COUNT(*) FROM imap_checkpoints").await;
+    assert_eq!(mailboxes, 2, "a checkpoint per mailbox");
+    assert_eq!(
+        s.scalar("SELECT COUNT(*) FROM inbound_messages WHERE source_ref LIKE 'Vendors/%'")
+            .await,
+        2
+    );
+    assert_eq!(serve.terminate(), Some(0));
+    let _ = c.logout().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_is_reissued_and_still_brings_mail_in() {
+    let s = Setup::new().await;
+    let config =
+        s.configure("idle_renew_secs = 1\npoll_interval_secs = 3600\nfull_check_secs = 3600\n");
+    let mut serve = s.serve_with_env(
+        &config,
+        &[("CASEGATE_LOG", "casegate::ingest::imap=debug,info")],
+    );
+    wait_until("IDLE re-issued twice", Duration::from_secs(30), || async {
+        serve.log_text().matches("IDLE ended woke=Timeout").count() >= 2
+    })
+    .await;
+    let mut c = s.dovecot.client().await;
+    append(&mut c, "INBOX", &reply(1)).await;
+    wait_until("the mail committed", Duration::from_secs(10), || async {
+        s.processed().await == 1
+    })
+    .await;
+    assert!(
+        serve.log_text().contains("IDLE ended woke=Changed"),
+        "{}",
+        serve.log_text()
+    );
+    assert_eq!(serve.terminate(), Some(0));
+    let _ = c.logout().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_network_cut_mid_fetch_times_out_reconnects_and_duplicates_nothing() {
+    let s = Setup::new().await;
+    const N: usize = 200;
+    let mut c = s.dovecot.client().await;
+    for i in 0..N {
+        append(
+            &mut c,
+            "INBOX",
+            &if i % 4 == 0 { report(i) } else { reply(i) },
+        )
+        .await;
+    }
+    let relay = dovecot::Relay::start(s.dovecot.port);
+    let section = s
+        .dovecot
+        .imap_section("backlog = \"process\"\nbatch_size = 20\ntimeout_secs = 2\n");
+    let config = s.configure_raw(&section.replace(
+        &format!("port = {}", s.dovecot.port),
+        &format!("port = {}", relay.port),
+    ));
+    let mut serve = s.serve(&config);
+    wait_until("some mail processed", Duration::from_secs(60), || async {
+        s.processed().await >= 20
+    })
+    .await;
+    relay.stall();
+    let at_cut = s.processed().await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(
+        serve.log_text().contains("timed out after 2 s"),
+        "{}",
+        serve.log_text()
+    );
+    relay.resume();
+    s.wait_processed(N as i64, &serve).await;
+    s.wait_folders((0, N as u32, 0)).await;
+    assert!(at_cut < N as i64, "cut mid-run ({at_cut} done)");
+    assert_eq!(
+        s.scalar("SELECT COUNT(*) FROM inbound_messages").await,
+        N as i64
+    );
+    let posts = s.scalar("SELECT COUNT(*) FROM posts").await;
+    assert_eq!(
+        posts,
+        s.scalar("SELECT COUNT(DISTINCT inbound_id) FROM posts")
+            .await
+    );
+    assert_eq!(posts, N as i64);
+    assert_eq!(serve.terminate(), Some(0));
+    let _ = c.logout().await;
+}

@@ -1,7 +1,8 @@
 //! `casegate imap check`: connect, authenticate, and report each configured mailbox (its
 //! UIDVALIDITY, messages, the mail waiting to be processed, the checkpoint and what the
-//! backlog guard would do, the folders mail is moved to). Reads only: the mailboxes are
-//! opened with EXAMINE and nothing is written to the server or the database.
+//! backlog guard would do, the folders mail is moved to). The mailboxes are opened with
+//! EXAMINE and nothing is written to the server; the database is only read (after the
+//! migrations every command runs).
 
 use super::{output, CmdResult, Failure};
 use crate::config::{Backlog, Config, ImapConfig, ImapMailbox};

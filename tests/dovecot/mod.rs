@@ -412,12 +412,18 @@ pub struct Serve {
 impl Serve {
     /// Start `casegate --config CONFIG serve`, logging to `log` (appended).
     pub fn start(binary: &Path, config: &Path, log: &Path) -> Serve {
+        Serve::start_with_env(binary, config, log, &[])
+    }
+
+    /// The same with extra environment variables (such as `CASEGATE_LOG`).
+    pub fn start_with_env(binary: &Path, config: &Path, log: &Path, env: &[(&str, &str)]) -> Serve {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)
             .expect("log file");
         let child = Command::new(binary)
+            .envs(env.iter().copied())
             .env("NO_COLOR", "1")
             .arg("--config")
             .arg(config)
@@ -493,4 +499,98 @@ where
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A TCP relay on loopback in front of a server, to cut the network: `stall` stops
+/// forwarding (connections hang, as behind a dead link), `resume` closes every connection
+/// it carried and forwards again.
+pub struct Relay {
+    pub port: u16,
+    stalled: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    open: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Relay {
+    pub fn start(target: u16) -> Relay {
+        use std::sync::atomic::AtomicBool;
+        use std::sync::{Arc, Mutex};
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind relay");
+        let port = listener.local_addr().expect("addr").port();
+        let stalled = Arc::new(AtomicBool::new(false));
+        let open: Arc<Mutex<Vec<std::net::TcpStream>>> = Arc::new(Mutex::new(Vec::new()));
+        let (s, o) = (stalled.clone(), open.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(upstream) = std::net::TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
+                let mut held = o.lock().expect("relay lock");
+                for stream in [&client, &upstream] {
+                    held.push(stream.try_clone().expect("clone"));
+                }
+                drop(held);
+                for (from, to) in [
+                    (client.try_clone(), upstream.try_clone()),
+                    (upstream.try_clone(), client.try_clone()),
+                ] {
+                    let (Ok(from), Ok(to), s) = (from, to, s.clone()) else {
+                        continue;
+                    };
+                    std::thread::spawn(move || pump(from, to, &s));
+                }
+            }
+        });
+        Relay {
+            port,
+            stalled,
+            open,
+        }
+    }
+
+    /// Stop forwarding: every connection hangs.
+    pub fn stall(&self) {
+        self.stalled
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Close every connection carried so far, and forward again.
+    pub fn resume(&self) {
+        for stream in self.open.lock().expect("relay lock").drain(..) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+        self.stalled
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Copy `from` to `to` until either closes; while stalled, copy nothing.
+fn pump(
+    mut from: std::net::TcpStream,
+    mut to: std::net::TcpStream,
+    stalled: &std::sync::atomic::AtomicBool,
+) {
+    use std::io::{Read, Write};
+    let mut buf = [0u8; 16384];
+    loop {
+        if stalled.load(std::sync::atomic::Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        let _ = from.set_read_timeout(Some(Duration::from_millis(50)));
+        match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                if to.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = to.shutdown(std::net::Shutdown::Both);
 }

@@ -115,20 +115,24 @@ impl Setup {
 
     /// Start `casegate serve`, logging to a file of its own.
     pub fn serve(&self, config: &Path) -> Serve {
-        let runs = std::fs::read_dir(self.gw.dir.path())
+        self.serve_with_env(config, &[])
+    }
+
+    /// The same with extra environment variables.
+    pub fn serve_with_env(&self, config: &Path, env: &[(&str, &str)]) -> Serve {
+        let dir = self.gw.dir.path();
+        let runs = std::fs::read_dir(dir)
             .unwrap()
             .filter(|e| {
                 e.as_ref()
-                    .unwrap()
-                    .file_name()
-                    .to_string_lossy()
-                    .starts_with("serve-")
+                    .is_ok_and(|e| e.file_name().to_string_lossy().starts_with("serve-"))
             })
             .count();
-        Serve::start(
+        Serve::start_with_env(
             &support::binary(),
             config,
-            &self.gw.dir.path().join(format!("serve-{runs}.log")),
+            &dir.join(format!("serve-{runs}.log")),
+            env,
         )
     }
 
