@@ -290,7 +290,7 @@ impl Pipeline {
 
     /// Stage 8: one transaction, then the source may be acknowledged.
     async fn apply(&self, id: i64, a: &Analysis) -> Result<Outcome, PipelineError> {
-        let mut tx = self.store.pool.begin().await.map_err(StoreError::from)?;
+        let mut tx = self.store.begin_write().await?;
         let d = &a.decision;
         let mut out = self.outcome(id, a);
         let mut thread = None;

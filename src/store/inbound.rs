@@ -49,7 +49,7 @@ impl Store {
     /// Stage 1: store the raw bytes before anything else and commit.
     pub async fn store_raw(&self, raw: &[u8], message_id: Option<&str>, source: &str, source_ref: &str) -> Result<Stored> {
         let sha = sha256_hex(raw);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let prior: Option<(i64, String)> =
             sqlx::query_as("SELECT id, state FROM inbound_messages WHERE sha256 = $1 ORDER BY id LIMIT 1")
                 .bind(&sha)

@@ -83,6 +83,13 @@ impl Store {
         Ok(store)
     }
 
+    /// A write transaction that takes SQLite's write lock at once (`BEGIN IMMEDIATE`), so a
+    /// transaction that reads before it writes waits for another writer (busy timeout)
+    /// instead of failing when that writer commits first.
+    pub async fn begin_write(&self) -> Result<Tx<'static>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     /// Run the migrations in `migrations/sqlite` that have not run yet.
     pub async fn migrate(&self) -> Result<()> {
         sqlx::migrate!("migrations/sqlite").run(&self.pool).await?;
