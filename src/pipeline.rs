@@ -102,10 +102,15 @@ impl Pipeline {
         self.composer.book()
     }
 
+    /// Parse the mail unless it is over the size limit (then `None`: it is held as oversize).
+    fn parse_within_limit(&self, raw: &[u8]) -> Option<Result<Inbound, mail::parse::ParseError>> {
+        (raw.len() as u64 <= self.max_size).then(|| mail::parse::parse(raw))
+    }
+
     /// Stages 1–8 for one mail. `Ok` means stored and decided: the source may acknowledge.
     #[tracing::instrument(skip_all, fields(source, source_ref, message_id, decision))]
     pub async fn ingest(&self, raw: &[u8], source: &str, source_ref: &str) -> Result<Outcome, PipelineError> {
-        let parsed = if raw.len() as u64 <= self.max_size { Some(mail::parse::parse(raw)) } else { None };
+        let parsed = self.parse_within_limit(raw);
         let message_id = parsed.as_ref().and_then(|p| p.as_ref().ok()).and_then(|i| i.message_id.clone());
         tracing::Span::current().record("message_id", message_id.as_deref().unwrap_or(""));
         let stored = self.store.store_raw(raw, message_id.as_deref(), source, source_ref).await?;
@@ -165,7 +170,7 @@ impl Pipeline {
 
     /// Dry run: everything up to the decision, no writes (`route explain`).
     pub async fn explain(&self, raw: &[u8]) -> Result<Analysis, PipelineError> {
-        let parsed = if raw.len() as u64 <= self.max_size { Some(mail::parse::parse(raw)) } else { None };
+        let parsed = self.parse_within_limit(raw);
         self.analyze(raw, parsed, -1).await
     }
 
