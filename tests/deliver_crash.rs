@@ -8,46 +8,12 @@ use rand::{Rng, SeedableRng};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const WORLD: &str = r#"
-[gateway]
-domain = "cert.example"
-intake = ["security@cert.example"]
-trusted_authserv_ids = ["mx.cert.example"]
-[[org]]
-name = "CERT Team"
-kind = "coordinator"
-domains = ["cert.example"]
-[[org]]
-name = "Acme"
-kind = "vendor"
-domains = ["acme.example"]
-[[contact]]
-email = "cora@cert.example"
-org = "CERT Team"
-[[contact]]
-email = "alice@acme.example"
-org = "Acme"
-[[contact]]
-email = "aaron@acme.example"
-org = "Acme"
-[[case]]
-id = "VU#424242"
-title = "Crash test case"
-participants = [ { org = "Acme", role = "vendor" } ]
-"#;
-
-fn mail(i: usize) -> String {
+/// Every third mail a new report, the others vendor replies into the case.
+fn mail(i: usize) -> Vec<u8> {
     if i % 3 == 0 {
-        format!(
-            "From: Reporter {i} <r{i}@reporters.example>\r\nTo: security@cert.example\r\nSubject: Report number {i}\r\n\
-             Message-ID: <crash-{i}@reporters.example>\r\n\r\nFinding {i}: details.\r\n"
-        )
+        support::report(i)
     } else {
-        format!(
-            "From: Alice <alice@acme.example>\r\nTo: cases+vu424242@cert.example\r\nSubject: Re: [VU#424242] update {i}\r\n\
-             Authentication-Results: mx.cert.example; dmarc=pass header.from=acme.example\r\n\
-             Message-ID: <crash-{i}@acme.example>\r\n\r\nUpdate {i}.\r\n"
-        )
+        support::reply(i)
     }
 }
 
@@ -70,7 +36,7 @@ fn deliver(config: &std::path::Path, file: &std::path::Path, kill_after: Option<
 
 #[tokio::test(flavor = "multi_thread")]
 async fn killed_deliveries_store_every_mail_exactly_once() {
-    let world: support::WorldDesc = toml::from_str(WORLD).unwrap();
+    let world: support::WorldDesc = toml::from_str(support::ONE_VENDOR_WORLD).unwrap();
     let g = support::gateway(&world).await;
     let config = g.cfg.source.clone();
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);

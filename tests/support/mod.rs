@@ -213,3 +213,52 @@ pub async fn gateway(world: &WorldDesc) -> Gateway {
 pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_casegate"))
 }
+
+/// A coordinator team and one vendor organization (two contacts) in case VU#424242, with
+/// a trusted MX for DMARC: used by the crash tests of every source.
+pub const ONE_VENDOR_WORLD: &str = r#"
+[gateway]
+domain = "cert.example"
+intake = ["security@cert.example"]
+trusted_authserv_ids = ["mx.cert.example"]
+[[org]]
+name = "CERT Team"
+kind = "coordinator"
+domains = ["cert.example"]
+[[org]]
+name = "Acme"
+kind = "vendor"
+domains = ["acme.example"]
+[[contact]]
+email = "cora@cert.example"
+org = "CERT Team"
+[[contact]]
+email = "alice@acme.example"
+org = "Acme"
+[[contact]]
+email = "aaron@acme.example"
+org = "Acme"
+[[case]]
+id = "VU#424242"
+title = "Test case"
+participants = [ { org = "Acme", role = "vendor" } ]
+"#;
+
+/// A new report to the intake address.
+pub fn report(i: usize) -> Vec<u8> {
+    format!(
+        "From: Reporter {i} <r{i}@reporters.example>\r\nTo: security@cert.example\r\nSubject: Report {i}\r\n\
+         Message-ID: <report-{i}@reporters.example>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\n\r\nFinding {i}.\r\n"
+    )
+    .into_bytes()
+}
+
+/// A vendor reply into the case discussion (DMARC pass from the trusted MX).
+pub fn reply(i: usize) -> Vec<u8> {
+    format!(
+        "From: Alice <alice@acme.example>\r\nTo: cases+vu424242@cert.example\r\nSubject: Re: [VU#424242] update {i}\r\n\
+         Authentication-Results: mx.cert.example; dmarc=pass header.from=acme.example\r\n\
+         Message-ID: <reply-{i}@acme.example>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\n\r\nUpdate {i}.\r\n"
+    )
+    .into_bytes()
+}
