@@ -425,32 +425,7 @@ mod tests {
 
     #[test]
     fn real_shaped_mails() {
-        let ooo = parsed(
-            "From: Alice Vendor <alice@vendor.example>
-To: \"cases@example.org\" <cases+r-k7q2m3x4a5b6c7d8@example.org>
-Subject: Automatic reply: [VU#123456] Buffer overflow in parser
-Thread-Topic: [VU#123456] Buffer overflow in parser
-Message-ID: <abc123@EXCH01.vendor.example>
-In-Reply-To: <n1@example.org>
-Auto-Submitted: auto-generated
-X-Auto-Response-Suppress: All
-Content-Type: multipart/alternative;
-\tboundary=\"_000_abc123EXCH01vendorexample_\"
-MIME-Version: 1.0
-
---_000_abc123EXCH01vendorexample_
-Content-Type: text/plain; charset=\"us-ascii\"
-
-I am out of the office until March 20.
-
---_000_abc123EXCH01vendorexample_
-Content-Type: text/html; charset=\"us-ascii\"
-
-<html><body><p>I am out of the office until March 20.</p></body></html>
-
---_000_abc123EXCH01vendorexample_--
-",
-        );
+        let ooo = parsed(crate::mail::parse::tests::EXCHANGE_OOO);
         assert_eq!(
             classify(&ooo, &book()),
             MachineClass::AutoReply {

@@ -768,7 +768,7 @@ fn extension_for(content_type: &str) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
@@ -954,7 +954,8 @@ Hello Alice.
 --4B2C31234.1741600801/mx.example.org--
 ";
 
-    const EXCHANGE_OOO: &str = "From: Alice Vendor <alice@vendor.example>
+    /// An Exchange out-of-office reply (also used by the machine-mail tests).
+    pub(crate) const EXCHANGE_OOO: &str = "From: Alice Vendor <alice@vendor.example>
 To: \"cases@example.org\" <cases+r-k7q2m3x4a5b6c7d8@example.org>
 Subject: Automatic reply: [VU#123456] Buffer overflow in parser
 Thread-Topic: [VU#123456] Buffer overflow in parser
