@@ -161,10 +161,18 @@ async fn backlog_guard_refuses_then_skip_leaves_old_mail_alone() {
 async fn recreate(c: &mut dovecot::Client, mailbox: &str, mails: &[Vec<u8>]) -> (u32, u32) {
     let (_, old) = count(c, mailbox).await;
     c.select("INBOX").await.unwrap();
-    c.delete(mailbox).await.unwrap();
-    // Dovecot's UIDVALIDITY is a timestamp: a new second gives a new one.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    c.create(mailbox).await.unwrap();
+    // The running serve still has the mailbox selected, and Dovecot may leave its folder
+    // behind for that session (CREATE then says ALREADYEXISTS): delete and try again.
+    for attempt in 0.. {
+        let _ = c.delete(mailbox).await;
+        // Dovecot's UIDVALIDITY is a timestamp: a new second gives a new one.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        match c.create(mailbox).await {
+            Ok(()) => break,
+            Err(e) if attempt < 5 && format!("{e:?}").contains("ALREADYEXISTS") => continue,
+            Err(e) => panic!("CREATE {mailbox}: {e:?}"),
+        }
+    }
     for m in mails {
         append(c, mailbox, m).await;
     }
