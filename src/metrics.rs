@@ -76,13 +76,26 @@ pub async fn serve(listener: TcpListener, store: Store, shutdown: CancellationTo
     }
 }
 
+/// Read the request head (up to the blank line, at most `buf.len()` bytes, 5 s). Reading it
+/// whole matters: closing a socket with unread request bytes resets the connection, and the
+/// client loses the response.
+async fn read_head(stream: &mut TcpStream, buf: &mut [u8]) -> Option<usize> {
+    let mut n = 0;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while n < buf.len() && !buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf[n..])).await {
+            Ok(Ok(0)) => break,
+            Ok(Ok(k)) => n += k,
+            _ => return None,
+        }
+    }
+    (n > 0).then_some(n)
+}
+
 /// One request, one response, then close (HTTP/1.1 with `Connection: close`).
 async fn answer(mut stream: TcpStream, store: &Store) {
     let mut buf = vec![0u8; 2048];
-    let n = match tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buf)).await {
-        Ok(Ok(n)) => n,
-        _ => return,
-    };
+    let Some(n) = read_head(&mut stream, &mut buf).await else { return };
     let request = String::from_utf8_lossy(&buf[..n]);
     let path = request.split_whitespace().nth(1).unwrap_or("");
     let (status, body) = match path {
