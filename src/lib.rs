@@ -17,14 +17,15 @@
 //! ```
 //!
 //! Pure core (no tokio, sqlx, lettre): [`model`], [`mail`], [`replykey`], [`route`],
-//! [`audience`], [`render`], [`pgp`]. I/O shell: [`config`], [`store`], [`pipeline`], [`ingest`],
-//! [`outbound`], [`app`], [`cli`], [`demo`].
+//! [`audience`], [`redact`], [`render`], [`compose`], [`pgp`]. I/O shell:
+//! [`config`], [`store`], [`pipeline`], [`ingest`], [`outbound`], [`app`], [`cli`], [`demo`].
 
 pub mod model;
 pub mod mail;
 pub mod replykey;
 pub mod route;
 pub mod audience;
+pub mod redact;
 pub mod render;
 pub mod compose;
 pub mod pgp;
