@@ -6,7 +6,7 @@ use crate::mail;
 use crate::model::*;
 use crate::pgp::open::{routing_inbound, OpenCtx};
 use crate::pgp::Protection;
-use crate::render::{self, Addressing, VendorNotice};
+use crate::view::{Arrival, VendorContact};
 use crate::store::posts::{self, NewPost, OutboxSlot, PostResult};
 use crate::store::world::WorldQuery;
 use crate::store::{self, now_ms, Store, StoreError};
@@ -51,6 +51,7 @@ pub async fn post(
         assurance: Assurance::Address,
         pinned,
         direct: &[],
+        arrival: Arrival::Plain,
     };
     let mut tx = store.pool.begin().await?;
     let r = posts::insert_post(&mut tx, composer, &world, &np).await?;
@@ -70,8 +71,6 @@ pub async fn release(store: &Store, composer: &Composer, item: i64, thread: Thre
     let mut emails = direct.clone();
     emails.push(from.clone());
     let world = world_of(store, thread, emails).await?;
-    // Content that arrived encrypted leaves only encrypted.
-    let world = if protection.encrypted && protection.refusal.is_none() { crate::compose::confidential(&world) } else { world };
     let t = world.thread(thread).ok_or_else(|| StoreError::NotFound(format!("no thread {thread}")))?;
     let author = world.contact_by_email(&from).map(|c| c.id);
     let np = NewPost {
@@ -85,6 +84,7 @@ pub async fn release(store: &Store, composer: &Composer, item: i64, thread: Thre
         assurance: if author.is_some() { Assurance::Address } else { Assurance::None },
         pinned: false,
         direct: &direct,
+        arrival: Arrival::of(Some(&protection)),
     };
     let mut tx = store.pool.begin().await?;
     store::quarantine::resolve(&mut tx, item, "released", &format!("into thread {thread}")).await?;
@@ -146,20 +146,10 @@ pub async fn notify_vendor(store: &Store, composer: &Composer, case_public_id: &
         let slot = OutboxSlot { kind: OutboxKind::VendorNotification, post: None, report: None, thread: Some(thread.id), contact: Some(c.id), rcpt: &c.email, message_id: &message_id };
         let id = posts::reserve_outbox(&mut tx, &slot, now).await?;
         let ids = crate::compose::Ids { message_id: &message_id, outbox_id: id, earlier: &[] };
-        let to: Addressing = composer.addressing(&world, thread, c, &ids);
-        let case_address = composer.book().case_address(&case.public_id);
-        let n = VendorNotice { case_public_id: &case.public_id, title: &case.title, public_date_ms: public_at, org_name: &org.name, gateway_fingerprint: fingerprint.as_deref(), case_address: &case_address };
-        // SPEC §6.4: content only encrypted in an embargo or to encrypt-only contacts, and
-        // never in plaintext to a contact whose confirmed key stopped being usable.
-        let usable = composer.pgp.keyring().has_usable_key(c.id, now);
-        let full = (usable || !(case.embargoed || c.encrypt_only)) && !composer.withholds_plaintext(c.id, now);
-        let sealed = full.then(|| composer.seal(c.id, &case.public_id, render::vendor_notification(&composer.gateway, &n, &to, now), now).ok()).flatten();
-        let (kind, rendered) = match sealed {
-            Some(r) => (OutboxKind::VendorNotification, r),
-            None => {
-                let notice = render::embargo_notice(&composer.gateway, &case.public_id, &to, now);
-                (OutboxKind::Notice, composer.seal(c.id, &case.public_id, notice.clone(), now).unwrap_or(notice))
-            }
+        let v = VendorContact { case, org: org.id, public_date_ms: public_at, fingerprint: fingerprint.as_deref() };
+        let Some((kind, rendered)) = composer.render_vendor_notification(&world, v, c, &ids, now) else {
+            posts::discard_outbox(&mut tx, id).await?;
+            continue;
         };
         posts::fill_outbox(&mut tx, id, kind, &rendered).await?;
         store::inbound::index_message_id(&mut tx, &message_id, thread.id, Some(c.id), Some(id)).await?;

@@ -3,10 +3,10 @@
 //! is checked again at sending time: a post the contact may no longer read is dropped.
 
 use crate::audience;
-use crate::compose::{thread_view, Composer, Ids};
+use crate::compose::{Composer, Ids};
 use crate::model::*;
-use crate::render::{self, DigestEntry, PostView};
 use crate::store::digest::{self, QueuedPost};
+use crate::view::{Arrival, Author, PostItem};
 use crate::store::posts::{self, OutboxSlot};
 use crate::store::world::WorldQuery;
 use crate::store::{self, now_ms, Store, StoreError};
@@ -93,41 +93,21 @@ async fn queue_digest(
     let slot = OutboxSlot { kind: OutboxKind::Digest, post: None, report: None, thread: Some(home.id), contact: Some(who.id), rcpt: &who.email, message_id: &message_id };
     let id = posts::reserve_outbox(tx, &slot, now).await?;
     let ids = Ids { message_id: &message_id, outbox_id: id, earlier: &[] };
-    let to = composer.addressing(world, home, who, &ids);
-    let home_view = thread_view(world, home, who);
-    let embargoed = audience::case_of_thread(world, home).is_some_and(|c| c.embargoed);
-    // SPEC §6.4, §6.6: content goes encrypted when the contact has a usable key; without
-    // one, an embargo, an encrypt-only contact or a post that arrived encrypted means the
-    // notice, and so does a confirmed key that stopped working.
+    // SPEC §6.4, §6.6: what the contact may receive is the view's to decide, with the
+    // keys as they are now.
     store::keys::refresh(tx, &composer.pgp).await?;
-    let post_ids: Vec<PostId> = posts.iter().map(|p| p.post).collect();
-    let confidential = embargoed || who.encrypt_only || store::keys::any_arrived_encrypted(tx, &post_ids).await?;
-    let usable = composer.pgp.keyring().has_usable_key(who.id, now);
-    let withheld = (confidential && !usable) || composer.withholds_plaintext(who.id, now);
-    let (kind, rendered) = if withheld {
-        (OutboxKind::Notice, render::embargo_notice(&composer.gateway, &home_view.token, &to, now))
-    } else {
-        let views: Vec<_> = posts
-            .iter()
-            .filter_map(|p| world.thread(p.thread).map(|t| (thread_view(world, t, who), audience::author_view(world, t, p.author, who.id))))
-            .collect();
-        let entries: Vec<DigestEntry> = posts
-            .iter()
-            .zip(&views)
-            .map(|(p, (tv, av))| DigestEntry {
-                thread: tv,
-                post: PostView { author_display: &av.display, body: &p.body, attachments: &p.attachments, created_at_ms: p.created_at, redactions: &av.redactions },
-            })
-            .collect();
-        (OutboxKind::Digest, render::digest(&composer.gateway, &home_view, &entries, &to, now))
-    };
-    // A digest that cannot be sealed becomes the notice, never plaintext.
-    let (kind, rendered) = match composer.seal(who.id, &home_view.token, rendered, now) {
-        Ok(sealed) => (kind, sealed),
-        Err(_) => {
-            let notice = render::embargo_notice(&composer.gateway, &home_view.token, &to, now);
-            (OutboxKind::Notice, composer.seal(who.id, &home_view.token, notice.clone(), now).unwrap_or(notice))
-        }
+    let items: Vec<PostItem> = posts
+        .iter()
+        .filter_map(|p| {
+            let thread = world.thread(p.thread)?;
+            let author = Author::of(p.author, p.source);
+            let arrival = Arrival::of_record(p.protection.as_deref());
+            Some(PostItem { thread, author, body: &p.body, attachments: &p.attachments, created_at_ms: p.created_at, pinned: false, direct: &[], arrival })
+        })
+        .collect();
+    let Some((kind, rendered)) = composer.render_digest(world, who, home, &items, &ids, now) else {
+        posts::discard_outbox(tx, id).await?;
+        return Ok(());
     };
     posts::fill_outbox(tx, id, kind, &rendered).await?;
     store::inbound::index_message_id(tx, &message_id, home.id, Some(who.id), Some(id)).await?;

@@ -9,7 +9,8 @@
 //!   ──► pgp::open → Protection        (pure: decrypt, verify, protected headers)
 //!   ──► pipeline::gather  → route::Evidence + model::World   (reads the database)
 //!   ──► route::decide     → model::Decision { action, reason } (pure)
-//!   ──► audience + render → one rendered message per recipient (pure)
+//!   ──► audience → view   → what each recipient receives, redacted (pure)
+//!   ──► render            → one rendered message per recipient (pure)
 //!   ──► pgp::seal         → signed and encrypted per recipient (pure)
 //!   ──► store::apply      → post + attachments + outbox + history, one transaction
 //!   ──► source acknowledged (maildir new/ → cur/, stdin exit 0)
@@ -17,7 +18,7 @@
 //! ```
 //!
 //! Pure core (no tokio, sqlx, lettre): [`model`], [`mail`], [`replykey`], [`route`],
-//! [`audience`], [`redact`], [`render`], [`compose`], [`pgp`]. I/O shell:
+//! [`audience`], [`view`], [`redact`], [`render`], [`compose`], [`pgp`]. I/O shell:
 //! [`config`], [`store`], [`pipeline`], [`ingest`], [`outbound`], [`app`], [`cli`], [`demo`].
 
 pub mod model;
@@ -26,6 +27,7 @@ pub mod replykey;
 pub mod route;
 pub mod audience;
 pub mod redact;
+pub mod view;
 pub mod render;
 pub mod compose;
 pub mod pgp;

@@ -16,6 +16,7 @@ use crate::store::inbound::Stored;
 use crate::store::posts::{self, NewPost, NewReport, PostResult, ReportResult};
 use crate::store::world::WorldQuery;
 use crate::store::{self, Store, StoreError};
+use crate::view::Arrival;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use tracing::{info, warn};
@@ -389,8 +390,9 @@ impl Pipeline {
             assurance,
             pinned: false,
             direct: &a.evidence.direct_recipients,
+            arrival: Arrival::of(a.evidence.protection.as_ref()),
         };
-        Ok(posts::insert_post(tx, &self.composer, &fan_out_world(a).as_ref(), &np).await?)
+        Ok(posts::insert_post(tx, &self.composer, &a.world, &np).await?)
     }
 
     async fn apply_report(
@@ -413,8 +415,9 @@ impl Pipeline {
             assurance,
             ack_interval_ms: self.ack_interval_ms,
             candidates: &pgp::open::candidate_keys(inb, &from.key(), store::now_ms()),
+            arrival: Arrival::of(a.evidence.protection.as_ref()),
         };
-        Ok(posts::open_report(tx, &self.composer, &fan_out_world(a).as_ref(), &nr).await?)
+        Ok(posts::open_report(tx, &self.composer, &a.world, &nr).await?)
     }
 
     fn outcome(&self, id: i64, a: &Analysis) -> Outcome {
@@ -441,15 +444,6 @@ impl Pipeline {
             quarantine_id: None,
             recipients: vec![],
         }
-    }
-}
-
-/// The world the fan-out sees: content that arrived encrypted leaves only encrypted, so
-/// for such a post every reader counts as `encrypt-only` (SPEC §6.4 applied to §5.1).
-fn fan_out_world(a: &Analysis) -> std::borrow::Cow<'_, World> {
-    match &a.evidence.protection {
-        Some(p) if p.encrypted && p.refusal.is_none() => std::borrow::Cow::Owned(crate::compose::confidential(&a.world)),
-        _ => std::borrow::Cow::Borrowed(&a.world),
     }
 }
 

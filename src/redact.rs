@@ -614,6 +614,10 @@ pub fn is_format_char(c: char) -> bool {
 /// A display name, subject or file name as one clean line: format characters removed,
 /// control characters as spaces, runs of whitespace as one space.
 pub fn clean_line(s: &str) -> String {
+    let plain = |c: char| c == ' ' || !(c.is_whitespace() || c.is_control() || is_format_char(c));
+    if s.chars().all(plain) && !s.starts_with(' ') && !s.ends_with(' ') && !s.contains("  ") {
+        return s.to_string();
+    }
     let spaced: String = s
         .chars()
         .filter(|c| !is_format_char(*c))

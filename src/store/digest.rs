@@ -1,7 +1,7 @@
 //! The digest queue: posts waiting for a contact's daily digest (notify mode `digest`).
 
 use super::{Result, Store};
-use crate::model::{Attachment, ContactId, PostId, ThreadId};
+use crate::model::{Attachment, ContactId, PostId, PostSource, ThreadId};
 use sqlx::SqliteConnection as Conn;
 
 /// A queued post, with what the digest shows of it.
@@ -11,16 +11,20 @@ pub struct QueuedPost {
     pub post: PostId,
     pub thread: ThreadId,
     pub author: Option<ContactId>,
+    pub source: PostSource,
     pub body: String,
     pub created_at: i64,
     pub attachments: Vec<Attachment>,
+    /// The post's protection record (JSON), if any.
+    pub protection: Option<String>,
 }
 
 impl Store {
     /// Every post queued for a digest and not sent yet, by contact, oldest first.
     pub async fn queued_digest_posts(&self) -> Result<Vec<QueuedPost>> {
-        let rows: Vec<(i64, i64, i64, Option<i64>, String, i64)> = sqlx::query_as(
-            "SELECT q.contact_id, p.id, p.thread_id, p.author_id, p.body, p.created_at
+        type Row = (i64, i64, i64, Option<i64>, String, i64, String, Option<String>);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT q.contact_id, p.id, p.thread_id, p.author_id, p.body, p.created_at, p.source, p.protection
              FROM digest_queue q JOIN posts p ON p.id = q.post_id
              WHERE q.sent_at IS NULL ORDER BY q.contact_id, p.created_at, p.id",
         )
@@ -30,7 +34,8 @@ impl Store {
         let mut conn = self.pool.acquire().await?;
         for r in rows {
             let attachments = attachments_of(&mut conn, r.1).await?;
-            out.push(QueuedPost { contact: r.0, post: r.1, thread: r.2, author: r.3, body: r.4, created_at: r.5, attachments });
+            let source = PostSource::parse(&r.6).unwrap_or(PostSource::Email);
+            out.push(QueuedPost { contact: r.0, post: r.1, thread: r.2, author: r.3, source, body: r.4, created_at: r.5, attachments, protection: r.7 });
         }
         Ok(out)
     }

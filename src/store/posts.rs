@@ -3,10 +3,11 @@
 //! caller's transaction.
 
 use super::{history, inbound::index_message_id, now_ms, Result};
-use crate::audience::{self, DeliveryMode, PostFacts};
-use crate::compose::{Composer, Ids, PostDraft};
+use crate::audience;
+use crate::compose::{Composer, Ids};
 use crate::model::*;
 use crate::render::{self, Addressing};
+use crate::view::{Arrival, Author, Mode, PostItem};
 use rand::RngCore;
 use sqlx::SqliteConnection as Conn;
 
@@ -24,6 +25,8 @@ pub struct NewPost<'a> {
     pub pinned: bool,
     /// Lowercase To/Cc of the inbound mail: they have it already (§6.5).
     pub direct: &'a [String],
+    /// How the content arrived: content that came encrypted leaves only encrypted.
+    pub arrival: Arrival,
 }
 
 /// What storing a post did.
@@ -72,14 +75,11 @@ pub(crate) async fn insert_post(conn: &mut Conn, composer: &Composer, world: &Wo
     // SPEC §6.4: who has a usable certificate decides between content and the notice.
     // (Read after the first write: the transaction already holds SQLite's write lock.)
     super::keys::refresh(conn, &composer.pgp).await?;
-    let keyring = composer.pgp.keyring();
-    let usable = |c: ContactId| keyring.has_usable_key(c, now);
-    let facts = PostFacts { thread: p.thread, author: p.author, pinned: p.pinned, direct_recipients: p.direct, has_usable_key: &usable };
-    let fan = audience::fan_out(world, &facts);
-    let draft = PostDraft { thread: p.thread, author: p.author, body: p.body, attachments: p.attachments, created_at_ms: now };
+    let draft = PostItem { thread: p.thread, author: Author::of(p.author, p.source), body: p.body, attachments: p.attachments, created_at_ms: now, pinned: p.pinned, direct: p.direct, arrival: p.arrival };
+    let fan = audience::fan_out(world, &draft);
     let mut result = PostResult { post_id, direct: fan.direct.clone(), ..Default::default() };
     for d in &fan.deliveries {
-        if d.mode == DeliveryMode::Digest {
+        if d.mode == Mode::Digest {
             sqlx::query("INSERT INTO digest_queue (contact_id, post_id, created_at) VALUES ($1, $2, $3)")
                 .bind(d.contact)
                 .bind(post_id)
@@ -117,7 +117,7 @@ async fn queue_delivery(
     conn: &mut Conn,
     composer: &Composer,
     world: &World,
-    draft: &PostDraft<'_>,
+    draft: &PostItem<'_>,
     d: &audience::Delivery,
     post: PostId,
     now: i64,
@@ -180,6 +180,12 @@ pub(crate) async fn reserve_outbox(conn: &mut Conn, s: &OutboxSlot<'_>, now: i64
     .await?)
 }
 
+/// Drop a reserved outbox row that got no message.
+pub(crate) async fn discard_outbox(conn: &mut Conn, id: OutboxId) -> Result<()> {
+    sqlx::query("DELETE FROM outbox WHERE id = $1").bind(id).execute(&mut *conn).await?;
+    Ok(())
+}
+
 pub(crate) async fn fill_outbox(conn: &mut Conn, id: OutboxId, kind: OutboxKind, r: &render::Rendered) -> Result<()> {
     sqlx::query("UPDATE outbox SET kind = $1, envelope_from = $2, bytes = $3 WHERE id = $4")
         .bind(kind.as_str())
@@ -206,6 +212,7 @@ pub struct NewReport<'a> {
     /// Certificates the reporter offered (stored unconfirmed before the acknowledgement,
     /// which is encrypted to them, SPEC §8).
     pub candidates: &'a [crate::pgp::open::Candidate],
+    pub arrival: Arrival,
 }
 
 /// What opening a report did.
@@ -255,9 +262,9 @@ pub(crate) async fn open_report(conn: &mut Conn, composer: &Composer, world: &Wo
     }
     history::record(conn, "report-opened", None, Some(thread_id), Some(r.inbound), &public_id).await?;
     super::keys::store_candidates(conn, reporter.id, r.candidates, r.inbound).await?;
-    let np = NewPost { thread: &thread, author: Some(reporter.id), source: PostSource::Email, body: r.body, attachments: r.attachments, inbound: Some(r.inbound), inbound_message_id: r.inbound_message_id, assurance: r.assurance, pinned: false, direct: &[] };
+    let np = NewPost { thread: &thread, author: Some(reporter.id), source: PostSource::Email, body: r.body, attachments: r.attachments, inbound: Some(r.inbound), inbound_message_id: r.inbound_message_id, assurance: r.assurance, pinned: false, direct: &[], arrival: r.arrival };
     let post = insert_post(conn, composer, &world, &np).await?;
-    let acknowledgement = acknowledge(conn, composer, &reporter, &public_id, thread_id, r, now).await?;
+    let acknowledgement = acknowledge(conn, composer, &world, report_id, r, now).await?;
     Ok(ReportResult { report: public_id, thread: thread_id, post, acknowledgement })
 }
 
@@ -265,12 +272,15 @@ pub(crate) async fn open_report(conn: &mut Conn, composer: &Composer, world: &Wo
 async fn acknowledge(
     conn: &mut Conn,
     composer: &Composer,
-    reporter: &ContactSnap,
-    public_id: &str,
-    thread: ThreadId,
+    world: &World,
+    report: ReportId,
     r: &NewReport<'_>,
     now: i64,
 ) -> Result<Option<OutboxId>> {
+    let missing = || super::StoreError::NotFound(format!("report {report}"));
+    let report = world.report(report).ok_or_else(missing)?;
+    let reporter = world.contact(report.reporter).ok_or_else(missing)?;
+    let thread = report.thread;
     let recent: Option<i64> = sqlx::query_scalar(
         "SELECT id FROM outbox WHERE rcpt = $1 AND kind = 'acknowledgement' AND created_at > $2 LIMIT 1",
     )
@@ -294,11 +304,13 @@ async fn acknowledge(
         references: r.inbound_message_id.map(|m| vec![m.to_string()]).unwrap_or_default(),
         bounce: composer.bounce_address(id),
     };
-    let plain = render::acknowledgement(&composer.gateway, public_id, &to, now);
     // SPEC §8: encrypted when the reporter's key is known (also one offered in the report).
     super::keys::refresh(conn, &composer.pgp).await?;
-    let rendered = composer.seal(reporter.id, public_id, plain.clone(), now).unwrap_or(plain);
-    fill_outbox(conn, id, OutboxKind::Acknowledgement, &rendered).await?;
+    let Some((kind, rendered)) = composer.render_acknowledgement(world, report, &to, now) else {
+        discard_outbox(conn, id).await?;
+        return Ok(None);
+    };
+    fill_outbox(conn, id, kind, &rendered).await?;
     index_message_id(conn, &message_id, thread, Some(reporter.id), Some(id)).await?;
     Ok(Some(id))
 }
