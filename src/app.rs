@@ -39,8 +39,8 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
     let transport = Transport::from_config(&cfg.outbound).map_err(|e| anyhow::anyhow!("outbound transport: {e}"))?;
     let wake = Arc::new(Notify::new());
     let mut tasks = tokio::task::JoinSet::new();
-    let (w_store, w_cfg, w_wake, w_stop) = (store.clone(), cfg.outbound.clone(), wake.clone(), shutdown.clone());
-    tasks.spawn(async move { worker::run(w_store, transport, w_cfg, w_wake, w_stop).await });
+    let (w_store, w_composer, w_cfg, w_wake, w_stop) = (store.clone(), pipeline.composer.clone(), cfg.outbound.clone(), wake.clone(), shutdown.clone());
+    tasks.spawn(async move { worker::run(w_store, w_composer, transport, w_cfg, w_wake, w_stop).await });
     let (d_store, d_composer, d_wake, d_stop) = (store.clone(), pipeline.composer.clone(), wake.clone(), shutdown.clone());
     let d_hour = cfg.digest.hour_utc;
     if let Some(addr) = cfg.http.listen {
@@ -48,7 +48,9 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
         let (m_store, m_stop) = (store.clone(), shutdown.clone());
         tasks.spawn(async move { crate::metrics::serve(listener, m_store, m_stop).await });
     }
+    let (k_store, k_pgp, k_stop) = (store.clone(), pipeline.composer.pgp.clone(), shutdown.clone());
     tasks.spawn(async move { crate::digest::run(d_store, d_composer, d_hour, d_wake, d_stop).await });
+    tasks.spawn(async move { crate::schedule::key_checks(k_store, k_pgp, crate::schedule::KEY_CHECK_INTERVAL, k_stop).await });
     if let Some(imap) = cfg.imap.clone() {
         let (p, w, stop) = (pipeline.clone(), wake.clone(), shutdown.clone());
         tasks.spawn(async move { crate::ingest::imap::run(p, imap, w, stop).await });

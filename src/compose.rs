@@ -10,7 +10,7 @@ use crate::model::*;
 use crate::pgp::{seal, PgpError, PgpState};
 use crate::render::{self, Addressing, Gateway, Rendered};
 use crate::replykey;
-use crate::view::{self, Content, Ctx, Item, KeyFacts, PostItem, Seal, VendorContact, View};
+use crate::view::{self, Content, Ctx, Facts, Item, PostItem, Queued, Seal, VendorContact, View};
 use std::sync::Arc;
 
 /// The parts of the configuration composition needs.
@@ -36,6 +36,16 @@ pub struct Ids<'a> {
 }
 
 impl Composer {
+    /// The composer of the gateway `cfg` describes.
+    pub fn from_config(cfg: &crate::config::Config) -> Composer {
+        Composer {
+            gateway: Gateway { name: cfg.gateway.name.clone(), book: cfg.address_book() },
+            secret: cfg.gateway.secret.clone(),
+            max_attachment_bytes: cfg.outbound.max_attachment_bytes,
+            pgp: Arc::new(PgpState::new(cfg.pgp.keys.clone())),
+        }
+    }
+
     pub fn book(&self) -> &AddressBook {
         &self.gateway.book
     }
@@ -91,34 +101,36 @@ impl Composer {
     pub fn render_delivery(&self, world: &World, post: &PostItem, d: &Delivery, ids: &Ids, now_ms: i64) -> Option<(OutboxKind, Rendered)> {
         let contact = world.contact(d.contact)?;
         let to = self.addressing(world, post.thread, contact, ids);
-        self.deliver(world, &Item::Post(post), contact, &to, now_ms)
+        self.render(world, &Item::Post(post), contact, &to, None, now_ms)
     }
 
     /// The digest of `posts` for `who`, replying into `home` (SPEC §8).
     pub fn render_digest(&self, world: &World, who: &ContactSnap, home: &ThreadSnap, posts: &[PostItem], ids: &Ids, now_ms: i64) -> Option<(OutboxKind, Rendered)> {
         let to = self.addressing(world, home, who, ids);
-        self.deliver(world, &Item::Digest { home, posts }, who, &to, now_ms)
+        self.render(world, &Item::Digest { home, posts }, who, &to, None, now_ms)
     }
 
     /// The initial contact of `contact`'s organization in `v.case` (SPEC §8).
     pub fn render_vendor_notification(&self, world: &World, v: VendorContact, contact: &ContactSnap, ids: &Ids, now_ms: i64) -> Option<(OutboxKind, Rendered)> {
         let thread = world.thread(v.case.discussion)?;
         let to = self.addressing(world, thread, contact, ids);
-        self.deliver(world, &Item::VendorContact(v), contact, &to, now_ms)
+        self.render(world, &Item::VendorContact(v), contact, &to, None, now_ms)
     }
 
     /// The acknowledgement of `report` to its reporter (SPEC §8); `to` carries the
     /// threading to the report mail.
     pub fn render_acknowledgement(&self, world: &World, report: &ReportSnap, to: &Addressing, now_ms: i64) -> Option<(OutboxKind, Rendered)> {
         let reporter = world.contact(report.reporter)?;
-        self.deliver(world, &Item::Acknowledgement { report }, reporter, to, now_ms)
+        self.render(world, &Item::Acknowledgement { report }, reporter, to, None, now_ms)
     }
 
-    /// What the view decides, formatted and sealed. Content whose encryption fails is
-    /// decided again as such, which gives the notice: never plaintext.
-    fn deliver(&self, world: &World, item: &Item, contact: &ContactSnap, to: &Addressing, now_ms: i64) -> Option<(OutboxKind, Rendered)> {
-        let keys = self.key_facts(contact.id, now_ms);
-        let content = match view::view(world, item, contact.id, &keys, &self.ctx()) {
+    /// What the view decides `contact` gets of `item` now, formatted for `to` and sealed;
+    /// `queued` is what was decided when the item was queued. `None`: nothing. Content
+    /// whose encryption fails is decided again as such, which gives the notice: never
+    /// plaintext.
+    pub fn render(&self, world: &World, item: &Item, contact: &ContactSnap, to: &Addressing, queued: Option<Queued>, now_ms: i64) -> Option<(OutboxKind, Rendered)> {
+        let facts = self.facts(contact.id, queued, now_ms);
+        let content = match view::view(world, item, contact.id, &facts, &self.ctx()) {
             View::Nothing(_) => return None,
             View::Notice(n) => return Some((OutboxKind::Notice, self.signed(render::notice(&self.gateway, &n, to, now_ms), now_ms))),
             View::Content(c) => c,
@@ -126,7 +138,7 @@ impl Composer {
         if let Ok(sealed) = self.seal_content(&content, contact.id, to, now_ms) {
             return Some(sealed);
         }
-        let failed = KeyFacts { sealing_failed: true, ..keys };
+        let failed = Facts { sealing_failed: true, ..facts };
         match view::view(world, item, contact.id, &failed, &self.ctx()) {
             View::Notice(n) => Some((OutboxKind::Notice, self.signed(render::notice(&self.gateway, &n, to, now_ms), now_ms))),
             View::Content(c) if c.seal == Seal::Sign => self.seal_content(&c, contact.id, to, now_ms).ok(),
@@ -134,13 +146,15 @@ impl Composer {
         }
     }
 
-    /// The recipient's certificates now (SPEC §5.4, §6.4).
-    fn key_facts(&self, contact: ContactId, now_ms: i64) -> KeyFacts {
+    /// What the view needs to know about `contact` now: their certificates (SPEC §5.4,
+    /// §6.4), and what was decided when the item was queued.
+    pub fn facts(&self, contact: ContactId, queued: Option<Queued>, now_ms: i64) -> Facts {
         let keys = self.pgp.keyring();
-        KeyFacts {
+        Facts {
             usable_cert: keys.recipient_cert(contact, now_ms).is_some(),
             confirmed_cert: keys.has_confirmed_cert(contact),
             sealing_failed: false,
+            queued,
         }
     }
 

@@ -2,11 +2,12 @@
 //! content-free notice, or the content as this recipient may see it. [`view`] is the one
 //! function that decides; `render` only formats what it returns and `compose` seals it.
 //!
-//! Pure: a world snapshot, the item, the recipient and the facts about their keys go in;
-//! a value comes out.
+//! Pure: a world snapshot, the item, the recipient and the facts about them (their keys,
+//! what was decided when the item was queued) go in; a value comes out.
 //!
 //! | rule | function |
 //! |---|---|
+//! | nothing, the notice, or the content sealed how (what is stored when an item is queued) | [`form`] |
 //! | who gets a post at all, and when (readers, author, §6.5 Cc, notify mode) | [`reach_post`] |
 //! | who gets the other kinds | `reach` |
 //! | content or notice (embargo, arrived encrypted, encrypt-only, key) | `withheld` |
@@ -138,15 +139,33 @@ pub enum Item<'a> {
     },
 }
 
-/// What is known about the recipient's OpenPGP certificates now.
+/// What is known about the recipient now: their OpenPGP certificates, and what was decided
+/// when the item was queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct KeyFacts {
+pub struct Facts {
     /// A certificate the message can be encrypted to.
     pub usable_cert: bool,
     /// A coordinator confirmed a certificate for them, usable or not.
     pub confirmed_cert: bool,
     /// Encrypting this item to them failed.
     pub sealing_failed: bool,
+    /// The item was decided when it was queued and is rendered when sent (SPEC §7.1).
+    pub queued: Option<Queued>,
+}
+
+/// The decision stored with a queued item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Queued {
+    Content,
+    Notice,
+}
+
+/// What a recipient gets of an item, before the content is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Form {
+    Nothing(Skip),
+    Notice(Withheld),
+    Content(Seal),
 }
 
 /// When a reader gets a post.
@@ -176,6 +195,8 @@ pub enum Skip {
 /// Why a recipient gets the content-free notice instead of the content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Withheld {
+    /// It was queued as the notice.
+    Queued,
     Embargo,
     ArrivedEncrypted,
     EncryptOnly,
@@ -278,29 +299,23 @@ pub enum FileView<'a> {
     Withheld { name: String },
 }
 
-/// What `recipient` receives of `item`.
+/// What `recipient` receives of `item`: [`form`], and for the content, the content as
+/// they may see it.
 pub fn view<'a>(
     world: &World,
     item: &Item<'a>,
     recipient: ContactId,
-    keys: &KeyFacts,
+    facts: &Facts,
     ctx: &Ctx,
 ) -> View<'a> {
+    let token = token_of(world, item);
+    let seal = match form(world, item, recipient, facts) {
+        Form::Nothing(skip) => return View::Nothing(skip),
+        Form::Notice(why) => return View::Notice(Notice { token, why }),
+        Form::Content(seal) => seal,
+    };
     let Some(r) = world.contact(recipient) else {
         return View::Nothing(Skip::UnknownRecipient);
-    };
-    if let Err(skip) = reach(world, item, r) {
-        return View::Nothing(skip);
-    }
-    let token = token_of(world, item);
-    if let Some(why) = withheld(world, item, r, keys) {
-        return View::Notice(Notice { token, why });
-    }
-    // SPEC §6.4: a recipient with a usable certificate always gets it encrypted.
-    let seal = if keys.usable_cert && !keys.sealing_failed {
-        Seal::Encrypt
-    } else {
-        Seal::Sign
     };
     let shown = Shown::new(world, case_of_item(world, item), r, ctx);
     let body = match *item {
@@ -315,6 +330,26 @@ pub fn view<'a>(
         Item::Acknowledgement { .. } => Body::Acknowledgement,
     };
     View::Content(Content { token, seal, body })
+}
+
+/// Whether `recipient` gets `item` at all, the notice, or the content sealed how: the
+/// decision [`view`] builds on, also taken alone when an item is queued (SPEC §7.1).
+pub fn form(world: &World, item: &Item, recipient: ContactId, facts: &Facts) -> Form {
+    let Some(r) = world.contact(recipient) else {
+        return Form::Nothing(Skip::UnknownRecipient);
+    };
+    if let Err(skip) = reach(world, item, r, facts.queued.is_some()) {
+        return Form::Nothing(skip);
+    }
+    if let Some(why) = withheld(world, item, r, facts) {
+        return Form::Notice(why);
+    }
+    // SPEC §6.4: a recipient with a usable certificate always gets it encrypted.
+    if facts.usable_cert && !facts.sealing_failed {
+        Form::Content(Seal::Encrypt)
+    } else {
+        Form::Content(Seal::Sign)
+    }
 }
 
 /// SPEC §6.1, §6.5: whether and when a contact gets a post: readers of its thread but the
@@ -345,9 +380,13 @@ pub fn reach_post(world: &World, p: &PostItem, r: &ContactSnap) -> Result<Mode, 
     }
 }
 
-/// Who gets an item now.
-fn reach(world: &World, item: &Item, r: &ContactSnap) -> Result<(), Skip> {
+/// Who gets an item now. For a post's notification queued earlier, who gets it was
+/// decided then; only whether they may still read it is checked again.
+fn reach(world: &World, item: &Item, r: &ContactSnap, queued: bool) -> Result<(), Skip> {
     match item {
+        Item::Post(p) if queued => may_read(world, p.thread, r.id)
+            .then_some(())
+            .ok_or(Skip::NotAReader),
         Item::Post(p) => match reach_post(world, p, r)? {
             Mode::Now => Ok(()),
             Mode::Digest => Err(Skip::InDigest),
@@ -379,16 +418,20 @@ fn reach(world: &World, item: &Item, r: &ContactSnap) -> Result<(), Skip> {
 /// content that arrived encrypted, an `encrypt-only` contact, a contact whose confirmed
 /// certificate stopped working) goes to a recipient without a usable certificate as the
 /// content-free notice. Fails closed: an unreadable protection record counts as
-/// encrypted, and content whose encryption failed is never sent in plaintext. The
-/// acknowledgement of a report carries no content (SPEC §8).
-fn withheld(world: &World, item: &Item, r: &ContactSnap, keys: &KeyFacts) -> Option<Withheld> {
+/// encrypted, content whose encryption failed is never sent in plaintext, and an item
+/// queued as the notice stays one. The acknowledgement of a report carries no content
+/// (SPEC §8).
+fn withheld(world: &World, item: &Item, r: &ContactSnap, facts: &Facts) -> Option<Withheld> {
     if let Item::Acknowledgement { .. } = item {
         return None;
     }
-    if keys.sealing_failed {
+    if facts.sealing_failed {
         return Some(Withheld::SealingFailed);
     }
-    if keys.usable_cert {
+    if facts.queued == Some(Queued::Notice) {
+        return Some(Withheld::Queued);
+    }
+    if facts.usable_cert {
         return None;
     }
     let arrived_encrypted = match item {
@@ -404,7 +447,7 @@ fn withheld(world: &World, item: &Item, r: &ContactSnap, keys: &KeyFacts) -> Opt
         Some(Withheld::ArrivedEncrypted)
     } else if r.encrypt_only {
         Some(Withheld::EncryptOnly)
-    } else if keys.confirmed_cert {
+    } else if facts.confirmed_cert {
         Some(Withheld::KeyNotUsable)
     } else {
         None
@@ -713,7 +756,7 @@ mod tests {
         }
     }
 
-    fn see<'a>(w: &World, item: &Item<'a>, r: ContactId, keys: KeyFacts) -> View<'a> {
+    fn see<'a>(w: &World, item: &Item<'a>, r: ContactId, keys: Facts) -> View<'a> {
         view(w, item, r, &keys, &ctx(&book()))
     }
 
@@ -743,24 +786,24 @@ mod tests {
             ..post(&w.threads[0], Some(10), false, &[])
         };
         let item = Item::Post(&p);
-        let rita = see(&w, &item, 40, KeyFacts::default());
+        let rita = see(&w, &item, 40, Facts::default());
         assert_eq!(
             post_of(&rita).text,
             "Vendor A (Vendor A) of Vendor A said so; Vendor A too."
         );
         assert_eq!(post_of(&rita).author, "Cora Coord");
-        let colleague = see(&w, &item, 21, KeyFacts::default());
+        let colleague = see(&w, &item, 21, Facts::default());
         assert_eq!(post_of(&colleague).text, body);
         assert!(matches!(
-            see(&w, &item, 10, KeyFacts::default()),
+            see(&w, &item, 10, Facts::default()),
             View::Nothing(Skip::Author)
         ));
         assert!(matches!(
-            see(&w, &item, 30, KeyFacts::default()),
+            see(&w, &item, 30, Facts::default()),
             View::Nothing(Skip::InDigest)
         ));
         assert!(matches!(
-            see(&w, &item, 31, KeyFacts::default()),
+            see(&w, &item, 31, Facts::default()),
             View::Nothing(Skip::Muted)
         ));
     }
@@ -771,7 +814,7 @@ mod tests {
         let t = &w.threads[0];
         let shown = |author, r| {
             let p = post(t, Some(author), true, &[]);
-            post_of(&see(&w, &Item::Post(&p), r, KeyFacts::default()))
+            post_of(&see(&w, &Item::Post(&p), r, Facts::default()))
                 .author
                 .clone()
         };
@@ -788,7 +831,7 @@ mod tests {
         let mut w = world();
         let p = post(&w.threads[0], Some(30), true, &[]);
         let shown = |w: &World| {
-            post_of(&see(w, &Item::Post(&p), 40, KeyFacts::default()))
+            post_of(&see(w, &Item::Post(&p), 40, Facts::default()))
                 .author
                 .clone()
         };
@@ -805,16 +848,16 @@ mod tests {
         assert_eq!(shown(&w), "Bea Bolt");
         w.contacts[0].name = "CERT Coordinators".into();
         let by_coordinator = post(&w.threads[0], Some(10), true, &[]);
-        let v = see(&w, &Item::Post(&by_coordinator), 40, KeyFacts::default());
+        let v = see(&w, &Item::Post(&by_coordinator), 40, Facts::default());
         assert_eq!(post_of(&v).author, "CERT Coordinators");
         let unknown = PostItem {
             author: Author::Unknown,
             ..post(&w.threads[0], None, true, &[])
         };
-        let v = see(&w, &Item::Post(&unknown), 40, KeyFacts::default());
+        let v = see(&w, &Item::Post(&unknown), 40, Facts::default());
         assert_eq!(post_of(&v).author, UNKNOWN_SENDER);
         let system = post(&w.threads[0], None, true, &[]);
-        let v = see(&w, &Item::Post(&system), 40, KeyFacts::default());
+        let v = see(&w, &Item::Post(&system), 40, Facts::default());
         assert_eq!(post_of(&v).author, SYSTEM_AUTHOR);
     }
 
@@ -822,8 +865,8 @@ mod tests {
     fn content_or_notice_fails_closed() {
         let mut w = world();
         let plain = post(&w.threads[0], Some(10), true, &[]);
-        let no_key = KeyFacts::default();
-        let usable = KeyFacts {
+        let no_key = Facts::default();
+        let usable = Facts {
             usable_cert: true,
             ..no_key
         };
@@ -845,13 +888,13 @@ mod tests {
                 })
             ));
         }
-        let broken = KeyFacts {
+        let broken = Facts {
             confirmed_cert: true,
             ..no_key
         };
         let v = see(&w, &Item::Post(&plain), 40, broken);
         assert_eq!(withheld(&v), Some(Withheld::KeyNotUsable));
-        let failed = KeyFacts {
+        let failed = Facts {
             sealing_failed: true,
             ..usable
         };
@@ -910,13 +953,13 @@ mod tests {
             attachments: &files,
             ..post(&w.threads[0], Some(10), true, &[])
         };
-        let outsider = see(&w, &Item::Post(&p), 40, KeyFacts::default());
+        let outsider = see(&w, &Item::Post(&p), 40, Facts::default());
         let f = &post_of(&outsider).files;
         assert!(matches!(&f[0], FileView::Withheld { name } if name == "body.html"));
         assert!(matches!(&f[1], FileView::Forward { name, bytes, .. }
             if name == "Vendor A-crash.txt" && &bytes[..] == b"Ann Acme"));
         assert!(matches!(&f[2], FileView::Listed { size: 200, .. }));
-        let insider = see(&w, &Item::Post(&p), 21, KeyFacts::default());
+        let insider = see(&w, &Item::Post(&p), 21, Facts::default());
         match &post_of(&insider).files[0] {
             FileView::Forward { bytes, .. } => assert_eq!(
                 &bytes[..],
@@ -940,7 +983,7 @@ mod tests {
             home: &w.threads[0],
             posts: &posts,
         };
-        match see(&w, &item, 30, KeyFacts::default()) {
+        match see(&w, &item, 30, Facts::default()) {
             View::Content(Content {
                 body: Body::Digest(d),
                 ..
@@ -956,7 +999,7 @@ mod tests {
             posts: &posts[1..],
         };
         assert!(matches!(
-            see(&w, &only_private, 30, KeyFacts::default()),
+            see(&w, &only_private, 30, Facts::default()),
             View::Nothing(Skip::NotAReader)
         ));
     }
@@ -972,7 +1015,7 @@ mod tests {
             public_date_ms: 0,
             fingerprint: None,
         });
-        match see(&w, &item, 30, KeyFacts::default()) {
+        match see(&w, &item, 30, Facts::default()) {
             View::Content(Content {
                 body: Body::VendorContact(v),
                 ..
@@ -982,9 +1025,9 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let v = see(&w, &item, 31, KeyFacts::default());
+        let v = see(&w, &item, 31, Facts::default());
         assert!(matches!(v, View::Nothing(Skip::Muted)));
-        let v = see(&w, &item, 20, KeyFacts::default());
+        let v = see(&w, &item, 20, Facts::default());
         assert!(matches!(v, View::Nothing(Skip::NotAddressed)));
     }
 
@@ -1001,10 +1044,11 @@ mod tests {
             subject: "s".into(),
         };
         let item = Item::Acknowledgement { report: &report };
-        let failed = KeyFacts {
+        let failed = Facts {
             usable_cert: true,
             confirmed_cert: true,
             sealing_failed: true,
+            queued: Some(Queued::Notice),
         };
         let v = see(&w, &item, 40, failed);
         assert!(matches!(
@@ -1016,7 +1060,7 @@ mod tests {
             })
         ));
         assert!(matches!(
-            see(&w, &item, 30, KeyFacts::default()),
+            see(&w, &item, 30, Facts::default()),
             View::Nothing(Skip::NotAddressed)
         ));
     }

@@ -23,7 +23,7 @@ use casegate::mail::AddressBook;
 use casegate::model::*;
 use casegate::render::{self, Addressing, Gateway};
 use casegate::view::{
-    self, Arrival, Author, Ctx, Item, KeyFacts, Mode, PostItem, VendorContact, View,
+    self, Arrival, Author, Ctx, Facts, Item, Mode, PostItem, Queued, VendorContact, View,
 };
 use mail_parser::{MessageParser, MimeHeaders};
 use proptest::prelude::*;
@@ -114,7 +114,7 @@ struct ContactSpec {
     local: Local,
     notify: NotifyMode,
     encrypt_only: bool,
-    keys: KeyFacts,
+    keys: Keys,
 }
 
 #[derive(Debug, Clone)]
@@ -197,17 +197,33 @@ fn name() -> impl Strategy<Value = Name> {
     prop::collection::vec(word, 1..=2).prop_map(Name)
 }
 
-fn keys() -> impl Strategy<Value = KeyFacts> {
+/// A recipient's certificates when an item is queued, and when it is rendered and sealed.
+#[derive(Debug, Clone, Copy, Default)]
+struct Keys {
+    plan: Facts,
+    send: Facts,
+}
+
+fn facts(sealing: f64) -> impl Strategy<Value = Facts> {
     (
         prop::bool::weighted(0.3),
         prop::bool::weighted(0.2),
-        prop::bool::weighted(0.05),
+        prop::bool::weighted(sealing),
     )
-        .prop_map(|(usable_cert, confirmed_cert, sealing_failed)| KeyFacts {
+        .prop_map(|(usable_cert, confirmed_cert, sealing_failed)| Facts {
             usable_cert,
             confirmed_cert,
             sealing_failed,
+            queued: None,
         })
+}
+
+/// Mostly the same certificates at both times; sometimes a key added, expired or failing.
+fn keys() -> impl Strategy<Value = Keys> {
+    (facts(0.0), prop::option::weighted(0.3, facts(0.1))).prop_map(|(plan, later)| Keys {
+        plan,
+        send: later.unwrap_or(plan),
+    })
 }
 
 fn contact() -> impl Strategy<Value = ContactSpec> {
@@ -375,7 +391,7 @@ fn spec() -> impl Strategy<Value = Spec> {
 struct Fixture {
     world: World,
     /// Per contact id: its key facts.
-    keys: Vec<(ContactId, KeyFacts)>,
+    keys: Vec<(ContactId, Keys)>,
     /// Per contact id: names that do not identify anyone (reserved-like names).
     plain_names: BTreeSet<ContactId>,
     /// Org id → its name without legal form.
@@ -872,19 +888,24 @@ enum Form {
 
 /// SPEC §6.4 and docs/decisions.md: content that must travel encrypted reaches a recipient
 /// without a usable key as the notice; a failed encryption never falls back to plaintext.
-fn expected_form(r: &ContactSnap, k: &KeyFacts, embargo: bool, arrived_encrypted: bool) -> Form {
-    if k.sealing_failed {
-        return Form::Notice;
-    }
-    let needs = embargo || arrived_encrypted || r.encrypt_only || k.confirmed_cert;
-    if needs && !k.usable_cert {
-        Form::Notice
-    } else {
-        Form::Content
+/// Decided when queued with the keys then, and again when sent with the keys then: a
+/// notice stays a notice.
+fn expected_form(r: &ContactSnap, k: &Keys, embargo: bool, arrived_encrypted: bool) -> Form {
+    let once = |k: &Facts| {
+        let needs = embargo || arrived_encrypted || r.encrypt_only || k.confirmed_cert;
+        if k.sealing_failed || (needs && !k.usable_cert) {
+            Form::Notice
+        } else {
+            Form::Content
+        }
+    };
+    match once(&k.plan) {
+        Form::Content => once(&k.send),
+        other => other,
     }
 }
 
-fn keys_of(f: &Fixture, c: ContactId) -> KeyFacts {
+fn keys_of(f: &Fixture, c: ContactId) -> Keys {
     f.keys
         .iter()
         .find(|(id, _)| *id == c)
@@ -1113,7 +1134,7 @@ fn deliver(
     w: &World,
     item: &Item,
     r: &ContactSnap,
-    keys: &KeyFacts,
+    keys: &Keys,
     id: &str,
 ) -> (Form, Option<Vec<u8>>) {
     let ctx = Ctx {
@@ -1121,8 +1142,18 @@ fn deliver(
         book: &gw.book,
         max_attachment_bytes: MAX_ATTACHMENT,
     };
+    // Queued (SPEC §7.1): the decision is stored; rendered and sealed when sent.
+    let queued = match view::form(w, item, r.id, &keys.plan) {
+        view::Form::Nothing(_) => return (Form::Nothing, None),
+        view::Form::Notice(_) => Queued::Notice,
+        view::Form::Content(_) => Queued::Content,
+    };
+    let facts = Facts {
+        queued: Some(queued),
+        ..keys.send
+    };
     let to = addressing(r, id);
-    match view::view(w, item, r.id, keys, &ctx) {
+    match view::view(w, item, r.id, &facts, &ctx) {
         View::Nothing(_) => (Form::Nothing, None),
         View::Notice(n) => (Form::Notice, Some(render::notice(gw, &n, &to, NOW).bytes)),
         View::Content(c) => (

@@ -122,8 +122,10 @@ fn mail_with_attachments(
     s.into_bytes()
 }
 
-/// Every message queued for `rcpt`, oldest first.
+/// Every message sent to `rcpt`, oldest first.
 async fn messages_to(g: &support::Gateway, rcpt: &str) -> Vec<Vec<u8>> {
+    // The outbox worker renders queued deliveries when it sends them.
+    support::send(g).await;
     sqlx::query_scalar("SELECT bytes FROM outbox WHERE rcpt = $1 ORDER BY id")
         .bind(rcpt)
         .fetch_all(&g.store.pool)
