@@ -17,7 +17,7 @@
 //! ```
 //!
 //! Pure core (no tokio, sqlx, lettre): [`model`], [`mail`], [`replykey`], [`route`],
-//! [`audience`], [`view`], [`redact`], [`render`], [`compose`], `delivery`, `intake`,
+//! [`audience`], [`view`], `redact`, [`render`], [`compose`], `delivery`, `intake`,
 //! `outgoing`, [`pgp`]. I/O shell:
 //! [`config`], [`store`], [`pipeline`], [`ingest`], [`outbound`], [`app`], [`cli`], [`demo`].
 
@@ -26,7 +26,7 @@ pub mod mail;
 pub mod replykey;
 pub mod route;
 pub mod audience;
-pub mod redact;
+pub(crate) mod redact;
 pub mod view;
 pub mod render;
 pub mod compose;
