@@ -1,4 +1,5 @@
-//! `casegate serve`: the long-lived tasks (IMAP and Maildir ingest, outbox worker) and shutdown.
+//! `casegate serve`: the long-lived tasks (IMAP and Maildir ingest, outbox worker,
+//! scheduler) and shutdown.
 //!
 //! Each task is one loop on a shared [`CancellationToken`]; SIGTERM or SIGINT cancels it,
 //! the tasks finish the mail or the sends in hand, and `serve` exits 0.
@@ -41,16 +42,14 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
     let mut tasks = tokio::task::JoinSet::new();
     let (w_store, w_composer, w_cfg, w_wake, w_stop) = (store.clone(), pipeline.composer.clone(), cfg.outbound.clone(), wake.clone(), shutdown.clone());
     tasks.spawn(async move { worker::run(w_store, w_composer, transport, w_cfg, w_wake, w_stop).await });
-    let (d_store, d_composer, d_wake, d_stop) = (store.clone(), pipeline.composer.clone(), wake.clone(), shutdown.clone());
-    let d_hour = cfg.digest.hour_utc;
+    let (d_store, d_composer, d_cfg, d_wake, d_stop) = (store.clone(), pipeline.composer.clone(), Arc::new(cfg.clone()), wake.clone(), shutdown.clone());
     if let Some(addr) = cfg.http.listen {
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("http.listen {addr}: {e}"))?;
         let (m_store, m_stop) = (store.clone(), shutdown.clone());
         tasks.spawn(async move { crate::metrics::serve(listener, m_store, m_stop).await });
     }
-    let (k_store, k_pgp, k_stop) = (store.clone(), pipeline.composer.pgp.clone(), shutdown.clone());
-    tasks.spawn(async move { crate::digest::run(d_store, d_composer, d_hour, d_wake, d_stop).await });
-    tasks.spawn(async move { crate::schedule::key_checks(k_store, k_pgp, crate::schedule::KEY_CHECK_INTERVAL, k_stop).await });
+    // One scheduler on one clock: key checks, digests, reminders, the coordinators' notes.
+    tasks.spawn(async move { crate::schedule::run(d_store, d_composer, d_cfg, d_wake, d_stop).await });
     if let Some(imap) = cfg.imap.clone() {
         let (p, w, stop) = (pipeline.clone(), wake.clone(), shutdown.clone());
         tasks.spawn(async move { crate::ingest::imap::run(p, imap, w, stop).await });
