@@ -185,7 +185,8 @@ pub fn syntax_help(case: &str, error: &StatusSyntaxError) -> String {
     let problem = if error.line.is_empty() { error.problem.clone() } else { format!("{}: \"{}\"", error.problem, error.line) };
     format!(
         "Your message about {case} starts like a status block, but we could not read it\n\
-         ({problem}), so no status was recorded. Your message went only to the coordinators.\n\n\
+         ({problem}), so no status was recorded. Your message went no further than this\n\
+         private thread of your organization with the coordinators.\n\n\
          A status block looks like this:\n\n{SYNTAX}\n"
     )
 }

@@ -28,6 +28,7 @@ pub struct JobRun<'a> {
     /// Where replies go (the private thread of a reminder); `None` for coordinator notes.
     pub thread: Option<ThreadId>,
     pub planned: &'a Planned,
+    /// The instant the job ran for (the scheduler's clock), recorded with the run.
     pub now: i64,
 }
 
@@ -48,7 +49,8 @@ pub(crate) async fn record_run(conn: &mut Conn, r: &JobRun<'_>) -> Result<bool> 
         return Ok(false);
     }
     let target = posts::Target { post: None, report: None, thread: r.thread };
-    posts::insert_deliveries(conn, target, &r.planned.deliveries, r.now).await?;
+    // Due at once for the outbox worker, whatever instant the job ran for (`--now`).
+    posts::insert_deliveries(conn, target, &r.planned.deliveries, super::now_ms()).await?;
     posts::record_skipped(conn, r.case, r.thread, &r.planned.bouncing, r.job).await?;
     if !r.planned.deliveries.is_empty() {
         let detail = format!("{} ({} message(s))", r.items.join(", "), r.planned.deliveries.len());
