@@ -27,7 +27,8 @@ pub fn init_logging(format: LogFormat, level: &str) {
 
 /// Open the database named by the config (creating and migrating it).
 pub async fn open_store(cfg: &Config) -> anyhow::Result<Store> {
-    Store::open(&cfg.database.url)
+    let options = crate::store::StoreOptions { busy_timeout: Duration::from_millis(cfg.database.busy_timeout_ms) };
+    Store::open_with(&cfg.database.url, &options)
         .await
         .map_err(|e| anyhow::anyhow!("database {}: {e}", cfg.database.url))
 }

@@ -69,6 +69,9 @@ pub struct DatabaseConfig {
     /// `sqlite://path` (relative paths resolved against the config directory).
     /// Default `sqlite://casegate.db`.
     pub url: String,
+    /// How long a statement waits for another connection's lock before failing with
+    /// SQLITE_BUSY. Default 30000.
+    pub busy_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -442,7 +445,7 @@ const GATEWAY_KEYS: &[&str] = &[
     "case_prefix",
     "secret_file",
 ];
-const DATABASE_KEYS: &[&str] = &["url"];
+const DATABASE_KEYS: &[&str] = &["url", "busy_timeout_ms"];
 const POSTING_KEYS: &[&str] = &["min_assurance", "trusted_authserv_ids"];
 const INBOUND_KEYS: &[&str] = &["max_message_bytes", "maildir", "poll_interval_ms"];
 const INTAKE_KEYS: &[&str] = &["ack_interval_secs"];
@@ -907,11 +910,12 @@ fn read_database(root: &Section, base: &Path, p: &mut Problems) -> DatabaseConfi
     let url = s
         .string("url", p)
         .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string());
+    let busy_timeout_ms = s.count("busy_timeout_ms", 30_000, TOML_MAX, p);
     match resolve_sqlite_url(&url, base) {
-        Ok(url) => DatabaseConfig { url },
+        Ok(url) => DatabaseConfig { url, busy_timeout_ms },
         Err(message) => {
             p.add(&s.key("url"), message);
-            DatabaseConfig { url }
+            DatabaseConfig { url, busy_timeout_ms }
         }
     }
 }

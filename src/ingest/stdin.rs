@@ -1,8 +1,9 @@
 //! `casegate deliver`: one mail from standard input (an MTA pipe) or a file.
 //!
 //! Exit status for the MTA (sysexits.h): 0 when the mail is stored and decided (routed,
-//! quarantined or ignored), 75 (EX_TEMPFAIL) when a transient error means the MTA should
-//! offer it again.
+//! quarantined or ignored), 75 (EX_TEMPFAIL) for everything that is not the mail's fault
+//! (configuration, secret, a locked, full, read-only or unreachable database), so that the
+//! MTA keeps the mail and offers it again.
 
 use crate::pipeline::{Outcome, Pipeline, PipelineError};
 use std::io::Read;
@@ -20,12 +21,13 @@ pub enum DeliverError {
 }
 
 impl DeliverError {
-    /// The exit status an MTA understands: 75 when retrying may succeed.
+    /// The exit status an MTA understands. None of these is the mail's fault (a mail that
+    /// cannot be parsed or routed is quarantined, exit 0), so each asks the MTA to keep the
+    /// mail and offer it again (75), even when only an operator can clear the cause: a
+    /// bounce would lose the mail, a deferral keeps it in the MTA's queue.
     pub fn exit_code(&self) -> i32 {
         match self {
-            DeliverError::Read(_) => EX_TEMPFAIL,
-            DeliverError::Pipeline(e) if e.is_transient() => EX_TEMPFAIL,
-            DeliverError::Pipeline(_) => 1,
+            DeliverError::Read(_) | DeliverError::Pipeline(_) => EX_TEMPFAIL,
         }
     }
 }
