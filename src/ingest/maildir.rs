@@ -6,6 +6,7 @@
 //! symlink, a fifo, a directory, a device node) is moved unread to `.casegate-rejected/`
 //! beside `cur/`, with a log line.
 
+use super::durable;
 use crate::pipeline::Pipeline;
 use std::fs::{FileType, Metadata};
 use std::io::Read;
@@ -22,6 +23,8 @@ pub const REJECTED: &str = ".casegate-rejected";
 pub enum MaildirError {
     #[error("maildir {0}: {1}")]
     Io(PathBuf, std::io::Error),
+    #[error("maildir: committed mail not acknowledged: {0}")]
+    Durable(crate::store::StoreError),
 }
 
 /// Counts of one scan.
@@ -109,43 +112,87 @@ fn same_file(a: &Metadata, b: &Metadata) -> bool {
     (a.dev(), a.ino()) == (b.dev(), b.ino())
 }
 
-/// Ingest everything in `new/` once.
+/// Committed files acknowledged together: one durability barrier covers them all.
+const ACK_BATCH: usize = 64;
+
+/// What became of one entry of `new/`.
+enum Taken {
+    /// Committed; to be moved to `cur/` after the barrier.
+    Committed(PathBuf, String),
+    Rejected,
+    Deferred,
+}
+
+/// Ingest everything in `new/` once. Committed files are moved to `cur/` in batches, each
+/// after a durability barrier (SPEC §3 stage 8).
 pub async fn scan(pipeline: &Pipeline, dir: &Path, shutdown: &CancellationToken) -> Result<ScanSummary, MaildirError> {
     let mut summary = ScanSummary::default();
+    let mut committed = Vec::new();
     for path in pending(dir)? {
         if shutdown.is_cancelled() {
             break;
         }
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let reading = path.clone();
-        let entry = tokio::task::spawn_blocking(move || read_regular(&reading))
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
-        let raw = match entry {
-            Ok(Entry::Mail(raw)) => raw,
-            Ok(Entry::NotRegular(kind)) => {
-                reject(dir, &path, &name, kind)?;
-                summary.rejected += 1;
-                continue;
-            }
-            Err(e) => {
-                warn!(file = %name, error = %e, "cannot read; will retry");
-                summary.deferred += 1;
-                continue;
-            }
-        };
-        match pipeline.ingest(&raw, "maildir", &name).await {
-            Ok(_) => {
-                acknowledge(dir, &path, &name)?;
-                summary.ingested += 1;
-            }
-            Err(e) => {
-                error!(file = %name, error = %e, transient = e.is_transient(), "not ingested; left in new/");
-                summary.deferred += 1;
-            }
+        match take(pipeline, dir, path).await {
+            Taken::Committed(path, name) => committed.push((path, name)),
+            Taken::Rejected => summary.rejected += 1,
+            Taken::Deferred => summary.deferred += 1,
+        }
+        if committed.len() >= ACK_BATCH {
+            summary.ingested += acknowledge_all(pipeline, dir, &mut committed).await?;
         }
     }
+    summary.ingested += acknowledge_all(pipeline, dir, &mut committed).await?;
     Ok(summary)
+}
+
+/// Read one entry of `new/` and hand it to the pipeline, or move it aside.
+async fn take(pipeline: &Pipeline, dir: &Path, path: PathBuf) -> Taken {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let reading = path.clone();
+    let entry = tokio::task::spawn_blocking(move || read_regular(&reading))
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+    let raw = match entry {
+        Ok(Entry::Mail(raw)) => raw,
+        Ok(Entry::NotRegular(kind)) => {
+            return match reject(dir, &path, &name, kind) {
+                Ok(()) => Taken::Rejected,
+                Err(e) => {
+                    error!(file = %name, kind, error = %e, "not a regular file, and cannot be moved aside; left unread in new/");
+                    Taken::Deferred
+                }
+            };
+        }
+        Err(e) => {
+            warn!(file = %name, error = %e, "cannot read; will retry");
+            return Taken::Deferred;
+        }
+    };
+    match pipeline.ingest(&raw, "maildir", &name).await {
+        Ok(_) => {
+            durable::committed("maildir", &name);
+            Taken::Committed(path, name)
+        }
+        Err(e) => {
+            error!(file = %name, error = %e, transient = e.is_transient(), "not ingested; left in new/");
+            Taken::Deferred
+        }
+    }
+}
+
+/// Make the commits durable, then move the committed files to `cur/`; how many were moved.
+async fn acknowledge_all(pipeline: &Pipeline, dir: &Path, committed: &mut Vec<(PathBuf, String)>) -> Result<u64, MaildirError> {
+    if committed.is_empty() {
+        return Ok(0);
+    }
+    durable::barrier(&pipeline.store).await.map_err(MaildirError::Durable)?;
+    let mut moved = 0;
+    for (path, name) in committed.drain(..) {
+        acknowledge(dir, &path, &name)?;
+        durable::acknowledged("maildir", &name);
+        moved += 1;
+    }
+    Ok(moved)
 }
 
 /// Move an entry that is not a regular file, unread, to [`REJECTED`] (under a free name).

@@ -5,6 +5,7 @@
 //! (configuration, secret, a locked, full, read-only or unreachable database), so that the
 //! MTA keeps the mail and offers it again.
 
+use super::durable;
 use crate::pipeline::{Outcome, Pipeline, PipelineError};
 use std::io::Read;
 use std::path::Path;
@@ -18,6 +19,8 @@ pub enum DeliverError {
     Read(std::io::Error),
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
+    #[error("decided, but not yet durable: {0}")]
+    Durable(crate::store::StoreError),
 }
 
 impl DeliverError {
@@ -27,7 +30,7 @@ impl DeliverError {
     /// bounce would lose the mail, a deferral keeps it in the MTA's queue.
     pub fn exit_code(&self) -> i32 {
         match self {
-            DeliverError::Read(_) | DeliverError::Pipeline(_) => EX_TEMPFAIL,
+            DeliverError::Read(_) | DeliverError::Pipeline(_) | DeliverError::Durable(_) => EX_TEMPFAIL,
         }
     }
 }
@@ -44,9 +47,14 @@ pub fn read_mail(file: Option<&Path>) -> Result<(Vec<u8>, String), DeliverError>
     }
 }
 
-/// Deliver one mail through the pipeline.
+/// Deliver one mail through the pipeline. `Ok` only once the decision is durable: the
+/// caller's exit 0 acknowledges the mail to the MTA (SPEC §3 stage 8).
 pub async fn deliver(pipeline: &Pipeline, file: Option<&Path>) -> Result<Outcome, DeliverError> {
     let (raw, source_ref) = read_mail(file)?;
     let source = if file.is_some() { "file" } else { "stdin" };
-    Ok(pipeline.ingest(&raw, source, &source_ref).await?)
+    let outcome = pipeline.ingest(&raw, source, &source_ref).await?;
+    durable::committed(source, &source_ref);
+    durable::barrier(&pipeline.store).await.map_err(DeliverError::Durable)?;
+    durable::acknowledged(source, &source_ref);
+    Ok(outcome)
 }

@@ -17,6 +17,7 @@ pub mod world;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Pool, Sqlite};
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -35,6 +36,8 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0}")]
     Invalid(String),
+    #[error("cannot make the database durable: {0}")]
+    Durability(std::io::Error),
 }
 
 /// SQLite primary result codes (<https://www.sqlite.org/rescode.html>) after which a retry
@@ -70,6 +73,7 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         match self {
             StoreError::Sql(e) => sql_is_transient(e),
+            StoreError::Durability(_) => true,
             StoreError::Migrate(sqlx::migrate::MigrateError::Execute(e))
             | StoreError::Migrate(sqlx::migrate::MigrateError::ExecuteMigration(e, _)) => sql_is_transient(e),
             _ => false,
@@ -132,6 +136,23 @@ impl Store {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
+    /// Make every commit so far durable, before a source is acknowledged (SPEC §3 stage 8).
+    ///
+    /// Commits run with `synchronous=NORMAL` in WAL mode: they are in the WAL file but maybe
+    /// not yet on disk, and a power loss could undo them. This syncs the WAL file, then the
+    /// database file and their directory (a WAL file may be new). The WAL holds commits in
+    /// order, so one sync after a batch covers every commit of the batch, and those of other
+    /// connections and processes before it; a WAL that is gone or was restarted was first
+    /// checkpointed into the database file, which SQLite synced then and this syncs again.
+    /// Why this and not `synchronous=FULL` on every commit: docs/decisions.md.
+    pub async fn make_durable(&self) -> Result<()> {
+        let db = self.pool.connect_options().get_filename().to_path_buf();
+        tokio::task::spawn_blocking(move || sync_database_files(&db))
+            .await
+            .map_err(|e| StoreError::Durability(std::io::Error::other(e)))?
+            .map_err(StoreError::Durability)
+    }
+
     /// Run the migrations in `migrations/sqlite` that have not run yet.
     pub async fn migrate(&self) -> Result<()> {
         sqlx::migrate!("migrations/sqlite").run(&self.pool).await?;
@@ -139,9 +160,42 @@ impl Store {
     }
 }
 
+/// fsync the WAL file (when there is one), the database file and their directory. An
+/// in-memory database (sqlx names it `file:sqlx-in-memory-…`) has nothing to sync.
+fn sync_database_files(db: &Path) -> std::io::Result<()> {
+    if db.to_string_lossy().starts_with("file:") && !db.exists() {
+        return Ok(());
+    }
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    match std::fs::File::open(&wal) {
+        Ok(f) => f.sync_all()?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    std::fs::File::open(db)?.sync_all()?;
+    let dir = db.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::File::open(dir)?.sync_all()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn make_durable_syncs_file_databases_and_passes_over_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.db");
+        let s = Store::open(&format!("sqlite://{}", path.display())).await.unwrap();
+        sqlx::query("INSERT INTO history (at, kind) VALUES (1, 'x')").execute(&s.pool).await.unwrap();
+        assert!(dir.path().join("d.db-wal").exists(), "WAL mode keeps the commit in the WAL file");
+        s.make_durable().await.unwrap();
+        let m = Store::open("sqlite::memory:").await.unwrap();
+        m.make_durable().await.unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let gone = s.make_durable().await.unwrap_err();
+        assert!(matches!(gone, StoreError::Durability(_)) && gone.is_transient(), "{gone}");
+    }
 
     #[test]
     fn transient_codes_include_the_extended_ones() {
