@@ -41,3 +41,4 @@ pub mod demo;
 pub mod digest;
 pub mod metrics;
 pub mod sdnotify;
+pub mod supervise;

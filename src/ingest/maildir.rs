@@ -168,6 +168,7 @@ async fn take(pipeline: &Pipeline, dir: &Path, path: PathBuf) -> Taken {
             return Taken::Deferred;
         }
     };
+    super::fault::source_task(&raw);
     match pipeline.ingest(&raw, "maildir", &name).await {
         Ok(_) => {
             durable::committed("maildir", &name);
@@ -217,16 +218,19 @@ fn acknowledge(dir: &Path, path: &Path, name: &str) -> Result<(), MaildirError> 
     std::fs::rename(path, &target).map_err(|e| MaildirError::Io(target, e))
 }
 
-/// Long-lived task: scan, then wait for the interval or shutdown.
-pub async fn run(pipeline: Pipeline, dir: PathBuf, interval: Duration, wake: std::sync::Arc<tokio::sync::Notify>, shutdown: CancellationToken) {
+/// Long-lived task: scan, then wait for the interval or shutdown. A scan that fails (the
+/// folder is gone or unreadable, the database cannot make commits durable) ends the task
+/// with the error; `serve`'s supervisor reports it and starts the task again, which
+/// re-creates missing folders.
+pub async fn run(pipeline: Pipeline, dir: PathBuf, interval: Duration, wake: std::sync::Arc<tokio::sync::Notify>, shutdown: CancellationToken) -> Result<(), MaildirError> {
+    ensure(&dir)?;
     loop {
-        match scan(&pipeline, &dir, &shutdown).await {
-            Ok(s) if s.ingested > 0 => wake.notify_one(),
-            Ok(_) => {}
-            Err(e) => error!(error = %e, "maildir scan failed"),
+        let s = scan(&pipeline, &dir, &shutdown).await?;
+        if s.ingested > 0 {
+            wake.notify_one();
         }
         tokio::select! {
-            _ = shutdown.cancelled() => return,
+            _ = shutdown.cancelled() => return Ok(()),
             _ = tokio::time::sleep(interval) => {}
         }
     }
