@@ -154,6 +154,9 @@ pub struct OutboundConfig {
     pub retry: RetryConfig,
     /// Items sent concurrently by the worker. Default 8.
     pub concurrency: usize,
+    /// How long a claim on an item being sent holds without renewal (the sender renews it
+    /// every third of this while it sends). Default 60.
+    pub claim_lease_secs: u64,
 }
 
 /// The gateway's OpenPGP keys (SPEC §5).
@@ -455,6 +458,7 @@ const OUTBOUND_KEYS: &[&str] = &[
     "file_dir",
     "sendmail_path",
     "concurrency",
+    "claim_lease_secs",
     "smtp",
     "retry",
 ];
@@ -1079,6 +1083,7 @@ fn read_outbound(root: &Section, base: &Path, p: &mut Problems) -> OutboundConfi
         retry: read_retry(&s.table("retry", RETRY_KEYS, p), p),
         concurrency: usize::try_from(s.count("concurrency", 8, u64::from(u32::MAX), p))
             .unwrap_or(8),
+        claim_lease_secs: s.count("claim_lease_secs", 60, 86_400, p),
     }
 }
 
@@ -1669,6 +1674,7 @@ mod tests {
         assert_eq!(o.max_attachment_bytes, 10 * 1024 * 1024);
         assert_eq!(o.sendmail_path, PathBuf::from("/usr/sbin/sendmail"));
         assert_eq!(o.concurrency, 8);
+        assert_eq!(o.claim_lease_secs, 60);
         assert!(o.smtp.is_none());
         assert_eq!(
             (o.retry.initial_secs, o.retry.max_secs, o.retry.give_up_secs),

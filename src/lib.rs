@@ -33,6 +33,7 @@ pub mod config;
 pub mod store;
 pub mod pipeline;
 pub mod actions;
+pub mod instance;
 pub mod ingest;
 pub mod outbound;
 pub mod app;
