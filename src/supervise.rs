@@ -20,7 +20,9 @@ pub const MAX_RESTART_DELAY: Duration = Duration::from_secs(60);
 pub enum TaskState {
     Running,
     /// Ended before shutdown; restarted after a backoff.
-    Dead { reason: String },
+    Dead {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,7 +49,10 @@ pub struct TaskStatus {
 impl Health {
     fn update(&self, name: &str, f: impl FnOnce(&mut Entry)) {
         let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = tasks.entry(name.to_string()).or_insert(Entry { state: TaskState::Running, restarts: 0 });
+        let entry = tasks.entry(name.to_string()).or_insert(Entry {
+            state: TaskState::Running,
+            restarts: 0,
+        });
         f(entry);
     }
 
@@ -59,7 +64,9 @@ impl Health {
     /// `name` ended before shutdown, for `reason`.
     pub fn dead(&self, name: &str, reason: &str) {
         self.update(name, |e| {
-            e.state = TaskState::Dead { reason: reason.to_string() };
+            e.state = TaskState::Dead {
+                reason: reason.to_string(),
+            };
             e.restarts += 1;
         });
     }
@@ -79,20 +86,34 @@ impl Health {
     /// Every task, by name.
     pub fn tasks(&self) -> Vec<TaskStatus> {
         let tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
-        tasks.iter().map(|(name, e)| TaskStatus { name: name.clone(), alive: e.state == TaskState::Running, restarts: e.restarts }).collect()
+        tasks
+            .iter()
+            .map(|(name, e)| TaskStatus {
+                name: name.clone(),
+                alive: e.state == TaskState::Running,
+                restarts: e.restarts,
+            })
+            .collect()
     }
 
     /// One line naming the dead tasks (`maildir: panicked: …; imap:INBOX: …`), or `None`.
     pub fn problem(&self) -> Option<String> {
         let dead = self.dead_tasks();
-        (!dead.is_empty()).then(|| dead.iter().map(|(n, r)| format!("task {n} is not running ({r})")).collect::<Vec<_>>().join("; "))
+        (!dead.is_empty()).then(|| {
+            dead.iter()
+                .map(|(n, r)| format!("task {n} is not running ({r})"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
     }
 }
 
 /// How long to wait before restart number `failures` (1, 2, …) of a task that keeps dying.
 pub fn restart_delay(failures: u32) -> Duration {
     let doublings = failures.saturating_sub(1).min(16);
-    FIRST_RESTART_DELAY.saturating_mul(1u32 << doublings).min(MAX_RESTART_DELAY)
+    FIRST_RESTART_DELAY
+        .saturating_mul(1u32 << doublings)
+        .min(MAX_RESTART_DELAY)
 }
 
 /// Why a task ended: its error, or its panic message.
@@ -102,7 +123,10 @@ fn ended(result: Result<Result<(), String>, tokio::task::JoinError>) -> String {
         Ok(Err(e)) => format!("failed: {e}"),
         Err(e) if e.is_panic() => {
             let payload = e.into_panic();
-            let msg = payload.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| payload.downcast_ref::<String>().cloned());
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned());
             format!("panicked: {}", msg.unwrap_or_else(|| "(no message)".into()))
         }
         Err(e) => format!("cancelled: {e}"),
@@ -113,8 +137,12 @@ fn ended(result: Result<Result<(), String>, tokio::task::JoinError>) -> String {
 /// shutdown (returns, fails or panics) it is marked dead in `health`, and started again
 /// after [`restart_delay`]; a task that ran longer than [`MAX_RESTART_DELAY`] before dying
 /// starts over from the first delay.
-pub async fn supervise<F, Fut>(name: String, health: Health, shutdown: CancellationToken, mut start: F)
-where
+pub async fn supervise<F, Fut>(
+    name: String,
+    health: Health,
+    shutdown: CancellationToken,
+    mut start: F,
+) where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<(), String>> + Send + 'static,
 {
@@ -127,7 +155,11 @@ where
             return;
         }
         let reason = ended(result);
-        failures = if started.elapsed() > MAX_RESTART_DELAY { 1 } else { failures.saturating_add(1) };
+        failures = if started.elapsed() > MAX_RESTART_DELAY {
+            1
+        } else {
+            failures.saturating_add(1)
+        };
         let delay = restart_delay(failures);
         error!(task = %name, %reason, restart_in_ms = delay.as_millis() as u64, "task stopped; restarting it");
         health.dead(&name, &reason);
@@ -154,7 +186,10 @@ mod tests {
     async fn until(what: &str, f: impl Fn() -> bool) {
         let start = Instant::now();
         while !f() {
-            assert!(start.elapsed() < Duration::from_secs(30), "timed out waiting until {what}");
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "timed out waiting until {what}"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
@@ -164,25 +199,49 @@ mod tests {
         let (health, stop) = (Health::default(), CancellationToken::new());
         let runs = Arc::new(AtomicU32::new(0));
         let (counter, task_stop) = (runs.clone(), stop.clone());
-        let sup = tokio::spawn(supervise("t".into(), health.clone(), stop.clone(), move || {
-            let (run, task_stop) = (counter.fetch_add(1, Ordering::SeqCst), task_stop.clone());
-            async move {
-                match run {
-                    0 => panic!("boom"),
-                    1 => Err("no folder".to_string()),
-                    _ => {
-                        task_stop.cancelled().await;
-                        Ok(())
+        let sup = tokio::spawn(supervise(
+            "t".into(),
+            health.clone(),
+            stop.clone(),
+            move || {
+                let (run, task_stop) = (counter.fetch_add(1, Ordering::SeqCst), task_stop.clone());
+                async move {
+                    match run {
+                        0 => panic!("boom"),
+                        1 => Err("no folder".to_string()),
+                        _ => {
+                            task_stop.cancelled().await;
+                            Ok(())
+                        }
                     }
                 }
-            }
-        }));
+            },
+        ));
         // Each death is visible for its restart delay (1 s, then 2 s).
-        until("the panic is reported", || health.dead_tasks() == vec![("t".to_string(), "panicked: boom".to_string())]).await;
-        assert_eq!(health.problem().unwrap(), "task t is not running (panicked: boom)");
-        until("the error is reported", || health.dead_tasks() == vec![("t".to_string(), "failed: no folder".to_string())]).await;
-        until("the third run is alive", || runs.load(Ordering::SeqCst) == 3 && health.problem().is_none()).await;
-        assert_eq!(health.tasks(), vec![TaskStatus { name: "t".into(), alive: true, restarts: 2 }]);
+        until("the panic is reported", || {
+            health.dead_tasks() == vec![("t".to_string(), "panicked: boom".to_string())]
+        })
+        .await;
+        assert_eq!(
+            health.problem().unwrap(),
+            "task t is not running (panicked: boom)"
+        );
+        until("the error is reported", || {
+            health.dead_tasks() == vec![("t".to_string(), "failed: no folder".to_string())]
+        })
+        .await;
+        until("the third run is alive", || {
+            runs.load(Ordering::SeqCst) == 3 && health.problem().is_none()
+        })
+        .await;
+        assert_eq!(
+            health.tasks(),
+            vec![TaskStatus {
+                name: "t".into(),
+                alive: true,
+                restarts: 2
+            }]
+        );
         stop.cancel();
         sup.await.unwrap();
     }

@@ -32,8 +32,13 @@ pub fn acknowledged(source: &str, source_ref: &str) {
 #[cfg(debug_assertions)]
 fn record(line: &str) {
     use std::io::Write;
-    let Some(path) = std::env::var_os("CASEGATE_ACK_LOG") else { return };
-    let file = std::fs::OpenOptions::new().create(true).append(true).open(path);
+    let Some(path) = std::env::var_os("CASEGATE_ACK_LOG") else {
+        return;
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path);
     if let Ok(mut f) = file {
         let _ = f.write_all(format!("{line}\n").as_bytes());
     }

@@ -8,10 +8,14 @@ pub const TASK_PANIC: &str = "task-panic";
 
 /// Whether the header section of `raw` has `X-Casegate-Fault: <value>`.
 pub fn has_fault(raw: &[u8], value: &str) -> bool {
-    let head = raw.split(|b| *b == b'\n').take_while(|l| !l.iter().all(|b| b.is_ascii_whitespace()));
+    let head = raw
+        .split(|b| *b == b'\n')
+        .take_while(|l| !l.iter().all(|b| b.is_ascii_whitespace()));
     head.filter_map(|l| std::str::from_utf8(l).ok())
         .filter_map(|l| l.split_once(':'))
-        .any(|(name, v)| name.eq_ignore_ascii_case("X-Casegate-Fault") && v.trim().eq_ignore_ascii_case(value))
+        .any(|(name, v)| {
+            name.eq_ignore_ascii_case("X-Casegate-Fault") && v.trim().eq_ignore_ascii_case(value)
+        })
 }
 
 /// Panic (once per process) when `raw` asks for [`TASK_PANIC`].
@@ -33,8 +37,14 @@ mod tests {
 
     #[test]
     fn the_fault_header_is_found_only_in_the_header_section() {
-        assert!(has_fault(b"From: a@b\r\nx-casegate-fault:  Task-Panic \r\n\r\nbody\r\n", TASK_PANIC));
-        assert!(!has_fault(b"From: a@b\r\n\r\nX-Casegate-Fault: task-panic\r\n", TASK_PANIC));
+        assert!(has_fault(
+            b"From: a@b\r\nx-casegate-fault:  Task-Panic \r\n\r\nbody\r\n",
+            TASK_PANIC
+        ));
+        assert!(!has_fault(
+            b"From: a@b\r\n\r\nX-Casegate-Fault: task-panic\r\n",
+            TASK_PANIC
+        ));
         assert!(!has_fault(b"X-Casegate-Fault: panic\r\n\r\n", TASK_PANIC));
     }
 }

@@ -157,7 +157,12 @@ pub struct Shared {
 
 impl Shared {
     pub fn new(pipeline: Pipeline, cfg: ImapConfig, wake: Arc<Notify>) -> Shared {
-        Shared { pipeline, cfg, wake, source: std::sync::Mutex::new(None) }
+        Shared {
+            pipeline,
+            cfg,
+            wake,
+            source: std::sync::Mutex::new(None),
+        }
     }
 
     /// The source, made now if this is the first call (or the earlier attempts failed).
@@ -166,7 +171,11 @@ impl Shared {
         if let Some(s) = slot.as_ref() {
             return Ok(Arc::clone(s));
         }
-        let s = Arc::new(Source::new(self.pipeline.clone(), self.cfg.clone(), Arc::clone(&self.wake))?);
+        let s = Arc::new(Source::new(
+            self.pipeline.clone(),
+            self.cfg.clone(),
+            Arc::clone(&self.wake),
+        )?);
         *slot = Some(Arc::clone(&s));
         Ok(s)
     }
@@ -174,10 +183,16 @@ impl Shared {
 
 /// `serve`'s task for one mailbox (supervised: a panic ends it, and `serve` starts it
 /// again). Connection errors are retried inside; they never end the task.
-pub async fn run_supervised(shared: Arc<Shared>, mailbox: ImapMailbox, shutdown: CancellationToken) -> Result<(), ImapError> {
+pub async fn run_supervised(
+    shared: Arc<Shared>,
+    mailbox: ImapMailbox,
+    shutdown: CancellationToken,
+) -> Result<(), ImapError> {
     let source = shared.source()?;
     let span = tracing::info_span!("imap", mailbox = %mailbox.name);
-    run_mailbox(source, mailbox, shutdown).instrument(span).await;
+    run_mailbox(source, mailbox, shutdown)
+        .instrument(span)
+        .await;
     Ok(())
 }
 

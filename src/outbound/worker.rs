@@ -120,7 +120,10 @@ async fn send_pass(
             continue;
         }
         let free = i64::try_from(limit - tasks.len()).unwrap_or(1);
-        let items = match store.claim_due_outbox(now_ms(), free, lease_ms, holder).await {
+        let items = match store
+            .claim_due_outbox(now_ms(), free, lease_ms, holder)
+            .await
+        {
             Ok(items) => items,
             Err(e) => {
                 first_error = Some(e.into());
@@ -256,8 +259,13 @@ pub async fn run(
     // of this task (restarted after a panic), and can be sent again at once.
     match store.reclaim_outbox(instance::id(), now_ms()).await {
         Ok(0) => {}
-        Ok(n) => tracing::warn!(items = n, "sending again the items an earlier run of the outbox worker claimed"),
-        Err(e) => tracing::warn!(error = %e, "cannot take back this process's earlier claims; they expire by themselves"),
+        Ok(n) => tracing::warn!(
+            items = n,
+            "sending again the items an earlier run of the outbox worker claimed"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot take back this process's earlier claims; they expire by themselves")
+        }
     }
     let mut poll = tokio::time::interval(POLL_INTERVAL);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -437,26 +445,49 @@ mod tests {
     #[tokio::test]
     async fn claims_of_a_gone_process_and_of_an_earlier_run_are_sent_at_once() {
         let tmp = tempfile::tempdir().unwrap();
-        let store = Store::open(&format!("sqlite://{}", tmp.path().join("t.db").display())).await.unwrap();
+        let store = Store::open(&format!("sqlite://{}", tmp.path().join("t.db").display()))
+            .await
+            .unwrap();
         let cfg = file_cfg(&tmp.path().join("out"));
         let transport = Transport::from_config(&cfg).unwrap();
         insert(&store, 4).await;
         // Two items claimed for an hour by a process that is gone, two by this process
         // (an earlier run of the worker task).
-        assert_eq!(store.claim_due_outbox(now_ms(), 2, 3_600_000, &gone_holder()).await.unwrap().len(), 2);
-        assert_eq!(store.claim_due_outbox(now_ms(), 2, 3_600_000, instance::id()).await.unwrap().len(), 2);
+        assert_eq!(
+            store
+                .claim_due_outbox(now_ms(), 2, 3_600_000, &gone_holder())
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(
+            store
+                .claim_due_outbox(now_ms(), 2, 3_600_000, instance::id())
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
         let s = send_due(&store, &transport, &cfg).await.unwrap();
         assert_eq!(s.sent, 2, "the gone process's items, at once");
         let (wake, shutdown) = (Arc::new(Notify::new()), CancellationToken::new());
         let task = tokio::spawn(run(store.clone(), transport, cfg, wake, shutdown.clone()));
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while store.outbox_depth().await.unwrap() > 0 {
-            assert!(std::time::Instant::now() < deadline, "this process's earlier claims are not taken back");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "this process's earlier claims are not taken back"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         shutdown.cancel();
         task.await.unwrap();
-        let reclaimed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM history WHERE kind = 'send-reclaimed'").fetch_one(&store.pool).await.unwrap();
+        let reclaimed: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM history WHERE kind = 'send-reclaimed'")
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
         assert_eq!(reclaimed, 4);
     }
 

@@ -95,13 +95,20 @@ impl Store {
 
     /// Extend every claim `holder` has until `now + lease_ms` (it is still sending them);
     /// how many.
-    pub async fn renew_outbox_claims(&self, holder: &str, now_ms: i64, lease_ms: i64) -> Result<u64> {
-        let done = sqlx::query("UPDATE outbox SET claimed_until = $1 + $2 WHERE state = 'sending' AND claimed_by = $3")
-            .bind(now_ms)
-            .bind(lease_ms)
-            .bind(holder)
-            .execute(&self.pool)
-            .await?;
+    pub async fn renew_outbox_claims(
+        &self,
+        holder: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE outbox SET claimed_until = $1 + $2 WHERE state = 'sending' AND claimed_by = $3",
+        )
+        .bind(now_ms)
+        .bind(lease_ms)
+        .bind(holder)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected())
     }
 
@@ -351,7 +358,11 @@ mod tests {
         assert_eq!(claimed.iter().map(|i| i.id).collect::<Vec<_>>(), vec![a]);
         assert_eq!(claimed[0].bytes, b"bytes");
         assert_eq!(claimed[0].post_id, Some(11));
-        assert!(s.claim_due_outbox(300, 10, 1000, "h1").await.unwrap().is_empty());
+        assert!(s
+            .claim_due_outbox(300, 10, 1000, "h1")
+            .await
+            .unwrap()
+            .is_empty());
         assert_eq!(s.outbox_depth().await.unwrap(), 2);
     }
 
@@ -360,8 +371,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = store(&dir).await;
         let a = item(&s, None, 0).await;
-        assert_eq!(s.claim_due_outbox(10, 10, 1000, "h1").await.unwrap().len(), 1);
-        assert!(s.claim_due_outbox(1010, 10, 1000, "h1").await.unwrap().is_empty());
+        assert_eq!(
+            s.claim_due_outbox(10, 10, 1000, "h1").await.unwrap().len(),
+            1
+        );
+        assert!(s
+            .claim_due_outbox(1010, 10, 1000, "h1")
+            .await
+            .unwrap()
+            .is_empty());
         let again = s.claim_due_outbox(1011, 10, 1000, "h1").await.unwrap();
         assert_eq!(again.iter().map(|i| i.id).collect::<Vec<_>>(), vec![a]);
     }
@@ -480,24 +498,56 @@ mod tests {
         let s = store(&dir).await;
         let t = thread(&s).await;
         let (a, b) = (item(&s, Some(t), 0).await, item(&s, None, 0).await);
-        assert_eq!(s.claim_due_outbox(10, 1, 1000, "h1").await.unwrap()[0].id, a);
-        assert_eq!(s.claim_due_outbox(10, 1, 1000, "h2").await.unwrap()[0].id, b);
+        assert_eq!(
+            s.claim_due_outbox(10, 1, 1000, "h1").await.unwrap()[0].id,
+            a
+        );
+        assert_eq!(
+            s.claim_due_outbox(10, 1, 1000, "h2").await.unwrap()[0].id,
+            b
+        );
         let mut holders = s.outbox_claim_holders().await.unwrap();
         holders.sort();
         assert_eq!(holders, vec!["h1", "h2"]);
         assert_eq!(s.renew_outbox_claims("h1", 900, 1000).await.unwrap(), 1);
         let expired = s.claim_due_outbox(1500, 10, 1000, "h3").await.unwrap();
-        assert_eq!(expired.iter().map(|i| i.id).collect::<Vec<_>>(), vec![b], "h2's lease ran out, h1 renewed its claim");
+        assert_eq!(
+            expired.iter().map(|i| i.id).collect::<Vec<_>>(),
+            vec![b],
+            "h2's lease ran out, h1 renewed its claim"
+        );
         assert_eq!(s.reclaim_outbox("h1", 1600).await.unwrap(), 1);
         let again = s.claim_due_outbox(1600, 10, 1000, "h3").await.unwrap();
-        assert_eq!(again.iter().map(|i| (i.id, i.attempts)).collect::<Vec<_>>(), vec![(a, 0)], "due at once, not an attempt");
-        assert_eq!(s.reclaim_outbox("h1", 1700).await.unwrap(), 0, "h3 holds it now");
+        assert_eq!(
+            again.iter().map(|i| (i.id, i.attempts)).collect::<Vec<_>>(),
+            vec![(a, 0)],
+            "due at once, not an attempt"
+        );
+        assert_eq!(
+            s.reclaim_outbox("h1", 1700).await.unwrap(),
+            0,
+            "h3 holds it now"
+        );
         s.mark_outbox_sent(a, "250 ok", 1800).await.unwrap();
-        assert_eq!(s.outbox_claim_holders().await.unwrap(), vec!["h3"], "b is still being sent");
-        let kinds: Vec<(String, String)> = history(&s, a).await.into_iter().map(|h| (h.0, h.3)).collect();
+        assert_eq!(
+            s.outbox_claim_holders().await.unwrap(),
+            vec!["h3"],
+            "b is still being sent"
+        );
+        let kinds: Vec<(String, String)> = history(&s, a)
+            .await
+            .into_iter()
+            .map(|h| (h.0, h.3))
+            .collect();
         assert_eq!(
             kinds,
-            vec![("send-reclaimed".into(), "claimed by h1, which is gone; sending again".into()), ("sent".into(), "250 ok".into())]
+            vec![
+                (
+                    "send-reclaimed".into(),
+                    "claimed by h1, which is gone; sending again".into()
+                ),
+                ("sent".into(), "250 ok".into())
+            ]
         );
     }
 

@@ -107,7 +107,10 @@ async fn fetch_batch(
     ack::acknowledge(source, session, mailbox, strategy, &r.committed).await?;
     let done: Vec<u32> = r.committed.iter().map(|(uid, _)| *uid).collect();
     for uid in &done {
-        durable::acknowledged("imap", &format!("{}/{}/{uid}", mailbox.name, state.uidvalidity));
+        durable::acknowledged(
+            "imap",
+            &format!("{}/{}/{uid}", mailbox.name, state.uidvalidity),
+        );
     }
     if let Some(through) = committed_through(batch, &r.returned, &done) {
         let store = &source.pipeline.store;

@@ -5,8 +5,8 @@
 //! longer exists (a `serve` killed with SIGKILL and restarted).
 
 use super::Source;
-pub use crate::instance::{holder_id, holder_is_dead};
 use crate::instance::process_alive;
+pub use crate::instance::{holder_id, holder_is_dead};
 use crate::store::now_ms;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
@@ -38,9 +38,15 @@ impl LeaseRow {
         if let Some(k) = keeper {
             let _ = k.await;
         }
-        match self.store.imap_release_lease(&self.account, &self.mailbox, &self.holder).await {
+        match self
+            .store
+            .imap_release_lease(&self.account, &self.mailbox, &self.holder)
+            .await
+        {
             Ok(()) => info!(mailbox = %self.mailbox, "mailbox lease released"),
-            Err(e) => warn!(mailbox = %self.mailbox, error = %e, "cannot release the mailbox lease; it expires by itself"),
+            Err(e) => {
+                warn!(mailbox = %self.mailbox, error = %e, "cannot release the mailbox lease; it expires by itself")
+            }
         }
     }
 }
@@ -72,7 +78,9 @@ impl Drop for Held {
                 warn!(mailbox = %row.mailbox, "the mailbox task ended; releasing its lease");
                 rt.spawn(row.delete(keeper));
             }
-            Err(_) => warn!(mailbox = %row.mailbox, "no runtime to release the mailbox lease; it expires by itself"),
+            Err(_) => {
+                warn!(mailbox = %row.mailbox, "no runtime to release the mailbox lease; it expires by itself")
+            }
         }
     }
 }
@@ -106,7 +114,11 @@ pub async fn acquire(
                     expires: started + ttl,
                     token: token.clone(),
                 }));
-                return Some(Held { token, keeper: Some(keeper), row: Some(row) });
+                return Some(Held {
+                    token,
+                    keeper: Some(keeper),
+                    row: Some(row),
+                });
             }
             Ok(false) => {
                 let holder = current_holder(source, mailbox).await.unwrap_or_default();
