@@ -63,9 +63,9 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
     let transport = Transport::from_config(&cfg.outbound).map_err(|e| anyhow::anyhow!("outbound transport: {e}"))?;
     let wake = Arc::new(Notify::new());
     let mut tasks = Tasks { set: tokio::task::JoinSet::new(), health: Health::default(), shutdown: shutdown.clone() };
-    let (w_store, w_cfg, w_wake, w_stop) = (store.clone(), cfg.outbound.clone(), wake.clone(), shutdown.clone());
+    let (w_store, w_composer, w_cfg, w_wake, w_stop) = (store.clone(), pipeline.composer.clone(), cfg.outbound.clone(), wake.clone(), shutdown.clone());
     tasks.supervise("outbox", move || {
-        let run = worker::run(w_store.clone(), transport.clone(), w_cfg.clone(), w_wake.clone(), w_stop.clone());
+        let run = worker::run(w_store.clone(), w_composer.clone(), transport.clone(), w_cfg.clone(), w_wake.clone(), w_stop.clone());
         async move {
             run.await;
             Ok(())
@@ -77,14 +77,22 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
         tasks.supervise("http", move || {
             let run = crate::metrics::serve(listener.clone(), m_store.clone(), m_health.clone(), m_stop.clone());
             async move {
-            run.await;
-            Ok(())
-        }
+                run.await;
+                Ok(())
+            }
         });
     }
     let (d_store, d_composer, d_hour, d_wake, d_stop) = (store.clone(), pipeline.composer.clone(), cfg.digest.hour_utc, wake.clone(), shutdown.clone());
     tasks.supervise("scheduler", move || {
         let run = crate::digest::run(d_store.clone(), d_composer.clone(), d_hour, d_wake.clone(), d_stop.clone());
+        async move {
+            run.await;
+            Ok(())
+        }
+    });
+    let (k_store, k_pgp, k_stop) = (store.clone(), pipeline.composer.pgp.clone(), shutdown.clone());
+    tasks.supervise("key-checks", move || {
+        let run = crate::schedule::key_checks(k_store.clone(), k_pgp.clone(), crate::schedule::KEY_CHECK_INTERVAL, k_stop.clone());
         async move {
             run.await;
             Ok(())

@@ -1,24 +1,19 @@
-//! This process as an instance among several sharing one database (SPEC §9): the id it
-//! writes into the rows it holds for a while (IMAP mailbox leases, outbox claims), and
-//! whether the holder named by such a row is certainly gone, so that its rows can be taken
-//! over at once instead of after their lease expires.
+//! Who this process is, for rows that one process holds for a while (mailbox leases,
+//! outbox claims, the processing of one stored mail), and whether a holder is certainly
+//! gone so that its rows can be taken over at once.
 
-use std::sync::OnceLock;
-
-/// This process's instance id ([`holder_id`]), the same for every outbox claim it makes.
-pub fn id() -> &'static str {
-    static ID: OnceLock<String> = OnceLock::new();
+/// This process's own holder id, the same for every outbox claim it makes: a worker that
+/// starts knows that claims under it are left from an earlier run of its task.
+pub(crate) fn id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     ID.get_or_init(|| holder_id(rand::random()))
 }
 
 /// `host/boot/pid/random`: where the holder runs and which process it is.
-pub fn holder_id(random: u64) -> String {
-    format!(
-        "{}/{}/{}/{random:016x}",
-        hostname(),
-        boot_id(),
-        std::process::id()
-    )
+pub(crate) fn holder_id(random: u64) -> String {
+    static MACHINE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let machine = MACHINE.get_or_init(|| format!("{}/{}", hostname(), boot_id()));
+    format!("{machine}/{}/{random:016x}", std::process::id())
 }
 
 fn first_line(path: &str) -> Option<String> {
@@ -38,7 +33,7 @@ fn boot_id() -> String {
 }
 
 /// Whether process `pid` of this machine exists; `true` when that cannot be told.
-pub fn process_alive(pid: u32) -> bool {
+pub(crate) fn process_alive(pid: u32) -> bool {
     if !std::path::Path::new("/proc/self").exists() {
         return true;
     }
@@ -48,7 +43,7 @@ pub fn process_alive(pid: u32) -> bool {
 /// Whether `holder` is certainly dead: it ran on this machine since this boot (same host and
 /// boot id as `me`), is not `me`, and its process no longer exists. Anything else — another
 /// machine, an unparsable id, an unknown boot — is presumed alive until its lease expires.
-pub fn holder_is_dead(holder: &str, me: &str, alive: impl Fn(u32) -> bool) -> bool {
+pub(crate) fn holder_is_dead(holder: &str, me: &str, alive: impl Fn(u32) -> bool) -> bool {
     let parts: Vec<&str> = holder.split('/').collect();
     let mine: Vec<&str> = me.split('/').collect();
     let (4, 4) = (parts.len(), mine.len()) else {
@@ -60,6 +55,47 @@ pub fn holder_is_dead(holder: &str, me: &str, alive: impl Fn(u32) -> bool) -> bo
     let same_machine =
         parts[0] == mine[0] && parts[1] == mine[1] && !parts[1].starts_with("unknown");
     holder != me && same_machine && pid != std::process::id() && !alive(pid)
+}
+
+/// Holders of this process whose work is in progress. A holder id of this process that is
+/// not here belongs to work that ended without releasing its rows (a panic, a cancelled
+/// future): it is as dead as a holder whose process is gone.
+static ACTIVE: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Marks `holder` as working in this process until dropped.
+#[derive(Debug)]
+pub(crate) struct Active(String);
+
+impl Active {
+    pub(crate) fn register(holder: &str) -> Active {
+        ACTIVE.lock().unwrap_or_else(|e| e.into_inner()).push(holder.to_string());
+        Active(holder.to_string())
+    }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        let mut active = ACTIVE.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = active.iter().position(|h| *h == self.0) {
+            active.swap_remove(i);
+        }
+    }
+}
+
+/// Whether the work of `holder` has certainly ended: its process on this machine is gone,
+/// or it is of this process and no longer [`Active`]. Holders on other machines are
+/// presumed alive until their hold expires.
+pub(crate) fn work_ended(holder: &str, me: &str) -> bool {
+    if holder_is_dead(holder, me, process_alive) {
+        return true;
+    }
+    let own = holder.split('/').nth(2) == Some(std::process::id().to_string().as_str()) && same_machine(holder, me);
+    own && !ACTIVE.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|h| h == holder)
+}
+
+fn same_machine(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<&str>, Vec<&str>) = (a.split('/').collect(), b.split('/').collect());
+    a.len() == 4 && b.len() == 4 && a[0] == b[0] && a[1] == b[1] && !a[1].starts_with("unknown")
 }
 
 #[cfg(test)]
@@ -106,6 +142,18 @@ mod tests {
             !holder_is_dead(&own_pid, me, gone),
             "another mailbox task of this process"
         );
+    }
+
+    #[test]
+    fn work_of_this_process_ends_when_it_is_no_longer_active() {
+        let me = holder_id(1);
+        let other = holder_id(2);
+        assert!(work_ended(&other, &me), "never registered: ended");
+        let active = Active::register(&other);
+        assert!(!work_ended(&other, &me), "in progress");
+        drop(active);
+        assert!(work_ended(&other, &me), "dropped (finished, panicked or cancelled)");
+        assert!(!work_ended("elsewhere/boot/1/aa", &me), "another machine: until the hold expires");
     }
 
     #[test]

@@ -198,7 +198,7 @@ async fn read_only_database_asks_the_mta_to_retry() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn full_disk_asks_the_mta_to_retry() {
-    let fs = Tmpfs::mount("4m");
+    let fs = Tmpfs::mount("16m");
     let config = gateway_in(fs.path(), "").await;
     let tmp = tempfile::tempdir().unwrap();
     // About 1.3 MB of mail, with 64 KiB left on the file system.

@@ -126,7 +126,7 @@ async fn a_maildir_task_that_panics_is_reported_restarted_and_ingest_goes_on() {
     let mut serve = dovecot::Serve::start_with_env(&support::binary(), &g.cfg.source, &g.dir.path().join("serve.log"), &env);
 
     let body = watch_health_through_a_death(port, "maildir", &serve);
-    assert!(body.contains("panicked: fault injection"), "{body}");
+    assert!(body.contains("panicked: injected fault: task-panic"), "{body}");
     assert!(!serve.exited(), "serve keeps running:\n{}", serve.log_text());
     let cur = md.join("cur");
     let start = Instant::now();
@@ -160,7 +160,7 @@ async fn an_imap_task_that_panics_is_reported_restarted_and_ingest_goes_on() {
     let mut serve = s.serve_with_env(&config, &env);
 
     let body = watch_health_through_a_death(port, "imap:INBOX", &serve);
-    assert!(body.contains("panicked: fault injection"), "{body}");
+    assert!(body.contains("panicked: injected fault: task-panic"), "{body}");
     s.wait_processed(3, &serve).await;
     s.wait_folders((0, 3, 0)).await;
     assert!(!serve.exited(), "serve keeps running");

@@ -168,7 +168,8 @@ async fn take(pipeline: &Pipeline, dir: &Path, path: PathBuf) -> Taken {
             return Taken::Deferred;
         }
     };
-    super::fault::source_task(&raw);
+    #[cfg(debug_assertions)]
+    crate::fault::source_task(&raw);
     match pipeline.ingest(&raw, "maildir", &name).await {
         Ok(_) => {
             durable::committed("maildir", &name);

@@ -2,7 +2,6 @@
 //! and acknowledges the mail only after the pipeline committed (SPEC §3 stage 8).
 
 pub mod durable;
-pub mod fault;
 pub mod imap;
 pub mod maildir;
 pub mod stdin;

@@ -6,6 +6,7 @@
 pub mod auth_results;
 pub mod machine;
 pub mod parse;
+pub mod scan;
 pub mod tokens;
 
 use crate::model::Attachment;

@@ -211,7 +211,8 @@ async fn ingest_one(
     raw: &[u8],
 ) -> Result<Target, ImapError> {
     let source_ref = format!("{}/{uidvalidity}/{uid}", mailbox.name);
-    crate::ingest::fault::source_task(raw);
+    #[cfg(debug_assertions)]
+    crate::fault::source_task(raw);
     let mut attempt = 0;
     let started = Instant::now();
     let outcome = loop {

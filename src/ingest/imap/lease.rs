@@ -5,8 +5,7 @@
 //! longer exists (a `serve` killed with SIGKILL and restarted).
 
 use super::Source;
-use crate::instance::process_alive;
-pub use crate::instance::{holder_id, holder_is_dead};
+use crate::instance::{holder_is_dead, process_alive};
 use crate::store::now_ms;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
