@@ -1,9 +1,11 @@
-//! Honest health (SPEC §10): a source task of `serve` that dies — here a panic injected by
-//! the debug build's fault hook (`X-Casegate-Fault: task-panic`, once per process) — does
-//! not stop `serve` and does not go unnoticed. While it is dead `/healthz` answers 503
-//! naming it and the systemd watchdog is not pinged (`STATUS=` names it instead); it is
-//! restarted with a backoff and ingest goes on: every mail is taken. An IMAP mailbox task
-//! that ends releases its mailbox lease instead of leaving it renewed by nobody.
+//! No poison mail, honest health (SPEC §3, §10), through `serve` with a Maildir and with a
+//! real Dovecot, using the debug build's fault hooks. A mail that panics the pipeline
+//! (`X-Casegate-Fault: panic`) is quarantined as `processing-error` after its attempts and
+//! the other mails of the batch are posted. A source task that dies (`task-panic`: its loop
+//! panics, once per process) does not stop `serve` and does not go unnoticed: while it is
+//! dead `/healthz` answers 503 naming it and the systemd watchdog is not pinged (`STATUS=`
+//! names it instead); it is restarted with a backoff and ingest goes on. An IMAP mailbox
+//! task that ends releases its mailbox lease instead of leaving it renewed by nobody.
 
 mod dovecot;
 mod imap_world;
@@ -13,11 +15,33 @@ use std::os::unix::net::UnixDatagram;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The fault that kills the source task reading the mail.
+/// A new report whose reading kills the source task (once per process).
 fn poisoned(i: usize) -> Vec<u8> {
     let mut m = b"X-Casegate-Fault: task-panic\r\n".to_vec();
     m.extend(support::report(i));
     m
+}
+
+/// A vendor reply that panics the pipeline at every attempt.
+fn panics(i: usize) -> Vec<u8> {
+    let mut m = b"X-Casegate-Fault: panic\r\n".to_vec();
+    m.extend(support::reply(i));
+    m
+}
+
+/// The panicking mail is held as `processing-error` after every attempt failed; the others
+/// are posted once.
+async fn assert_poison_held_and_the_rest_posted(store: &casegate::store::Store, posts: i64) {
+    let held: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT q.reason, i.message_id, i.attempts FROM quarantine q JOIN inbound_messages i ON i.id = q.inbound_id",
+    )
+    .fetch_all(&store.pool)
+    .await
+    .unwrap();
+    assert_eq!(held, vec![("processing-error".to_string(), "reply-2@acme.example".to_string(), casegate::pipeline::MAX_ATTEMPTS)]);
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM posts").fetch_one(&store.pool).await.unwrap();
+    let distinct: i64 = sqlx::query_scalar("SELECT COUNT(DISTINCT inbound_id) FROM posts").fetch_one(&store.pool).await.unwrap();
+    assert_eq!((n, distinct), (posts, posts), "every other mail posted, once");
 }
 
 /// One HTTP/1.1 GET on loopback; the whole response (empty when nothing answers).
@@ -106,7 +130,7 @@ fn free_port() -> u16 {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_maildir_task_that_panics_is_reported_restarted_and_ingest_goes_on() {
+async fn maildir_poison_is_held_and_a_task_that_panics_is_reported_and_restarted() {
     let world: support::WorldDesc = toml::from_str(support::ONE_VENDOR_WORLD).unwrap();
     let g = support::gateway(&world).await;
     let md = g.dir.path().join("maildir");
@@ -117,7 +141,7 @@ async fn a_maildir_task_that_panics_is_reported_restarted_and_ingest_goes_on() {
         &format!("[http]\nlisten = \"127.0.0.1:{port}\"\n[inbound]\nmaildir = \"maildir\"\npoll_interval_ms = 100\n[outbound]"),
     );
     std::fs::write(&g.cfg.source, text).unwrap();
-    for (i, raw) in [support::report(1), poisoned(2), support::report(3)].iter().enumerate() {
+    for (i, raw) in [support::report(1), panics(2), poisoned(3), support::report(4)].iter().enumerate() {
         std::fs::write(md.join("new").join(format!("170000000{i}.M1P1.host")), raw).unwrap();
     }
     let systemd = Systemd::listen(g.dir.path());
@@ -130,12 +154,13 @@ async fn a_maildir_task_that_panics_is_reported_restarted_and_ingest_goes_on() {
     assert!(!serve.exited(), "serve keeps running:\n{}", serve.log_text());
     let cur = md.join("cur");
     let start = Instant::now();
-    while std::fs::read_dir(&cur).unwrap().count() < 3 {
+    while std::fs::read_dir(&cur).unwrap().count() < 4 {
         assert!(start.elapsed() < Duration::from_secs(60), "not every mail taken:\n{}", serve.log_text());
         std::thread::sleep(Duration::from_millis(50));
     }
     let reports: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reports").fetch_one(&g.store.pool).await.unwrap();
-    assert_eq!(reports, 3, "every mail taken once, the one that killed the task included");
+    assert_eq!(reports, 3, "every report taken once, the one that killed the task included");
+    assert_poison_held_and_the_rest_posted(&g.store, 3).await;
     let metrics = http_get(port, "/metrics");
     assert!(metrics.contains("casegate_task_restarts_total{task=\"maildir\"} 1"), "{metrics}");
     assert!(metrics.contains("casegate_task_up{task=\"maildir\"} 1"), "{metrics}");
@@ -144,10 +169,10 @@ async fn a_maildir_task_that_panics_is_reported_restarted_and_ingest_goes_on() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_imap_task_that_panics_is_reported_restarted_and_ingest_goes_on() {
+async fn imap_poison_is_held_and_a_task_that_panics_is_reported_and_restarted() {
     let s = imap_world::Setup::new().await;
     let mut c = s.dovecot.client().await;
-    for raw in [imap_world::reply(1), poisoned(2), imap_world::report(3)] {
+    for raw in [imap_world::reply(1), panics(2), poisoned(3), imap_world::report(4)] {
         dovecot::append(&mut c, "INBOX", &raw).await;
     }
     let port = free_port();
@@ -161,8 +186,9 @@ async fn an_imap_task_that_panics_is_reported_restarted_and_ingest_goes_on() {
 
     let body = watch_health_through_a_death(port, "imap:INBOX", &serve);
     assert!(body.contains("panicked: injected fault: task-panic"), "{body}");
-    s.wait_processed(3, &serve).await;
-    s.wait_folders((0, 3, 0)).await;
+    s.wait_processed(4, &serve).await;
+    s.wait_folders((0, 3, 1)).await;
+    assert_poison_held_and_the_rest_posted(&s.gw.store, 3).await;
     assert!(!serve.exited(), "serve keeps running");
     let metrics = http_get(port, "/metrics");
     assert!(metrics.contains("casegate_task_restarts_total{task=\"imap:INBOX\"} 1"), "{metrics}");
