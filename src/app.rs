@@ -1,5 +1,5 @@
-//! `casegate serve`: the long-lived tasks (IMAP and Maildir ingest, outbox worker, scheduler,
-//! HTTP endpoint) and shutdown.
+//! `casegate serve`: the long-lived tasks (IMAP and Maildir ingest, outbox worker, digest and
+//! key-check schedulers, HTTP endpoint) and shutdown.
 //!
 //! Each task is one loop on a shared [`CancellationToken`]; SIGTERM or SIGINT cancels it,
 //! the tasks finish the mail or the sends in hand, and `serve` exits 0. Each runs under a

@@ -1,5 +1,5 @@
 //! Supervision of `serve`'s long-lived tasks (SPEC §10): every ingest task (one per IMAP
-//! mailbox, the Maildir), the outbox worker, the scheduler and the HTTP endpoint runs under
+//! mailbox, the Maildir), the outbox worker, the schedulers and the HTTP endpoint runs under
 //! [`supervise`], which restarts a task that ended before shutdown — it panicked or gave up
 //! with an error — after a backoff. [`Health`] says which tasks are alive: `/healthz`
 //! answers 503 naming a dead task, and the systemd watchdog is not pinged while one is dead.
