@@ -93,6 +93,9 @@ pub struct DatabaseConfig {
     /// `sqlite://path` (relative paths resolved against the config directory).
     /// Default `sqlite://casegate.db`.
     pub url: String,
+    /// How long a statement waits for another connection's lock before failing with
+    /// SQLITE_BUSY. Default 30000.
+    pub busy_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -202,6 +205,9 @@ pub struct OutboundConfig {
     pub retry: RetryConfig,
     /// Items sent concurrently by the worker. Default 8.
     pub concurrency: usize,
+    /// How long a claim on an item being sent holds without renewal (the sender renews it
+    /// every third of this while it sends). Default 60.
+    pub claim_lease_secs: u64,
 }
 
 /// The gateway's OpenPGP keys (SPEC §5).
@@ -494,7 +500,7 @@ const GATEWAY_KEYS: &[&str] = &[
     "case_prefix",
     "secret_file",
 ];
-const DATABASE_KEYS: &[&str] = &["url"];
+const DATABASE_KEYS: &[&str] = &["url", "busy_timeout_ms"];
 const POSTING_KEYS: &[&str] = &["min_assurance", "trusted_authserv_ids"];
 const INBOUND_KEYS: &[&str] = &["max_message_bytes", "maildir", "poll_interval_ms"];
 const INTAKE_KEYS: &[&str] = &["ack_interval_secs", "acknowledge", "ack_max_per_hour"];
@@ -504,6 +510,7 @@ const OUTBOUND_KEYS: &[&str] = &[
     "file_dir",
     "sendmail_path",
     "concurrency",
+    "claim_lease_secs",
     "smtp",
     "retry",
 ];
@@ -982,11 +989,12 @@ fn read_database(root: &Section, base: &Path, p: &mut Problems) -> DatabaseConfi
     let url = s
         .string("url", p)
         .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string());
+    let busy_timeout_ms = s.count("busy_timeout_ms", 30_000, TOML_MAX, p);
     match resolve_sqlite_url(&url, base) {
-        Ok(url) => DatabaseConfig { url },
+        Ok(url) => DatabaseConfig { url, busy_timeout_ms },
         Err(message) => {
             p.add(&s.key("url"), message);
-            DatabaseConfig { url }
+            DatabaseConfig { url, busy_timeout_ms }
         }
     }
 }
@@ -1153,6 +1161,7 @@ fn read_outbound(root: &Section, base: &Path, p: &mut Problems) -> OutboundConfi
         retry: read_retry(&s.table("retry", RETRY_KEYS, p), p),
         concurrency: usize::try_from(s.count("concurrency", 8, u64::from(u32::MAX), p))
             .unwrap_or(8),
+        claim_lease_secs: s.count("claim_lease_secs", 60, 86_400, p),
     }
 }
 
@@ -1773,6 +1782,7 @@ mod tests {
         assert_eq!(o.max_attachment_bytes, 10 * 1024 * 1024);
         assert_eq!(o.sendmail_path, PathBuf::from("/usr/sbin/sendmail"));
         assert_eq!(o.concurrency, 8);
+        assert_eq!(o.claim_lease_secs, 60);
         assert!(o.smtp.is_none());
         assert_eq!(
             (o.retry.initial_secs, o.retry.max_secs, o.retry.give_up_secs),

@@ -1,6 +1,7 @@
 //! Fault injection for tests, compiled into debug builds only: a mail whose header block
 //! carries `X-Casegate-Fault: <kind>` makes the pipeline's parse stage fail in that way, so
-//! that tests can show what a poison mail does to ingest. Release builds contain none of it.
+//! that tests can show what a poison mail does to ingest, or (`task-panic`) kills the source
+//! task that reads it. Release builds contain none of it.
 
 /// The header that asks for a fault.
 pub(crate) const FAULT_HEADER: &str = "X-Casegate-Fault";
@@ -14,6 +15,17 @@ pub(crate) fn inject(raw: &[u8]) {
         Some("abort") => std::process::abort(),
         Some("slow") => std::thread::sleep(std::time::Duration::from_secs(2)),
         _ => {}
+    }
+}
+
+/// `task-panic`: the source task reading the mail (a Maildir scan, an IMAP mailbox) panics
+/// before the pipeline sees it, once per process; the task restarted by `serve`'s
+/// supervisor then takes the mail like any other.
+pub(crate) fn source_task(raw: &[u8]) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static FIRED: AtomicBool = AtomicBool::new(false);
+    if requested(raw).as_deref() == Some("task-panic") && !FIRED.swap(true, Ordering::SeqCst) {
+        panic!("injected fault: task-panic in the source task");
     }
 }
 

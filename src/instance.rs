@@ -2,6 +2,13 @@
 //! outbox claims, the processing of one stored mail), and whether a holder is certainly
 //! gone so that its rows can be taken over at once.
 
+/// This process's own holder id, the same for every outbox claim it makes: a worker that
+/// starts knows that claims under it are left from an earlier run of its task.
+pub(crate) fn id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| holder_id(rand::random()))
+}
+
 /// `host/boot/pid/random`: where the holder runs and which process it is.
 pub(crate) fn holder_id(random: u64) -> String {
     static MACHINE: std::sync::OnceLock<String> = std::sync::OnceLock::new();

@@ -51,6 +51,7 @@ pub mod digest;
 pub mod schedule;
 pub mod metrics;
 pub mod sdnotify;
+pub mod supervise;
 pub(crate) mod instance;
 #[cfg(debug_assertions)]
 pub(crate) mod fault;

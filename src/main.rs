@@ -1,9 +1,7 @@
 //! The `casegate` binary: parse the command line, run it, exit with its status.
 
-use clap::Parser;
-
 fn main() {
-    let cli = casegate::cli::Cli::parse();
+    let cli = casegate::cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {

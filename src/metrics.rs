@@ -1,13 +1,29 @@
-//! A loopback HTTP endpoint (SPEC §10): `/healthz` answers when the database does,
-//! `/metrics` gives Prometheus text counters read from the database at scrape time, so
-//! they are right across restarts and across several processes sharing one database.
+//! A loopback HTTP endpoint (SPEC §10): `/healthz` answers 200 when every supervised task
+//! of `serve` is alive and the database answers, 503 naming what is not; `/metrics` gives
+//! Prometheus text counters read from the database at scrape time, so they are right
+//! across restarts and across several processes sharing one database, plus each task's
+//! liveness and restarts.
 
 use crate::store::metrics::Snapshot;
 use crate::store::Store;
+use crate::supervise::{Health, TaskStatus};
 use std::fmt::Write as _;
+use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
+
+/// The supervised tasks: up (1 or 0) and restarts.
+fn render_tasks(out: &mut String, tasks: &[TaskStatus]) {
+    let _ = writeln!(out, "# HELP casegate_task_up Whether a long-lived task of serve is running.\n# TYPE casegate_task_up gauge");
+    for t in tasks {
+        let _ = writeln!(out, "casegate_task_up{{task=\"{}\"}} {}", label(&t.name), u8::from(t.alive));
+    }
+    let _ = writeln!(out, "# HELP casegate_task_restarts_total Times a task died and was restarted.\n# TYPE casegate_task_restarts_total counter");
+    for t in tasks {
+        let _ = writeln!(out, "casegate_task_restarts_total{{task=\"{}\"}} {}", label(&t.name), t.restarts);
+    }
+}
 
 /// Prometheus text exposition format 0.0.4.
 pub fn render(s: &Snapshot) -> String {
@@ -34,7 +50,7 @@ fn label(v: &str) -> String {
 }
 
 /// Serve `/healthz` and `/metrics` on `listener` until shutdown.
-pub async fn serve(listener: TcpListener, store: Store, shutdown: CancellationToken) {
+pub async fn serve(listener: Arc<TcpListener>, store: Store, health: Health, shutdown: CancellationToken) {
     loop {
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -42,8 +58,8 @@ pub async fn serve(listener: TcpListener, store: Store, shutdown: CancellationTo
         };
         match accepted {
             Ok((stream, _)) => {
-                let store = store.clone();
-                tokio::spawn(async move { answer(stream, &store).await });
+                let (store, health) = (store.clone(), health.clone());
+                tokio::spawn(async move { answer(stream, &store, &health).await });
             }
             Err(e) => tracing::warn!(error = %e, "metrics endpoint: accept failed"),
         }
@@ -66,19 +82,31 @@ async fn read_head(stream: &mut TcpStream, buf: &mut [u8]) -> Option<usize> {
     (n > 0).then_some(n)
 }
 
+/// `/healthz`: unhealthy while a supervised task is dead, or when the database does not answer.
+async fn health_check(store: &Store, health: &Health) -> (&'static str, String) {
+    if let Some(problem) = health.problem() {
+        return ("503 Service Unavailable", format!("{problem}\n"));
+    }
+    match store.metrics().await {
+        Ok(_) => ("200 OK", "ok\n".to_string()),
+        Err(e) => ("503 Service Unavailable", format!("database: {e}\n")),
+    }
+}
+
 /// One request, one response, then close (HTTP/1.1 with `Connection: close`).
-async fn answer(mut stream: TcpStream, store: &Store) {
+async fn answer(mut stream: TcpStream, store: &Store, health: &Health) {
     let mut buf = vec![0u8; 2048];
     let Some(n) = read_head(&mut stream, &mut buf).await else { return };
     let request = String::from_utf8_lossy(&buf[..n]);
     let path = request.split_whitespace().nth(1).unwrap_or("");
     let (status, body) = match path {
-        "/healthz" => match store.metrics().await {
-            Ok(_) => ("200 OK", "ok\n".to_string()),
-            Err(e) => ("503 Service Unavailable", format!("database: {e}\n")),
-        },
+        "/healthz" => health_check(store, health).await,
         "/metrics" => match store.metrics().await {
-            Ok(s) => ("200 OK", render(&s)),
+            Ok(s) => {
+                let mut text = render(&s);
+                render_tasks(&mut text, &health.tasks());
+                ("200 OK", text)
+            }
             Err(e) => ("503 Service Unavailable", format!("database: {e}\n")),
         },
         _ => ("404 Not Found", "not found\n".to_string()),

@@ -1,7 +1,9 @@
 //! systemd notifications (sd_notify(3)): `READY=1` once serving, `WATCHDOG=1` at half the
-//! watchdog interval, `STOPPING=1` on shutdown. Without `NOTIFY_SOCKET` every call does
+//! watchdog interval while every task is alive (`STATUS=` names a dead one), `STOPPING=1`
+//! on shutdown. Without `NOTIFY_SOCKET` every call does
 //! nothing, so `serve` runs the same outside systemd.
 
+use crate::supervise::Health;
 use std::os::unix::net::UnixDatagram;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -31,14 +33,25 @@ pub fn watchdog_interval() -> Option<Duration> {
     (usec > 0).then(|| Duration::from_micros(usec))
 }
 
-/// Long-lived task: ping the watchdog at half its interval until shutdown.
-pub async fn watchdog(shutdown: CancellationToken) {
+/// Long-lived task: ping the watchdog at half its interval until shutdown, but only while
+/// every supervised task is alive. While one is dead there is no ping (systemd restarts
+/// the service if that lasts longer than `WatchdogSec`), and `STATUS=` says which task.
+pub async fn watchdog(health: Health, shutdown: CancellationToken) {
     let Some(every) = watchdog_interval() else { return };
     let mut tick = tokio::time::interval(every / 2);
+    let mut told: Option<String> = None;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = tick.tick() => notify("WATCHDOG=1"),
+            _ = tick.tick() => {}
+        }
+        let problem = health.problem();
+        if problem != told {
+            notify(&format!("STATUS={}", problem.as_deref().unwrap_or("serving")));
+            told = problem;
+        }
+        if told.is_none() {
+            notify("WATCHDOG=1");
         }
     }
 }

@@ -33,6 +33,7 @@ fn cfg(port: u16, concurrency: usize) -> OutboundConfig {
             give_up_secs: 432_000,
         },
         concurrency,
+        claim_lease_secs: 60,
     }
 }
 

@@ -120,6 +120,37 @@ pub fn load_config(path: Option<&PathBuf>) -> Result<Config, Failure> {
     })
 }
 
+/// sysexits.h EX_TEMPFAIL: the MTA keeps the mail and offers it again.
+pub const EX_TEMPFAIL: i32 = crate::ingest::stdin::EX_TEMPFAIL;
+
+/// Parse the command line, or print the usage error and exit. A usage error exits 2, but
+/// `deliver` runs in an MTA's pipe, where a bad flag is not the mail's fault: it exits 75
+/// so that the MTA keeps the mail until the pipe is fixed.
+pub fn parse() -> Cli {
+    match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() && invokes_deliver(std::env::args().skip(1)) { EX_TEMPFAIL } else { e.exit_code() };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    }
+}
+
+/// Whether the subcommand of these arguments (after the global `--config FILE`) is `deliver`.
+fn invokes_deliver(mut args: impl Iterator<Item = String>) -> bool {
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--config" => {
+                args.next();
+            }
+            a if a.starts_with('-') => {}
+            a => return a == "deliver",
+        }
+    }
+    false
+}
+
 /// Run one command; returns the process exit status.
 pub async fn run(cli: Cli) -> i32 {
     let result = dispatch(&cli).await;
@@ -138,6 +169,13 @@ async fn dispatch(cli: &Cli) -> CmdResult {
         Command::Init { dir, domain } => admin::init(dir, domain).await,
         Command::Demo { dir } => crate::demo::run(dir.as_deref()).await.map_err(Failure::from),
         Command::Bench(bench::BenchCmd::Pgp(b)) => benchpgp::run(b).await.map_err(|e| Failure::from(format!("{e:#}"))),
+        Command::Deliver { file, json } => {
+            // An MTA pipe: a missing or bad configuration (or secret) is not the mail's
+            // fault, so the MTA is asked to keep it and retry (exit 75), not to bounce it.
+            let cfg = load_config(cfg_path).map_err(|f| Failure { code: EX_TEMPFAIL, message: f.message })?;
+            crate::app::init_logging(cfg.log.format, &cfg.log.level);
+            mailcmd::deliver(&cfg, file.as_deref(), *json).await
+        }
         Command::CheckConfig => {
             let cfg = load_config(cfg_path)?;
             println!("configuration {} is valid", cfg.source.display());
@@ -163,7 +201,6 @@ async fn with_config(cmd: &Command, cfg: Config) -> CmdResult {
             crate::app::cancel_on_signals(token.clone());
             crate::app::serve(cfg, token).await.map_err(Failure::from)
         }
-        Command::Deliver { file, json } => mailcmd::deliver(&cfg, file.as_deref(), *json).await,
         Command::Route(c) => admin::route(&cfg, c).await,
         Command::Org(c) => admin::org(&cfg, c).await,
         Command::Contact(c) => admin::contact(&cfg, c).await,
@@ -177,6 +214,6 @@ async fn with_config(cmd: &Command, cfg: Config) -> CmdResult {
         Command::Schedule(c) => mailcmd::schedule(&cfg, c).await,
         Command::Imap(c) => imapcmd::imap(&cfg, c).await,
         Command::Bench(c) => bench::bench(&cfg, c).await,
-        Command::Init { .. } | Command::Demo { .. } | Command::CheckConfig => Ok(()),
+        Command::Init { .. } | Command::Demo { .. } | Command::CheckConfig | Command::Deliver { .. } => Ok(()),
     }
 }

@@ -145,36 +145,55 @@ impl Source {
     }
 }
 
-/// `serve`'s IMAP task: one task per mailbox until `shutdown`. Errors are logged and retried;
-/// they never stop `serve`, whose outbox worker keeps running.
-pub async fn run(
+/// What `serve`'s mailbox tasks share: the [`Source`], made on first use and kept across
+/// restarts of a task, so that a restarted task holds the mailbox lease under the same id.
+#[derive(Debug)]
+pub struct Shared {
     pipeline: Pipeline,
     cfg: ImapConfig,
     wake: Arc<Notify>,
-    shutdown: CancellationToken,
-) {
-    let source = match Source::new(pipeline, cfg, wake) {
-        Ok(s) => Arc::new(s),
-        Err(e) => {
-            error!(error = %e, "IMAP source not started");
-            return;
-        }
-    };
-    run_source(source, shutdown).await;
+    source: std::sync::Mutex<Option<Arc<Source>>>,
 }
 
-/// Run every mailbox of `source` until `shutdown`.
-pub async fn run_source(source: Arc<Source>, shutdown: CancellationToken) {
-    let mut tasks = tokio::task::JoinSet::new();
-    for mailbox in source.cfg.mailboxes.clone() {
-        let span = tracing::info_span!("imap", mailbox = %mailbox.name);
-        tasks.spawn(run_mailbox(Arc::clone(&source), mailbox, shutdown.clone()).instrument(span));
-    }
-    while let Some(r) = tasks.join_next().await {
-        if let Err(e) = r {
-            error!(error = %e, "IMAP mailbox task failed");
+impl Shared {
+    pub fn new(pipeline: Pipeline, cfg: ImapConfig, wake: Arc<Notify>) -> Shared {
+        Shared {
+            pipeline,
+            cfg,
+            wake,
+            source: std::sync::Mutex::new(None),
         }
     }
+
+    /// The source, made now if this is the first call (or the earlier attempts failed).
+    pub fn source(&self) -> Result<Arc<Source>, ImapError> {
+        let mut slot = self.source.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = slot.as_ref() {
+            return Ok(Arc::clone(s));
+        }
+        let s = Arc::new(Source::new(
+            self.pipeline.clone(),
+            self.cfg.clone(),
+            Arc::clone(&self.wake),
+        )?);
+        *slot = Some(Arc::clone(&s));
+        Ok(s)
+    }
+}
+
+/// `serve`'s task for one mailbox (supervised: a panic ends it, and `serve` starts it
+/// again). Connection errors are retried inside; they never end the task.
+pub async fn run_supervised(
+    shared: Arc<Shared>,
+    mailbox: ImapMailbox,
+    shutdown: CancellationToken,
+) -> Result<(), ImapError> {
+    let source = shared.source()?;
+    let span = tracing::info_span!("imap", mailbox = %mailbox.name);
+    run_mailbox(source, mailbox, shutdown)
+        .instrument(span)
+        .await;
+    Ok(())
 }
 
 /// One mailbox: hold its lease, and within it connect, ingest and wait, reconnecting with
@@ -187,7 +206,7 @@ pub async fn run_mailbox(source: Arc<Source>, mailbox: ImapMailbox, shutdown: Ca
         };
         info!(holder = %source.holder, "polling this mailbox");
         supervise(&source, &mailbox, held.token()).await;
-        held.release(&source, &mailbox.name).await;
+        held.release().await;
         if shutdown.is_cancelled() {
             return;
         }

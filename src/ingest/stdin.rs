@@ -1,9 +1,11 @@
 //! `casegate deliver`: one mail from standard input (an MTA pipe) or a file.
 //!
 //! Exit status for the MTA (sysexits.h): 0 when the mail is stored and decided (routed,
-//! quarantined or ignored), 75 (EX_TEMPFAIL) when a transient error means the MTA should
-//! offer it again.
+//! quarantined or ignored), 75 (EX_TEMPFAIL) for everything that is not the mail's fault
+//! (configuration, secret, a locked, full, read-only or unreachable database), so that the
+//! MTA keeps the mail and offers it again.
 
+use super::durable;
 use crate::pipeline::{Outcome, Pipeline, PipelineError};
 use std::io::Read;
 use std::path::Path;
@@ -17,15 +19,18 @@ pub enum DeliverError {
     Read(std::io::Error),
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
+    #[error("decided, but not yet durable: {0}")]
+    Durable(crate::store::StoreError),
 }
 
 impl DeliverError {
-    /// The exit status an MTA understands: 75 when retrying may succeed.
+    /// The exit status an MTA understands. None of these is the mail's fault (a mail that
+    /// cannot be parsed or routed is quarantined, exit 0), so each asks the MTA to keep the
+    /// mail and offer it again (75), even when only an operator can clear the cause: a
+    /// bounce would lose the mail, a deferral keeps it in the MTA's queue.
     pub fn exit_code(&self) -> i32 {
         match self {
-            DeliverError::Read(_) => EX_TEMPFAIL,
-            DeliverError::Pipeline(e) if e.is_transient() => EX_TEMPFAIL,
-            DeliverError::Pipeline(_) => 1,
+            DeliverError::Read(_) | DeliverError::Pipeline(_) | DeliverError::Durable(_) => EX_TEMPFAIL,
         }
     }
 }
@@ -42,9 +47,14 @@ pub fn read_mail(file: Option<&Path>) -> Result<(Vec<u8>, String), DeliverError>
     }
 }
 
-/// Deliver one mail through the pipeline.
+/// Deliver one mail through the pipeline. `Ok` only once the decision is durable: the
+/// caller's exit 0 acknowledges the mail to the MTA (SPEC §3 stage 8).
 pub async fn deliver(pipeline: &Pipeline, file: Option<&Path>) -> Result<Outcome, DeliverError> {
     let (raw, source_ref) = read_mail(file)?;
     let source = if file.is_some() { "file" } else { "stdin" };
-    Ok(pipeline.ingest(&raw, source, &source_ref).await?)
+    let outcome = pipeline.ingest(&raw, source, &source_ref).await?;
+    durable::committed(source, &source_ref);
+    durable::barrier(&pipeline.store).await.map_err(DeliverError::Durable)?;
+    durable::acknowledged(source, &source_ref);
+    Ok(outcome)
 }

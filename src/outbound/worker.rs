@@ -9,6 +9,7 @@ use super::backoff::{gives_up, next_delay_ms};
 use super::transport::{Envelope, SendError, Transport};
 use crate::compose::Composer;
 use crate::config::{OutboundConfig, RetryConfig};
+use crate::instance;
 use crate::store::outbox::OutboxItem;
 use crate::store::{now_ms, Store, StoreError};
 use serde::Serialize;
@@ -19,10 +20,15 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-/// How long a claim holds an item. Longer than any one send (a connection plus a handful
-/// of SMTP commands, each bounded by the SMTP timeout), so that only a crashed sender's
-/// items are claimed again.
-pub const LEASE_MS: i64 = 15 * 60 * 1000;
+/// Claims and their lease (SPEC §7.3): every claim names this process ([`instance::id`]);
+/// while a pass sends, its claims are renewed every third of `outbound.claim_lease_secs`,
+/// so a slow send keeps its item however long it takes and only a sender that stopped
+/// (crashed, hung, cut off from the database) loses its items when the lease runs out. A
+/// sender that is certainly gone — this process's own earlier worker run, or a dead process
+/// on this machine — loses them at once ([`reclaim_gone_holders`]).
+fn lease(cfg: &OutboundConfig) -> Duration {
+    Duration::from_secs(cfg.claim_lease_secs.max(1))
+}
 
 /// How often [`run`] looks for due items without being woken (retries coming due).
 pub const POLL_INTERVAL: Duration = Duration::from_secs(30);
@@ -101,6 +107,12 @@ async fn send_pass(
     cfg: &OutboundConfig,
     stop: &CancellationToken,
 ) -> anyhow::Result<SendSummary> {
+    let (holder, lease) = (instance::id(), lease(cfg));
+    let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+    if let Err(e) = reclaim_gone_holders(store, holder).await {
+        tracing::warn!(error = %e, "cannot check for claims of gone senders");
+    }
+    let _renewal = renew_while_sending(store.clone(), holder, lease);
     let limit = cfg.concurrency.max(1);
     let mut summary = SendSummary::default();
     let mut first_error: Option<anyhow::Error> = None;
@@ -111,7 +123,10 @@ async fn send_pass(
             continue;
         }
         let free = i64::try_from(limit - tasks.len()).unwrap_or(1);
-        let claimed = match store.claim_due_outbox(now_ms(), free, LEASE_MS).await {
+        let claimed = match store
+            .claim_due_outbox(now_ms(), free, lease_ms, holder)
+            .await
+        {
             Ok(items) => items,
             Err(e) => {
                 first_error = Some(e.into());
@@ -142,6 +157,41 @@ async fn send_pass(
         Some(e) => Err(e.context(format!("outbox pass stopped after {summary:?}"))),
         None => Ok(summary),
     }
+}
+
+/// Put back the claims of senders that are certainly gone (a dead process on this
+/// machine: [`instance::holder_is_dead`]); how many items.
+pub(crate) async fn reclaim_gone_holders(store: &Store, me: &str) -> Result<u64, StoreError> {
+    let mut total = 0;
+    for holder in store.outbox_claim_holders().await? {
+        if instance::holder_is_dead(&holder, me, instance::process_alive) {
+            let n = store.reclaim_outbox(&holder, now_ms()).await?;
+            tracing::warn!(%holder, items = n, "the process that claimed these items is gone; sending them again");
+            total += n;
+        }
+    }
+    Ok(total)
+}
+
+/// Renews `holder`'s claims every third of `lease` until dropped (the end of a pass).
+struct Renewal(tokio::task::JoinHandle<()>);
+
+impl Drop for Renewal {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn renew_while_sending(store: Store, holder: &'static str, lease: Duration) -> Renewal {
+    let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+    Renewal(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(lease / 3).await;
+            if let Err(e) = store.renew_outbox_claims(holder, now_ms(), lease_ms).await {
+                tracing::warn!(error = %e, "cannot renew the outbox claims; retrying");
+            }
+        }
+    }))
 }
 
 type Joined = Result<Result<Outcome, StoreError>, tokio::task::JoinError>;
@@ -216,6 +266,18 @@ pub async fn run(
     wake: Arc<Notify>,
     shutdown: CancellationToken,
 ) {
+    // Nothing of this process is being sent yet: claims it holds are left by an earlier run
+    // of this task (restarted after a panic), and can be sent again at once.
+    match store.reclaim_outbox(instance::id(), now_ms()).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            items = n,
+            "sending again the items an earlier run of the outbox worker claimed"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot take back this process's earlier claims; they expire by themselves")
+        }
+    }
     let mut poll = tokio::time::interval(POLL_INTERVAL);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -343,6 +405,7 @@ mod tests {
             sendmail_path: "/usr/sbin/sendmail".into(),
             retry: retry(),
             concurrency: 3,
+            claim_lease_secs: 60,
         }
     }
 
@@ -387,6 +450,64 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(std::fs::read_dir(&out).unwrap().count(), 7);
+    }
+
+    /// A holder id of this machine and boot whose process has exited.
+    fn gone_holder() -> String {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        let me: Vec<&str> = instance::id().split('/').collect();
+        format!("{}/{}/{pid}/00000000000000ff", me[0], me[1])
+    }
+
+    #[tokio::test]
+    async fn claims_of_a_gone_process_and_of_an_earlier_run_are_sent_at_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}", tmp.path().join("t.db").display()))
+            .await
+            .unwrap();
+        let cfg = file_cfg(&tmp.path().join("out"));
+        let transport = Transport::from_config(&cfg).unwrap();
+        insert(&store, 4).await;
+        // Two items claimed for an hour by a process that is gone, two by this process
+        // (an earlier run of the worker task).
+        assert_eq!(
+            store
+                .claim_due_outbox(now_ms(), 2, 3_600_000, &gone_holder())
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(
+            store
+                .claim_due_outbox(now_ms(), 2, 3_600_000, instance::id())
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+        let s = send_due(&store, &composer(), &transport, &cfg).await.unwrap();
+        assert_eq!(s.sent, 2, "the gone process's items, at once");
+        let (wake, shutdown) = (Arc::new(Notify::new()), CancellationToken::new());
+        let task = tokio::spawn(run(store.clone(), composer(), transport, cfg, wake, shutdown.clone()));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while store.outbox_depth().await.unwrap() > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "this process's earlier claims are not taken back"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        shutdown.cancel();
+        task.await.unwrap();
+        let reclaimed: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM history WHERE kind = 'send-reclaimed'")
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+        assert_eq!(reclaimed, 4);
     }
 
     #[tokio::test]

@@ -1,9 +1,11 @@
 //! The outbox (SPEC §7): claiming due items for sending, recording each outcome with a
 //! history row, and listing or re-queueing items for operators.
 //!
-//! States: `pending` → `sending` (claimed under a lease) → `sent` | `pending` (retry) |
-//! `failed` (permanent) | `dead` (gave up). A claim whose lease ran out (its sender crashed)
-//! can be claimed again, so delivery is at-least-once with a stable Message-ID (§7.3).
+//! States: `pending` → `sending` (claimed under a lease, by an instance) → `sent` |
+//! `pending` (retry) | `failed` (permanent) | `dead` (gave up). The holder renews its
+//! claims while it sends; a claim whose lease ran out can be claimed again, and the claims
+//! of a holder that is certainly gone are put back at once ([`Store::reclaim_outbox`]), so
+//! delivery is at-least-once with a stable Message-ID (§7.3).
 
 use super::{Result, Store, StoreError};
 use crate::delivery::{content_from, Decided, Payload};
@@ -78,10 +80,11 @@ pub const HISTORY_RETRY: &str = "send-retry";
 pub const HISTORY_FAILED: &str = "send-failed";
 pub const HISTORY_DEAD: &str = "send-dead";
 pub const HISTORY_REQUEUED: &str = "send-requeued";
+pub const HISTORY_RECLAIMED: &str = "send-reclaimed";
 pub const HISTORY_DROPPED: &str = "send-dropped";
 
 const CLAIM_SQL: &str =
-    "UPDATE outbox SET state = 'sending', claimed_until = $1 + $3, updated_at = $1
+    "UPDATE outbox SET state = 'sending', claimed_until = $1 + $3, claimed_by = $4, updated_at = $1
      WHERE id IN (
          SELECT id FROM outbox
           WHERE (state = 'pending' AND next_attempt_at <= $1)
@@ -100,7 +103,7 @@ const HISTORY_SQL: &str =
 
 impl Store {
     /// Atomically move up to `limit` due items (pending and due, or sending with an expired
-    /// lease) to `sending` with `claimed_until = now + lease_ms`, and return them by id.
+    /// lease) to `sending`, claimed by `holder` until `now + lease_ms`, and return them by id.
     ///
     /// One statement, so one write transaction: two processes calling this at once get
     /// disjoint sets (SQLite serializes writers).
@@ -109,21 +112,80 @@ impl Store {
         now_ms: i64,
         limit: i64,
         lease_ms: i64,
+        holder: &str,
     ) -> Result<Vec<OutboxItem>> {
         let mut items: Vec<OutboxItem> = sqlx::query_as(CLAIM_SQL)
             .bind(now_ms)
             .bind(limit)
             .bind(lease_ms)
+            .bind(holder)
             .fetch_all(&self.pool)
             .await?;
         items.sort_by_key(|i| i.id);
         Ok(items)
     }
 
+    /// Extend every claim `holder` has until `now + lease_ms` (it is still sending them);
+    /// how many.
+    pub async fn renew_outbox_claims(
+        &self,
+        holder: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE outbox SET claimed_until = $1 + $2 WHERE state = 'sending' AND claimed_by = $3",
+        )
+        .bind(now_ms)
+        .bind(lease_ms)
+        .bind(holder)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// The holders of the items being sent now.
+    pub async fn outbox_claim_holders(&self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar("SELECT DISTINCT claimed_by FROM outbox WHERE state = 'sending' AND claimed_by IS NOT NULL")
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// Put the items `holder` claimed back to `pending`, due at once and ahead of later mail
+    /// (they keep their due time), with a history row each: its process is gone, so nothing
+    /// is sending them. They may have reached the
+    /// server just before (a duplicate, with the same Message-ID: SPEC §7.3). How many.
+    pub async fn reclaim_outbox(&self, holder: &str, now_ms: i64) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO history (at, kind, case_id, thread_id, post_id, outbox_id, detail)
+             SELECT $1, $2, t.case_id, o.thread_id, o.post_id, o.id, $3
+               FROM outbox o LEFT JOIN threads t ON t.id = o.thread_id
+              WHERE o.state = 'sending' AND o.claimed_by = $4",
+        )
+        .bind(now_ms)
+        .bind(HISTORY_RECLAIMED)
+        .bind(format!("claimed by {holder}, which is gone; sending again"))
+        .bind(holder)
+        .execute(&mut *tx)
+        .await?;
+        let done = sqlx::query(
+            "UPDATE outbox SET state = 'pending', claimed_until = NULL, claimed_by = NULL,
+                    next_attempt_at = MIN(next_attempt_at, $1), updated_at = $1
+              WHERE state = 'sending' AND claimed_by = $2",
+        )
+        .bind(now_ms)
+        .bind(holder)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
     /// The message was accepted. Recorded from any state but `sent`: the bytes went out
     /// even if the lease ran out meanwhile and the item was claimed or re-queued again.
     pub async fn mark_outbox_sent(&self, id: i64, reply: &str, now_ms: i64) -> Result<()> {
-        let sql = "UPDATE outbox SET state = 'sent', claimed_until = NULL, last_reply = $1,
+        let sql = "UPDATE outbox SET state = 'sent', claimed_until = NULL, claimed_by = NULL, last_reply = $1,
                           attempts = attempts + 1, updated_at = $2
                     WHERE id = $3 AND state <> 'sent'";
         self.transition(id, sql, (reply, now_ms, None), HISTORY_SENT)
@@ -151,7 +213,7 @@ impl Store {
     /// A claimed item that must not be sent any more (its recipient may no longer read
     /// what it names, or what it names is gone): `failed`, with the reason in the history.
     pub async fn mark_outbox_dropped(&self, id: i64, why: &str, now_ms: i64) -> Result<()> {
-        let sql = "UPDATE outbox SET state = 'failed', claimed_until = NULL, last_reply = $1,
+        let sql = "UPDATE outbox SET state = 'failed', claimed_until = NULL, claimed_by = NULL, last_reply = $1,
                           updated_at = $2
                     WHERE id = $3 AND state = 'sending'";
         self.transition(id, sql, (why, now_ms, None), HISTORY_DROPPED)
@@ -166,7 +228,7 @@ impl Store {
         next_attempt_ms: i64,
         now_ms: i64,
     ) -> Result<()> {
-        let sql = "UPDATE outbox SET state = 'pending', claimed_until = NULL, last_reply = $1,
+        let sql = "UPDATE outbox SET state = 'pending', claimed_until = NULL, claimed_by = NULL, last_reply = $1,
                           attempts = attempts + 1, updated_at = $2, next_attempt_at = $4
                     WHERE id = $3 AND state = 'sending'";
         self.transition(
@@ -180,7 +242,7 @@ impl Store {
 
     /// A permanent failure: `failed` at once, recorded in the case history.
     pub async fn mark_outbox_failed(&self, id: i64, reply: &str, now_ms: i64) -> Result<()> {
-        let sql = "UPDATE outbox SET state = 'failed', claimed_until = NULL, last_reply = $1,
+        let sql = "UPDATE outbox SET state = 'failed', claimed_until = NULL, claimed_by = NULL, last_reply = $1,
                           attempts = attempts + 1, updated_at = $2
                     WHERE id = $3 AND state = 'sending'";
         self.transition(id, sql, (reply, now_ms, None), HISTORY_FAILED)
@@ -192,7 +254,7 @@ impl Store {
 
     /// Transient failures for too long: `dead`, recorded in the case history.
     pub async fn mark_outbox_dead(&self, id: i64, reply: &str, now_ms: i64) -> Result<()> {
-        let sql = "UPDATE outbox SET state = 'dead', claimed_until = NULL, last_reply = $1,
+        let sql = "UPDATE outbox SET state = 'dead', claimed_until = NULL, claimed_by = NULL, last_reply = $1,
                           attempts = attempts + 1, updated_at = $2
                     WHERE id = $3 AND state = 'sending'";
         self.transition(id, sql, (reply, now_ms, None), HISTORY_DEAD)
@@ -257,7 +319,7 @@ impl Store {
     pub async fn retry_outbox(&self, id: i64, now_ms: i64) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let changed = sqlx::query(
-            "UPDATE outbox SET state = 'pending', next_attempt_at = $1, claimed_until = NULL,
+            "UPDATE outbox SET state = 'pending', next_attempt_at = $1, claimed_until = NULL, claimed_by = NULL,
                     updated_at = $1
               WHERE id = $2 AND state IN ('failed', 'dead', 'pending')",
         )
@@ -381,11 +443,15 @@ mod tests {
         let s = store(&dir).await;
         let a = item(&s, None, 100).await;
         let _later = item(&s, None, 500).await;
-        let claimed = s.claim_due_outbox(200, 10, 1000).await.unwrap();
+        let claimed = s.claim_due_outbox(200, 10, 1000, "h1").await.unwrap();
         assert_eq!(claimed.iter().map(|i| i.id).collect::<Vec<_>>(), vec![a]);
         assert_eq!(claimed[0].bytes, b"bytes");
         assert_eq!(claimed[0].post_id, Some(11));
-        assert!(s.claim_due_outbox(300, 10, 1000).await.unwrap().is_empty());
+        assert!(s
+            .claim_due_outbox(300, 10, 1000, "h1")
+            .await
+            .unwrap()
+            .is_empty());
         assert_eq!(s.outbox_depth().await.unwrap(), 2);
     }
 
@@ -394,9 +460,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = store(&dir).await;
         let a = item(&s, None, 0).await;
-        assert_eq!(s.claim_due_outbox(10, 10, 1000).await.unwrap().len(), 1);
-        assert!(s.claim_due_outbox(1010, 10, 1000).await.unwrap().is_empty());
-        let again = s.claim_due_outbox(1011, 10, 1000).await.unwrap();
+        assert_eq!(
+            s.claim_due_outbox(10, 10, 1000, "h1").await.unwrap().len(),
+            1
+        );
+        assert!(s
+            .claim_due_outbox(1010, 10, 1000, "h1")
+            .await
+            .unwrap()
+            .is_empty());
+        let again = s.claim_due_outbox(1011, 10, 1000, "h1").await.unwrap();
         assert_eq!(again.iter().map(|i| i.id).collect::<Vec<_>>(), vec![a]);
     }
 
@@ -411,7 +484,7 @@ mod tests {
         let claim = |s: Store| async move {
             let mut got = Vec::new();
             loop {
-                let batch = s.claim_due_outbox(10, 3, 60_000).await.unwrap();
+                let batch = s.claim_due_outbox(10, 3, 60_000, "h1").await.unwrap();
                 if batch.is_empty() {
                     return got;
                 }
@@ -433,7 +506,7 @@ mod tests {
         let s = store(&dir).await;
         let t = thread(&s).await;
         let a = item(&s, Some(t), 0).await;
-        s.claim_due_outbox(10, 10, 1000).await.unwrap();
+        s.claim_due_outbox(10, 10, 1000, "h1").await.unwrap();
         s.mark_outbox_retry(a, "451 try later", 5000, 20)
             .await
             .unwrap();
@@ -443,7 +516,7 @@ mod tests {
             ("pending", 1, 5000)
         );
         assert_eq!(row.last_reply.as_deref(), Some("451 try later"));
-        s.claim_due_outbox(5000, 10, 1000).await.unwrap();
+        s.claim_due_outbox(5000, 10, 1000, "h1").await.unwrap();
         s.mark_outbox_failed(a, "550 no such user", 5001)
             .await
             .unwrap();
@@ -477,7 +550,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = store(&dir).await;
         let a = item(&s, None, 0).await;
-        s.claim_due_outbox(10, 10, 1000).await.unwrap();
+        s.claim_due_outbox(10, 10, 1000, "h1").await.unwrap();
         s.mark_outbox_sent(a, "250 ok", 20).await.unwrap();
         s.mark_outbox_sent(a, "250 ok", 21).await.unwrap();
         s.mark_outbox_dead(a, "451 late", 22).await.unwrap();
@@ -493,7 +566,7 @@ mod tests {
         let s = store(&dir).await;
         let a = item(&s, None, 0).await;
         let b = item(&s, None, 0).await;
-        s.claim_due_outbox(10, 10, 1000).await.unwrap();
+        s.claim_due_outbox(10, 10, 1000, "h1").await.unwrap();
         s.mark_outbox_dead(a, "451 gave up", 20).await.unwrap();
         s.mark_outbox_sent(b, "250 ok", 20).await.unwrap();
         assert!(s.retry_outbox(a, 30).await.unwrap());
@@ -502,10 +575,69 @@ mod tests {
             s.retry_outbox(b, 30).await,
             Err(StoreError::Invalid(_))
         ));
-        let due = s.claim_due_outbox(30, 10, 1000).await.unwrap();
+        let due = s.claim_due_outbox(30, 10, 1000, "h1").await.unwrap();
         assert_eq!(due.iter().map(|i| i.id).collect::<Vec<_>>(), vec![a]);
         let kinds: Vec<String> = history(&s, a).await.into_iter().map(|h| h.0).collect();
         assert_eq!(kinds, vec!["send-dead", "send-requeued"]);
+    }
+
+    #[tokio::test]
+    async fn claims_name_their_holder_and_are_renewed_and_reclaimed() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir).await;
+        let t = thread(&s).await;
+        let (a, b) = (item(&s, Some(t), 0).await, item(&s, None, 0).await);
+        assert_eq!(
+            s.claim_due_outbox(10, 1, 1000, "h1").await.unwrap()[0].id,
+            a
+        );
+        assert_eq!(
+            s.claim_due_outbox(10, 1, 1000, "h2").await.unwrap()[0].id,
+            b
+        );
+        let mut holders = s.outbox_claim_holders().await.unwrap();
+        holders.sort();
+        assert_eq!(holders, vec!["h1", "h2"]);
+        assert_eq!(s.renew_outbox_claims("h1", 900, 1000).await.unwrap(), 1);
+        let expired = s.claim_due_outbox(1500, 10, 1000, "h3").await.unwrap();
+        assert_eq!(
+            expired.iter().map(|i| i.id).collect::<Vec<_>>(),
+            vec![b],
+            "h2's lease ran out, h1 renewed its claim"
+        );
+        assert_eq!(s.reclaim_outbox("h1", 1600).await.unwrap(), 1);
+        let again = s.claim_due_outbox(1600, 10, 1000, "h3").await.unwrap();
+        assert_eq!(
+            again.iter().map(|i| (i.id, i.attempts)).collect::<Vec<_>>(),
+            vec![(a, 0)],
+            "due at once, not an attempt"
+        );
+        assert_eq!(
+            s.reclaim_outbox("h1", 1700).await.unwrap(),
+            0,
+            "h3 holds it now"
+        );
+        s.mark_outbox_sent(a, "250 ok", 1800).await.unwrap();
+        assert_eq!(
+            s.outbox_claim_holders().await.unwrap(),
+            vec!["h3"],
+            "b is still being sent"
+        );
+        let kinds: Vec<(String, String)> = history(&s, a)
+            .await
+            .into_iter()
+            .map(|h| (h.0, h.3))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (
+                    "send-reclaimed".into(),
+                    "claimed by h1, which is gone; sending again".into()
+                ),
+                ("sent".into(), "250 ok".into())
+            ]
+        );
     }
 
     #[tokio::test]

@@ -9,6 +9,7 @@ use super::connect::Session;
 use super::names::uid_set;
 use super::{timed, Committed, ImapError, Source};
 use crate::config::ImapMailbox;
+use crate::ingest::durable;
 use crate::model::Reason;
 use crate::pipeline::Outcome;
 use crate::store::now_ms;
@@ -100,9 +101,17 @@ async fn fetch_batch(
     let r = fetch_and_ingest(pass, session, state, batch).await?;
     if !r.committed.is_empty() {
         source.wake.notify_one();
+        // SPEC §3 stage 8: the batch's commits are durable before the server hears of them.
+        durable::barrier(&source.pipeline.store).await?;
     }
     ack::acknowledge(source, session, mailbox, strategy, &r.committed).await?;
     let done: Vec<u32> = r.committed.iter().map(|(uid, _)| *uid).collect();
+    for uid in &done {
+        durable::acknowledged(
+            "imap",
+            &format!("{}/{}/{uid}", mailbox.name, state.uidvalidity),
+        );
+    }
     if let Some(through) = committed_through(batch, &r.returned, &done) {
         let store = &source.pipeline.store;
         store
@@ -202,6 +211,8 @@ async fn ingest_one(
     raw: &[u8],
 ) -> Result<Target, ImapError> {
     let source_ref = format!("{}/{uidvalidity}/{uid}", mailbox.name);
+    #[cfg(debug_assertions)]
+    crate::fault::source_task(raw);
     let mut attempt = 0;
     let started = Instant::now();
     let outcome = loop {
@@ -223,6 +234,7 @@ async fn ingest_one(
         }
     };
     let at = Instant::now();
+    durable::committed("imap", &source_ref);
     let target = target_of(source, &outcome).await?;
     if let Some(observer) = &source.observer {
         let ingest_time = at.duration_since(started);

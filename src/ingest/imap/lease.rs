@@ -13,9 +13,41 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 /// A held lease: `token()` is cancelled on shutdown or when the lease may have been lost.
+/// The lease ends with its holder: [`Held::release`] when polling stops, and when the task
+/// holding it ends any other way (a panic unwinds through it, or it is aborted) dropping
+/// it stops the renewals and deletes the row, so another instance can take the mailbox
+/// over at once instead of finding it renewed by a task that no longer polls.
 pub struct Held {
     token: CancellationToken,
-    keeper: JoinHandle<()>,
+    keeper: Option<JoinHandle<()>>,
+    row: Option<LeaseRow>,
+}
+
+/// Which row a [`Held`] lease is.
+struct LeaseRow {
+    store: crate::store::Store,
+    account: String,
+    mailbox: String,
+    holder: String,
+}
+
+impl LeaseRow {
+    /// Wait for the renewals to stop, then delete the row (if it is still ours).
+    async fn delete(self, keeper: Option<JoinHandle<()>>) {
+        if let Some(k) = keeper {
+            let _ = k.await;
+        }
+        match self
+            .store
+            .imap_release_lease(&self.account, &self.mailbox, &self.holder)
+            .await
+        {
+            Ok(()) => info!(mailbox = %self.mailbox, "mailbox lease released"),
+            Err(e) => {
+                warn!(mailbox = %self.mailbox, error = %e, "cannot release the mailbox lease; it expires by itself")
+            }
+        }
+    }
 }
 
 impl Held {
@@ -24,16 +56,30 @@ impl Held {
     }
 
     /// Stop renewing and delete the row, so that another instance takes over at once.
-    pub async fn release(self, source: &Source, mailbox: &str) {
+    pub async fn release(mut self) {
         self.token.cancel();
-        let _ = self.keeper.await;
-        if let Err(e) = source
-            .pipeline
-            .store
-            .imap_release_lease(&source.account, mailbox, &source.holder)
-            .await
-        {
-            warn!(error = %e, "cannot release the mailbox lease; it expires by itself");
+        if let Some(row) = self.row.take() {
+            row.delete(self.keeper.take()).await;
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.token.cancel();
+        let keeper = self.keeper.take();
+        if let Some(k) = &keeper {
+            k.abort();
+        }
+        let Some(row) = self.row.take() else { return };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                warn!(mailbox = %row.mailbox, "the mailbox task ended; releasing its lease");
+                rt.spawn(row.delete(keeper));
+            }
+            Err(_) => {
+                warn!(mailbox = %row.mailbox, "no runtime to release the mailbox lease; it expires by itself")
+            }
         }
     }
 }
@@ -52,16 +98,26 @@ pub async fn acquire(
         match claim(source, mailbox, ttl).await {
             Ok(true) => {
                 let token = shutdown.child_token();
-                let keeper = tokio::spawn(keep(Keeper {
+                let row = LeaseRow {
                     store: source.pipeline.store.clone(),
                     account: source.account.clone(),
                     mailbox: mailbox.to_string(),
                     holder: source.holder.clone(),
+                };
+                let keeper = tokio::spawn(keep(Keeper {
+                    store: row.store.clone(),
+                    account: row.account.clone(),
+                    mailbox: row.mailbox.clone(),
+                    holder: row.holder.clone(),
                     ttl,
                     expires: started + ttl,
                     token: token.clone(),
                 }));
-                return Some(Held { token, keeper });
+                return Some(Held {
+                    token,
+                    keeper: Some(keeper),
+                    row: Some(row),
+                });
             }
             Ok(false) => {
                 let holder = current_holder(source, mailbox).await.unwrap_or_default();
