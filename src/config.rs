@@ -66,9 +66,9 @@ pub struct CoordinationConfig {
 }
 
 /// The default wording of a declined report.
-pub const DEFAULT_DECLINE_TEXT: &str = "Thank you for your report. After review, the coordinators will not \
-coordinate it as a case: it is outside our scope, or it is already being handled elsewhere. \
-You are free to contact the affected vendors directly, and to publish your findings.";
+pub const DEFAULT_DECLINE_TEXT: &str = "Thank you for your report. After review, we will not coordinate it \
+as a case: it is outside our scope, or it is handled elsewhere already. You are free to contact \
+the vendor directly and to publish your findings.";
 
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {

@@ -339,6 +339,11 @@ fn dates_publication_and_late_statement(w: &mut World) {
     assert_eq!(rcpts(&got), EVERYONE);
     assert!(only(&got, "ivan@initech.example").text.contains("The public date of") && only(&got, "ivan@initech.example").text.contains("Monday 2026-05-04 14:00 UTC"));
     assert!(only(&got, "ivan@initech.example").text.contains("Vendor B saw it exploited"), "the reason is redacted like any post");
+    let initial = w.case_json()["dates"]["initial_contact_at"].as_i64();
+    w.ok(&["case", "notify", &case, "--org", "Initech"]);
+    let got = w.send();
+    assert!(only(&got, "ivan@initech.example").text.contains("Target public date: Monday 2026-05-04 14:00 UTC."), "re-notifying states the date as it is now");
+    assert_eq!(w.case_json()["dates"]["initial_contact_at"].as_i64(), initial, "the first contact date is kept");
     w.ok(&["case", "set-state", &case, "published"]);
     let got = w.send();
     assert_eq!(rcpts(&got), EVERYONE);
@@ -379,4 +384,34 @@ fn a_45_day_case_by_command_line_and_mail() {
     case_summaries(&mut w);
     dates_publication_and_late_statement(&mut w);
     assert_eq!(w.run_at(initial, 21)["reminders"], 0, "a published case is not reminded");
+}
+
+/// `report decline` tells the reporter in the configured wording; later mail to the
+/// report is held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declined_report_is_told_to_its_reporter() {
+    let world: support::WorldDesc = toml::from_str(support::ONE_VENDOR_WORLD).expect("world");
+    let g = support::gateway(&world).await;
+    let o = g.pipeline.ingest(&support::report(1), "test", "r1").await.expect("ingest");
+    let report = o.report.expect("a report");
+    support::send(&g).await;
+    let before: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox").fetch_one(&g.store.pool).await.expect("count");
+    let text = &g.cfg.coordination.decline_text;
+    let p = casegate::coordination::decline_report(&g.store, &g.pipeline.composer, &report, text).await.expect("declined");
+    let mut to: Vec<String> = p.outbox.iter().map(|o| o.1.clone()).collect();
+    to.sort();
+    assert_eq!(to, ["cora@cert.example", "r1@reporters.example"]);
+    support::send(&g).await;
+    let (bytes,): (Vec<u8>,) = sqlx::query_as("SELECT bytes FROM outbox WHERE rcpt = 'r1@reporters.example' AND id > $1").bind(before).fetch_one(&g.store.pool).await.expect("notice");
+    let m = MessageParser::default().parse(&bytes).expect("parses");
+    assert!(m.subject().unwrap_or_default().starts_with(&format!("[{report}]")), "{:?}", m.subject());
+    assert!(m.body_text(0).expect("text").contains("we will not coordinate it as a case"), "the configured wording");
+    let again = casegate::coordination::decline_report(&g.store, &g.pipeline.composer, &report, text).await;
+    assert!(again.is_err(), "a report is declined once");
+    let reply = format!(
+        "From: Reporter 1 <r1@reporters.example>\r\nTo: security@cert.example\r\nSubject: Re: [{report}] Report 1\r\n\
+         Authentication-Results: mx.cert.example; dmarc=pass header.from=reporters.example\r\nMessage-ID: <again@reporters.example>\r\n\r\nPlease reconsider.\r\n"
+    );
+    let o = g.pipeline.ingest(reply.as_bytes(), "test", "r2").await.expect("ingest");
+    assert_eq!((o.decision.as_str(), o.reason.as_str()), ("quarantine", "report-declined"));
 }
