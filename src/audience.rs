@@ -124,13 +124,16 @@ pub fn private_channel(world: &World, case: &CaseSnap, contact: &ContactSnap) ->
     if world.is_coordinator(contact) {
         return None;
     }
-    contact.org.and_then(|o| case.private_thread_of(o)).or_else(|| {
-        world
-            .reports
-            .iter()
-            .find(|r| r.case == Some(case.id) && r.reporter == contact.id)
-            .map(|r| r.thread)
-    })
+    contact
+        .org
+        .and_then(|o| case.private_thread_of(o))
+        .or_else(|| {
+            world
+                .reports
+                .iter()
+                .find(|r| r.case == Some(case.id) && r.reporter == contact.id)
+                .map(|r| r.thread)
+        })
 }
 
 /// A contact's display name, or its address when the name is empty.

@@ -2117,6 +2117,23 @@ mod tests {
     }
 
     #[test]
+    fn coordination_defaults_and_every_problem_named() {
+        let dir = dir_with_secret();
+        let c = parse(MINIMAL, dir.path()).expect("valid").coordination;
+        assert_eq!((c.reminder_days.as_slice(), c.summary_hour_utc, c.info_interval_secs, c.late_joiner_history), (&[7, 14][..], 7, 3600, true));
+        assert_eq!(c.decline_text, DEFAULT_DECLINE_TEXT);
+        let text = minimal_with("[coordination]\nreminder_days = [3, 10, 30]\nsummary_hour_utc = 6\ninfo_interval_secs = 60\ndecline_text = \"No.\"\nlate_joiner_history = false\n");
+        let c = parse(&text, dir.path()).expect("valid").coordination;
+        assert_eq!((c.reminder_days.as_slice(), c.summary_hour_utc, c.info_interval_secs, c.decline_text.as_str(), c.late_joiner_history), (&[3, 10, 30][..], 6, 60, "No.", false));
+        let bad = minimal_with("[coordination]\nreminder_days = [7, 0, \"x\"]\nsummary_hour_utc = 25\ninfo_interval_secs = 0\ndecline_text = \" \"\nlate_joiner_history = \"yes\"\nremind = 1\n");
+        let keys: Vec<String> = errors(&bad).into_iter().map(|e| e.key).collect();
+        for key in ["coordination.reminder_days[1]", "coordination.reminder_days[2]", "coordination.summary_hour_utc", "coordination.info_interval_secs", "coordination.decline_text", "coordination.late_joiner_history", "coordination.remind"] {
+            assert!(keys.iter().any(|k| k == key), "{key} not named: {keys:?}");
+        }
+        assert!(error_at(&minimal_with("[coordination]\nreminder_days = 7\n"), "coordination.reminder_days").contains("array"));
+    }
+
+    #[test]
     fn several_problems_are_reported_at_once() {
         let text = "[gateway]\ndomain = \"not a domain\"\nsecret_file = \"secret.key\"\n\
                     [outbound]\nfile_dir = \"o\"\nconcurency = 4\n[log]\nformat = \"yaml\"\n";

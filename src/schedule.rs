@@ -54,12 +54,22 @@ pub struct RunSummary {
 impl RunSummary {
     /// Whether anything was queued for the outbox.
     pub fn queued(&self) -> bool {
-        self.digests.messages + self.reminders + self.dead_notices + self.bouncing_notices + self.coordinator_summaries > 0
+        self.digests.messages
+            + self.reminders
+            + self.dead_notices
+            + self.bouncing_notices
+            + self.coordinator_summaries
+            > 0
     }
 }
 
 /// Everything due at `now`.
-pub async fn run_due(store: &Store, composer: &Composer, cfg: &Config, now: i64) -> Result<RunSummary, StoreError> {
+pub async fn run_due(
+    store: &Store,
+    composer: &Composer,
+    cfg: &Config,
+    now: i64,
+) -> Result<RunSummary, StoreError> {
     let mut s = RunSummary::default();
     store.refresh_keyring(&composer.pgp).await?;
     // Each warning and each digested post is given once by itself: the work is done, then
@@ -77,22 +87,39 @@ pub async fn run_due(store: &Store, composer: &Composer, cfg: &Config, now: i64)
     s.reminders = reminders(store, composer, &cfg.coordination.reminder_days, now).await?;
     s.dead_notices = dead_notices(store, composer, now).await?;
     s.bouncing_notices = bouncing_notices(store, composer, now).await?;
-    s.coordinator_summaries = coordinator_summary(store, composer, cfg.coordination.summary_hour_utc, now).await?;
+    s.coordinator_summaries =
+        coordinator_summary(store, composer, cfg.coordination.summary_hour_utc, now).await?;
     Ok(s)
 }
 
 /// Records a job without messages for `item`; `true` when it had not run for it.
 async fn once(store: &Store, job: &str, item: &str, now: i64) -> Result<bool, StoreError> {
     let planned = Planned::default();
-    store.record_run(&JobRun { job, items: vec![item.to_string()], case: None, thread: None, planned: &planned, now }).await
+    store
+        .record_run(&JobRun {
+            job,
+            items: vec![item.to_string()],
+            case: None,
+            thread: None,
+            planned: &planned,
+            now,
+        })
+        .await
 }
 
 /// SPEC §8: a reminder to every vendor organization notified `reminder_days` ago that has
 /// neither replied nor given a status, in its private thread.
-async fn reminders(store: &Store, composer: &Composer, days: &[u32], now: i64) -> Result<u64, StoreError> {
+async fn reminders(
+    store: &Store,
+    composer: &Composer,
+    days: &[u32],
+    now: i64,
+) -> Result<u64, StoreError> {
     let mut queued = 0;
     for v in store.silent_vendors().await? {
-        let Some(day) = workflow::reminder_due(v.notified_at, days, now) else { continue };
+        let Some(day) = workflow::reminder_due(v.notified_at, days, now) else {
+            continue;
+        };
         if store.has_run(REMINDER, &reminder_key(&v, day)).await? {
             continue;
         }
@@ -105,18 +132,64 @@ fn reminder_key(v: &Silent, day: u32) -> String {
     format!("case {}/org {}/day {day}", v.case, v.org)
 }
 
-async fn remind(store: &Store, composer: &Composer, v: &Silent, days: &[u32], day: u32, now: i64) -> Result<u64, StoreError> {
-    let world = store.world(&WorldQuery { case_ids: vec![v.case], ..Default::default() }).await?;
-    let (Some(case), record) = (world.case(v.case), store.case_record(v.case).await?) else { return Ok(0) };
-    let Some(private) = case.private_thread_of(v.org) else { return Ok(0) };
-    let facts = CaseFacts { case, public_date_ms: record.public_at, statuses: &record.statuses };
-    let item = Item::Reminder { facts, org: v.org, day };
+async fn remind(
+    store: &Store,
+    composer: &Composer,
+    v: &Silent,
+    days: &[u32],
+    day: u32,
+    now: i64,
+) -> Result<u64, StoreError> {
+    let world = store
+        .world(&WorldQuery {
+            case_ids: vec![v.case],
+            ..Default::default()
+        })
+        .await?;
+    let (Some(case), record) = (world.case(v.case), store.case_record(v.case).await?) else {
+        return Ok(0);
+    };
+    let Some(private) = case.private_thread_of(v.org) else {
+        return Ok(0);
+    };
+    let facts = CaseFacts {
+        case,
+        public_date_ms: record.public_at,
+        statuses: &record.statuses,
+    };
+    let item = Item::Reminder {
+        facts,
+        org: v.org,
+        day,
+    };
     let payload = Payload::Reminder { org: v.org, day };
-    let planned = plan_item(composer, &world, &item, OutboxKind::Reminder, world.contacts.iter().filter(|c| c.org == Some(v.org)), &payload);
+    let planned = plan_item(
+        composer,
+        &world,
+        &item,
+        OutboxKind::Reminder,
+        world.contacts.iter().filter(|c| c.org == Some(v.org)),
+        &payload,
+    );
     // The earlier days are done too: a scheduler that was down sends only the latest.
-    let items = days.iter().filter(|d| **d <= day).map(|d| reminder_key(v, *d)).collect();
-    let run = JobRun { job: REMINDER, items, case: Some(case.id), thread: Some(private), planned: &planned, now };
-    Ok(if store.record_run(&run).await? { planned.deliveries.len() as u64 } else { 0 })
+    let items = days
+        .iter()
+        .filter(|d| **d <= day)
+        .map(|d| reminder_key(v, *d))
+        .collect();
+    let run = JobRun {
+        job: REMINDER,
+        items,
+        case: Some(case.id),
+        thread: Some(private),
+        planned: &planned,
+        now,
+    };
+    Ok(if store.record_run(&run).await? {
+        planned.deliveries.len() as u64
+    } else {
+        0
+    })
 }
 
 /// The coordinators, for a note to them.
@@ -125,7 +198,14 @@ async fn coordinators_world(store: &Store) -> Result<World, StoreError> {
 }
 
 /// A note to every coordinator, recorded as run for `items`.
-async fn tell_coordinators(store: &Store, composer: &Composer, job: &str, items: Vec<String>, note: CoordinatorNote, now: i64) -> Result<u64, StoreError> {
+async fn tell_coordinators(
+    store: &Store,
+    composer: &Composer,
+    job: &str,
+    items: Vec<String>,
+    note: CoordinatorNote,
+    now: i64,
+) -> Result<u64, StoreError> {
     let world = coordinators_world(store).await?;
     let kind = match &note {
         CoordinatorNote::Daily(_) => OutboxKind::CoordinatorSummary,
@@ -133,10 +213,30 @@ async fn tell_coordinators(store: &Store, composer: &Composer, job: &str, items:
         CoordinatorNote::Bouncing { .. } => OutboxKind::BouncingNotice,
     };
     let payload = Payload::Coordinators(note);
-    let Payload::Coordinators(note) = &payload else { return Ok(0) };
-    let planned = plan_item(composer, &world, &Item::Coordinators(note), kind, world.coordinators(), &payload);
-    let run = JobRun { job, items, case: None, thread: None, planned: &planned, now };
-    Ok(if store.record_run(&run).await? { planned.deliveries.len() as u64 } else { 0 })
+    let Payload::Coordinators(note) = &payload else {
+        return Ok(0);
+    };
+    let planned = plan_item(
+        composer,
+        &world,
+        &Item::Coordinators(note),
+        kind,
+        world.coordinators(),
+        &payload,
+    );
+    let run = JobRun {
+        job,
+        items,
+        case: None,
+        thread: None,
+        planned: &planned,
+        now,
+    };
+    Ok(if store.record_run(&run).await? {
+        planned.deliveries.len() as u64
+    } else {
+        0
+    })
 }
 
 /// SPEC §7.2: the coordinators are told at once of outbox items given up (but for their
@@ -144,7 +244,13 @@ async fn tell_coordinators(store: &Store, composer: &Composer, job: &str, items:
 async fn dead_notices(store: &Store, composer: &Composer, now: i64) -> Result<u64, StoreError> {
     let mut fresh = Vec::new();
     for d in store.dead_items().await? {
-        let own = [OutboxKind::CoordinatorSummary, OutboxKind::DeadNotice, OutboxKind::BouncingNotice].iter().any(|k| k.as_str() == d.kind);
+        let own = [
+            OutboxKind::CoordinatorSummary,
+            OutboxKind::DeadNotice,
+            OutboxKind::BouncingNotice,
+        ]
+        .iter()
+        .any(|k| k.as_str() == d.kind);
         if !own && !store.has_run(DEAD_NOTICE, &d.id.to_string()).await? {
             fresh.push(d);
         }
@@ -153,26 +259,53 @@ async fn dead_notices(store: &Store, composer: &Composer, now: i64) -> Result<u6
         return Ok(0);
     }
     let items = fresh.iter().map(|d| d.id.to_string()).collect();
-    tell_coordinators(store, composer, DEAD_NOTICE, items, CoordinatorNote::Dead { items: fresh }, now).await
+    tell_coordinators(
+        store,
+        composer,
+        DEAD_NOTICE,
+        items,
+        CoordinatorNote::Dead { items: fresh },
+        now,
+    )
+    .await
 }
 
 /// SPEC §7.5: the coordinators are told once of each contact marked bouncing.
 async fn bouncing_notices(store: &Store, composer: &Composer, now: i64) -> Result<u64, StoreError> {
     let mut fresh = Vec::new();
     for b in store.bouncing_contacts().await? {
-        if !store.has_run(BOUNCING_NOTICE, &format!("{} since {}", b.email, b.since)).await? {
+        if !store
+            .has_run(BOUNCING_NOTICE, &format!("{} since {}", b.email, b.since))
+            .await?
+        {
             fresh.push(b);
         }
     }
     if fresh.is_empty() {
         return Ok(0);
     }
-    let items = fresh.iter().map(|b| format!("{} since {}", b.email, b.since)).collect();
-    tell_coordinators(store, composer, BOUNCING_NOTICE, items, CoordinatorNote::Bouncing { contacts: fresh }, now).await
+    let items = fresh
+        .iter()
+        .map(|b| format!("{} since {}", b.email, b.since))
+        .collect();
+    tell_coordinators(
+        store,
+        composer,
+        BOUNCING_NOTICE,
+        items,
+        CoordinatorNote::Bouncing { contacts: fresh },
+        now,
+    )
+    .await
 }
 
 /// SPEC §8: the coordinators' daily summary; nothing is sent on a day with nothing in it.
-async fn coordinator_summary(store: &Store, composer: &Composer, hour_utc: u32, now: i64) -> Result<u64, StoreError> {
+async fn coordinator_summary(
+    store: &Store,
+    composer: &Composer,
+    hour_utc: u32,
+    now: i64,
+) -> Result<u64, StoreError> {
     let date = workflow::daily_key(now, hour_utc);
     if store.has_run(COORDINATOR_SUMMARY, &date).await? {
         return Ok(0);
@@ -180,9 +313,16 @@ async fn coordinator_summary(store: &Store, composer: &Composer, hour_utc: u32, 
     let (due, past) = workflow::by_public_date(store.dated_open_cases().await?, now);
     let keys = composer.pgp.keyring();
     let expiring = keys
-        .expiring(now, crate::store::keys::EXPIRY_WARNING_DAYS * workflow::DAY_MS)
+        .expiring(
+            now,
+            crate::store::keys::EXPIRY_WARNING_DAYS * workflow::DAY_MS,
+        )
         .into_iter()
-        .map(|e| workflow::KeyLine { contact: e.email, fingerprint: e.fingerprint, expires_at: e.expires_at_ms })
+        .map(|e| workflow::KeyLine {
+            contact: e.email,
+            fingerprint: e.fingerprint,
+            expires_at: e.expires_at_ms,
+        })
         .collect();
     let daily = Daily {
         date: date.clone(),
@@ -198,12 +338,26 @@ async fn coordinator_summary(store: &Store, composer: &Composer, hour_utc: u32, 
         once(store, COORDINATOR_SUMMARY, &date, now).await?;
         return Ok(0);
     }
-    tell_coordinators(store, composer, COORDINATOR_SUMMARY, vec![date], CoordinatorNote::Daily(daily), now).await
+    tell_coordinators(
+        store,
+        composer,
+        COORDINATOR_SUMMARY,
+        vec![date],
+        CoordinatorNote::Daily(daily),
+        now,
+    )
+    .await
 }
 
 /// `serve`'s scheduler task: what is due at start and then every [`TICK`]; the outbox
 /// worker is woken when something was queued.
-pub async fn run(store: Store, composer: Arc<Composer>, cfg: Arc<Config>, wake: Arc<Notify>, shutdown: CancellationToken) {
+pub async fn run(
+    store: Store,
+    composer: Arc<Composer>,
+    cfg: Arc<Config>,
+    wake: Arc<Notify>,
+    shutdown: CancellationToken,
+) {
     loop {
         match run_due(&store, &composer, &cfg, now_ms()).await {
             Ok(s) => {

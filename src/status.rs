@@ -51,7 +51,14 @@ impl VendorStatus {
 
     /// The stored spelling read back; anything else is `None`.
     pub fn from_stored(s: &str) -> Option<VendorStatus> {
-        [VendorStatus::Affected, VendorStatus::NotAffected, VendorStatus::Unknown, VendorStatus::Fixed].into_iter().find(|v| v.as_str() == s)
+        [
+            VendorStatus::Affected,
+            VendorStatus::NotAffected,
+            VendorStatus::Unknown,
+            VendorStatus::Fixed,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
     }
 
     /// `affected`, `not affected` (also `not_affected`, `not-affected`, `unaffected`),
@@ -64,9 +71,16 @@ impl VendorStatus {
             .filter(|w| !w.is_empty())
             .map(str::to_lowercase)
             .collect();
-        match words.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        match words
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
             ["affected"] | ["vulnerable"] => Some(VendorStatus::Affected),
-            ["not", "affected"] | ["unaffected"] | ["not", "vulnerable"] => Some(VendorStatus::NotAffected),
+            ["not", "affected"] | ["unaffected"] | ["not", "vulnerable"] => {
+                Some(VendorStatus::NotAffected)
+            }
             ["unknown"] => Some(VendorStatus::Unknown),
             ["fixed"] => Some(VendorStatus::Fixed),
             _ => None,
@@ -95,14 +109,28 @@ impl StatusSnap {
     /// not give keeps its value; a statement-only update keeps the status.
     /// Content that arrived encrypted stays so: `encrypted` is sticky while the statement
     /// is kept.
-    pub fn updated(org: OrgId, old: Option<&StatusSnap>, u: &StatusUpdate, encrypted: bool, now_ms: i64) -> StatusSnap {
+    pub fn updated(
+        org: OrgId,
+        old: Option<&StatusSnap>,
+        u: &StatusUpdate,
+        encrypted: bool,
+        now_ms: i64,
+    ) -> StatusSnap {
         let kept = u.statement.is_none() && old.is_some_and(|o| o.encrypted);
         StatusSnap {
             encrypted: encrypted || kept,
             org,
             status: u.status.or(old.and_then(|o| o.status)),
-            statement: u.statement.clone().or_else(|| old.map(|o| o.statement.clone())).unwrap_or_default(),
-            references: if u.references.is_empty() { old.map(|o| o.references.clone()).unwrap_or_default() } else { u.references.clone() },
+            statement: u
+                .statement
+                .clone()
+                .or_else(|| old.map(|o| o.statement.clone()))
+                .unwrap_or_default(),
+            references: if u.references.is_empty() {
+                old.map(|o| o.references.clone()).unwrap_or_default()
+            } else {
+                u.references.clone()
+            },
             share: u.share.or(old.map(|o| o.share)).unwrap_or(false),
             updated_at: now_ms,
         }
@@ -145,8 +173,14 @@ impl fmt::Display for StatusSyntaxError {
 pub enum StatusBlock {
     /// No status block: an ordinary mail.
     None,
-    Update { update: StatusUpdate, rest: String },
-    Malformed { error: StatusSyntaxError, rest: String },
+    Update {
+        update: StatusUpdate,
+        rest: String,
+    },
+    Malformed {
+        error: StatusSyntaxError,
+        rest: String,
+    },
 }
 
 /// The syntax, for the reply to a malformed block.
@@ -160,7 +194,10 @@ The lines must come first in your message, before any other text, and not quoted
 /// The text of the system post that confirms a recorded status to the vendor, in its
 /// private thread (only its organization and the coordinators read it).
 pub fn confirmation(case: &str, org: &str, s: &StatusSnap) -> String {
-    let status = s.status.map(|v| v.label().to_string()).unwrap_or_else(|| "none given yet".into());
+    let status = s
+        .status
+        .map(|v| v.label().to_string())
+        .unwrap_or_else(|| "none given yet".into());
     let mut out = format!("Your status for {case} is recorded for {org}.\n\nStatus: {status}\n");
     if !s.statement.trim().is_empty() {
         out.push_str("Statement:\n");
@@ -182,7 +219,11 @@ pub fn confirmation(case: &str, org: &str, s: &StatusSnap) -> String {
 
 /// The text of the system post that answers a status block that cannot be read.
 pub fn syntax_help(case: &str, error: &StatusSyntaxError) -> String {
-    let problem = if error.line.is_empty() { error.problem.clone() } else { format!("{}: \"{}\"", error.problem, error.line) };
+    let problem = if error.line.is_empty() {
+        error.problem.clone()
+    } else {
+        format!("{}: \"{}\"", error.problem, error.line)
+    };
     format!(
         "Your message about {case} starts like a status block, but we could not read it\n\
          ({problem}), so no status was recorded. Your message went no further than this\n\
@@ -225,7 +266,10 @@ pub fn parse(text: &str) -> StatusBlock {
 fn field(line: &str) -> Option<(&'static str, &str)> {
     let (name, value) = line.split_once(':')?;
     let name = name.trim().to_ascii_lowercase();
-    FIELDS.iter().find(|f| **f == name).map(|f| (*f, value.trim()))
+    FIELDS
+        .iter()
+        .find(|f| **f == name)
+        .map(|f| (*f, value.trim()))
 }
 
 #[derive(Debug, Default)]
@@ -254,9 +298,12 @@ impl Builder {
             Some("statement") | Some("references") if continuation => {
                 let v = line.trim();
                 if self.last == Some("statement") {
-                    self.statement.get_or_insert_with(Vec::new).push(v.to_string());
+                    self.statement
+                        .get_or_insert_with(Vec::new)
+                        .push(v.to_string());
                 } else {
-                    self.references.extend(v.split_whitespace().map(str::to_string));
+                    self.references
+                        .extend(v.split_whitespace().map(str::to_string));
                 }
                 true
             }
@@ -266,9 +313,20 @@ impl Builder {
 
     fn set(&mut self, name: &'static str, value: &str, line: &str) {
         match name {
-            "status" => self.status = Some(VendorStatus::parse(value).ok_or_else(|| line.to_string())),
-            "statement" => self.statement = Some(vec![value.to_string()].into_iter().filter(|v| !v.is_empty()).collect()),
-            "references" => self.references.extend(value.split_whitespace().map(str::to_string)),
+            "status" => {
+                self.status = Some(VendorStatus::parse(value).ok_or_else(|| line.to_string()))
+            }
+            "statement" => {
+                self.statement = Some(
+                    vec![value.to_string()]
+                        .into_iter()
+                        .filter(|v| !v.is_empty())
+                        .collect(),
+                )
+            }
+            "references" => self
+                .references
+                .extend(value.split_whitespace().map(str::to_string)),
             _ => {
                 let share = match value.trim().to_ascii_lowercase().as_str() {
                     "yes" | "y" | "true" => Ok(true),
@@ -281,23 +339,45 @@ impl Builder {
     }
 
     fn finish(self) -> Result<StatusUpdate, StatusSyntaxError> {
-        let bad = |line: String, problem: &str| StatusSyntaxError { line, problem: problem.to_string() };
-        let status = self.status.transpose().map_err(|l| bad(l, "unknown status"))?;
-        let share = self.share.transpose().map_err(|l| bad(l, "Share must be yes or no"))?;
-        let statement = self.statement.map(|s| s.join("\n")).filter(|s| !s.trim().is_empty());
+        let bad = |line: String, problem: &str| StatusSyntaxError {
+            line,
+            problem: problem.to_string(),
+        };
+        let status = self
+            .status
+            .transpose()
+            .map_err(|l| bad(l, "unknown status"))?;
+        let share = self
+            .share
+            .transpose()
+            .map_err(|l| bad(l, "Share must be yes or no"))?;
+        let statement = self
+            .statement
+            .map(|s| s.join("\n"))
+            .filter(|s| !s.trim().is_empty());
         if let Some(r) = self.references.iter().find(|r| !is_url(r)) {
             return Err(bad(r.clone(), "a reference must be an http or https URL"));
         }
         if status.is_none() && statement.is_none() {
-            return Err(bad(String::new(), "a status block needs a Status or a Statement line"));
+            return Err(bad(
+                String::new(),
+                "a status block needs a Status or a Statement line",
+            ));
         }
-        Ok(StatusUpdate { status, statement, references: self.references, share })
+        Ok(StatusUpdate {
+            status,
+            statement,
+            references: self.references,
+            share,
+        })
     }
 }
 
 fn is_url(s: &str) -> bool {
     let lower = s.to_ascii_lowercase();
-    (lower.starts_with("https://") || lower.starts_with("http://")) && s.len() > 10 && !s.chars().any(char::is_control)
+    (lower.starts_with("https://") || lower.starts_with("http://"))
+        && s.len() > 10
+        && !s.chars().any(char::is_control)
 }
 
 #[cfg(test)]
@@ -317,8 +397,14 @@ mod tests {
             "\nstatus: Not Affected.\nStatement: Built without mod_x.\n  Since 2019.\nReferences: https://acme.example/a\n https://acme.example/b\nSHARE: yes\n\nThanks, Alice\n> Status: affected\n",
         );
         assert_eq!(u.status, Some(VendorStatus::NotAffected));
-        assert_eq!(u.statement.as_deref(), Some("Built without mod_x.\nSince 2019."));
-        assert_eq!(u.references, ["https://acme.example/a", "https://acme.example/b"]);
+        assert_eq!(
+            u.statement.as_deref(),
+            Some("Built without mod_x.\nSince 2019.")
+        );
+        assert_eq!(
+            u.references,
+            ["https://acme.example/a", "https://acme.example/b"]
+        );
         assert_eq!(u.share, Some(true));
         assert_eq!(rest, "Thanks, Alice\n> Status: affected");
     }
@@ -342,8 +428,15 @@ mod tests {
 
     #[test]
     fn only_the_unquoted_top_counts() {
-        assert_eq!(parse("> Status: affected\n\nNo status from us yet."), StatusBlock::None);
-        assert_eq!(parse("Hi all,\nStatus: affected\n"), StatusBlock::None, "text before the block");
+        assert_eq!(
+            parse("> Status: affected\n\nNo status from us yet."),
+            StatusBlock::None
+        );
+        assert_eq!(
+            parse("Hi all,\nStatus: affected\n"),
+            StatusBlock::None,
+            "text before the block"
+        );
         assert_eq!(parse(""), StatusBlock::None);
         assert_eq!(parse("Statusbericht folgt."), StatusBlock::None);
         let (u, rest) = update("Status: fixed\n> Status: affected\nquoted below");
@@ -353,35 +446,67 @@ mod tests {
 
     #[test]
     fn unknown_values_are_answered_not_ignored() {
-        let StatusBlock::Malformed { error, .. } = parse("Status: maybe\n\nbody") else { panic!("not malformed") };
+        let StatusBlock::Malformed { error, .. } = parse("Status: maybe\n\nbody") else {
+            panic!("not malformed")
+        };
         assert_eq!(error.problem, "unknown status");
         assert_eq!(error.line, "Status: maybe");
-        let StatusBlock::Malformed { error, .. } = parse("Status: affected\nShare: perhaps") else { panic!() };
+        let StatusBlock::Malformed { error, .. } = parse("Status: affected\nShare: perhaps") else {
+            panic!()
+        };
         assert!(error.problem.contains("Share"));
-        let StatusBlock::Malformed { error, .. } = parse("Status: affected\nReferences: see our site") else { panic!() };
+        let StatusBlock::Malformed { error, .. } =
+            parse("Status: affected\nReferences: see our site")
+        else {
+            panic!()
+        };
         assert!(error.problem.contains("URL"));
-        let StatusBlock::Malformed { .. } = parse("Share: yes\n") else { panic!("a block without status or statement") };
+        let StatusBlock::Malformed { .. } = parse("Share: yes\n") else {
+            panic!("a block without status or statement")
+        };
     }
 
     #[test]
     fn a_later_update_keeps_what_it_does_not_give() {
         let (first, _) = update("Status: affected\nStatement: We ship 4.2.\nShare: yes\nReferences: https://acme.example/a");
         let old = StatusSnap::updated(7, None, &first, false, 1);
-        assert_eq!((old.status, old.share, old.statement.as_str()), (Some(VendorStatus::Affected), true, "We ship 4.2."));
+        assert_eq!(
+            (old.status, old.share, old.statement.as_str()),
+            (Some(VendorStatus::Affected), true, "We ship 4.2.")
+        );
         let (second, _) = update("Statement: 4.2 is out.");
         let new = StatusSnap::updated(7, Some(&old), &second, false, 2);
-        assert_eq!((new.status, new.share, new.statement.as_str(), new.updated_at), (Some(VendorStatus::Affected), true, "4.2 is out.", 2));
+        assert_eq!(
+            (
+                new.status,
+                new.share,
+                new.statement.as_str(),
+                new.updated_at
+            ),
+            (Some(VendorStatus::Affected), true, "4.2 is out.", 2)
+        );
         assert_eq!(new.references, ["https://acme.example/a"]);
         let (unshare, _) = update("Status: fixed\nShare: no");
         assert!(!StatusSnap::updated(7, Some(&new), &unshare, false, 3).share);
         assert_eq!(StatusSnap::updated(7, None, &second, false, 4).status, None);
-        for v in [VendorStatus::Affected, VendorStatus::NotAffected, VendorStatus::Unknown, VendorStatus::Fixed] {
+        for v in [
+            VendorStatus::Affected,
+            VendorStatus::NotAffected,
+            VendorStatus::Unknown,
+            VendorStatus::Fixed,
+        ] {
             assert_eq!(VendorStatus::from_stored(v.as_str()), Some(v));
         }
         assert_eq!(VendorStatus::from_stored("not affected"), None);
         let secret = StatusSnap::updated(7, None, &first, true, 5);
-        assert!(StatusSnap::updated(7, Some(&secret), &unshare, false, 6).encrypted, "the encrypted statement is kept");
-        assert!(!StatusSnap::updated(7, Some(&secret), &second, false, 7).encrypted, "a new plain statement replaces it");
+        assert!(
+            StatusSnap::updated(7, Some(&secret), &unshare, false, 6).encrypted,
+            "the encrypted statement is kept"
+        );
+        assert!(
+            !StatusSnap::updated(7, Some(&secret), &second, false, 7).encrypted,
+            "a new plain statement replaces it"
+        );
     }
 
     #[test]

@@ -1179,8 +1179,18 @@ mod tests {
             updated_at: 0,
         };
         vec![
-            s(2, VendorStatus::Affected, "Acme Corp ships 4.2; ask ann.smith@acme.example.", true),
-            s(3, VendorStatus::NotAffected, "Bolt is not affected; secret reason.", false),
+            s(
+                2,
+                VendorStatus::Affected,
+                "Acme Corp ships 4.2; ask ann.smith@acme.example.",
+                true,
+            ),
+            s(
+                3,
+                VendorStatus::NotAffected,
+                "Bolt is not affected; secret reason.",
+                false,
+            ),
         ]
     }
 
@@ -1212,10 +1222,7 @@ mod tests {
         let s = summary_of(&rita);
         assert_eq!(s.statuses.len(), 1, "{:?}", s.statuses);
         assert_eq!(s.statuses[0].who, "Vendor A");
-        assert_eq!(
-            s.statuses[0].statement,
-            "Vendor A ships 4.2; ask Vendor A."
-        );
+        assert_eq!(s.statuses[0].statement, "Vendor A ships 4.2; ask Vendor A.");
         assert!(s.participants.iter().any(|(_, l)| l == "Vendor A"));
         assert_eq!(s.own, None);
         let bea = see(&w, &item, 30, Facts::default());
@@ -1309,7 +1316,11 @@ mod tests {
         };
         let v = see(&w, &item, 40, Facts::default());
         let s = summary_of(&v);
-        assert_eq!(s.entries.len(), 1, "the private thread is not the reporter's");
+        assert_eq!(
+            s.entries.len(),
+            1,
+            "the private thread is not the reporter's"
+        );
         assert_eq!(s.entries[0].text, "Vendor A found it.");
         assert_eq!(s.entries[0].author, "Vendor A");
         assert!(matches!(
@@ -1330,10 +1341,16 @@ mod tests {
             org: 3,
             day: 7,
         };
-        assert!(matches!(see(&w, &item, 30, Facts::default()), View::Content(_)));
+        assert!(matches!(
+            see(&w, &item, 30, Facts::default()),
+            View::Content(_)
+        ));
         for other in [10, 20, 40] {
             assert!(
-                matches!(see(&w, &item, other, Facts::default()), View::Nothing(Skip::NotAddressed)),
+                matches!(
+                    see(&w, &item, other, Facts::default()),
+                    View::Nothing(Skip::NotAddressed)
+                ),
                 "{other}"
             );
         }
@@ -1356,7 +1373,10 @@ mod tests {
         let item = Item::Coordinators(&daily);
         for other in [20, 21, 30, 40] {
             assert!(
-                matches!(see(&w, &item, other, Facts::default()), View::Nothing(Skip::NotAddressed)),
+                matches!(
+                    see(&w, &item, other, Facts::default()),
+                    View::Nothing(Skip::NotAddressed)
+                ),
                 "{other}"
             );
         }

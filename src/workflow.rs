@@ -49,14 +49,24 @@ pub fn parse_time(s: &str) -> Result<i64, String> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
         return Ok(t.timestamp_millis());
     }
-    for format in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+    for format in [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, format) {
             return Ok(t.and_utc().timestamp_millis());
         }
     }
     match chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        Ok(d) => Ok(d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_millis()).unwrap_or_default()),
-        Err(_) => Err(format!("{s:?} is not a time: write 2026-04-20, 2026-04-20 14:00 (UTC) or 2026-04-20T14:00:00Z")),
+        Ok(d) => Ok(d
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc().timestamp_millis())
+            .unwrap_or_default()),
+        Err(_) => Err(format!(
+            "{s:?} is not a time: write 2026-04-20, 2026-04-20 14:00 (UTC) or 2026-04-20T14:00:00Z"
+        )),
     }
 }
 
@@ -159,9 +169,13 @@ pub fn by_public_date(cases: Vec<CaseLine>, now: i64) -> (Vec<CaseLine>, Vec<Cas
 pub enum CoordinatorNote {
     Daily(Daily),
     /// Outbox items given up, told at once.
-    Dead { items: Vec<DeadLine> },
+    Dead {
+        items: Vec<DeadLine>,
+    },
     /// Contacts newly marked bouncing, told once.
-    Bouncing { contacts: Vec<BouncingLine> },
+    Bouncing {
+        contacts: Vec<BouncingLine>,
+    },
 }
 
 #[cfg(test)]
@@ -194,19 +208,46 @@ mod tests {
         let day = 1_776_643_200_000; // 2026-04-20 00:00 UTC
         assert_eq!(parse_time("2026-04-20"), Ok(day));
         assert_eq!(parse_time(" 2026-04-20 14:00 "), Ok(day + 14 * HOUR_MS));
-        assert_eq!(parse_time("2026-04-20T14:00:30"), Ok(day + 14 * HOUR_MS + 30_000));
-        assert_eq!(parse_time("2026-04-20T16:00:00+02:00"), Ok(day + 14 * HOUR_MS));
-        assert!(parse_time("next monday").unwrap_err().contains("not a time"));
+        assert_eq!(
+            parse_time("2026-04-20T14:00:30"),
+            Ok(day + 14 * HOUR_MS + 30_000)
+        );
+        assert_eq!(
+            parse_time("2026-04-20T16:00:00+02:00"),
+            Ok(day + 14 * HOUR_MS)
+        );
+        assert!(parse_time("next monday")
+            .unwrap_err()
+            .contains("not a time"));
         assert!(parse_time("2026-02-30").is_err());
     }
 
     #[test]
     fn cases_due_within_a_week_or_past() {
-        let line = |case: &str, public_at| CaseLine { case: case.into(), title: String::new(), embargoed: false, public_at };
+        let line = |case: &str, public_at| CaseLine {
+            case: case.into(),
+            title: String::new(),
+            embargoed: false,
+            public_at,
+        };
         let now = 100 * DAY_MS;
-        let (due, past) = by_public_date(vec![line("a", Some(now + 7 * DAY_MS)), line("b", Some(now - 1)), line("c", Some(now + 8 * DAY_MS)), line("d", None)], now);
-        assert_eq!(due.iter().map(|c| c.case.as_str()).collect::<Vec<_>>(), ["a"]);
-        assert_eq!(past.iter().map(|c| c.case.as_str()).collect::<Vec<_>>(), ["b"]);
+        let (due, past) = by_public_date(
+            vec![
+                line("a", Some(now + 7 * DAY_MS)),
+                line("b", Some(now - 1)),
+                line("c", Some(now + 8 * DAY_MS)),
+                line("d", None),
+            ],
+            now,
+        );
+        assert_eq!(
+            due.iter().map(|c| c.case.as_str()).collect::<Vec<_>>(),
+            ["a"]
+        );
+        assert_eq!(
+            past.iter().map(|c| c.case.as_str()).collect::<Vec<_>>(),
+            ["b"]
+        );
         assert!(Daily::default().is_empty());
     }
 }

@@ -404,23 +404,31 @@ pub async fn case(cfg: &Config, cmd: &CaseCmd) -> CmdResult {
             let queued = crate::actions::notify_vendor(&store, &pipeline.composer, id, org).await?;
             println!("queued {} initial-contact message(s): {}", queued.len(), queued.join(", "));
         }
-        CaseCmd::SetState { id, state } => {
-            let state = parse_enum("STATE", state, CaseState::parse, CaseState::choices())?;
-            let composer = crate::compose::Composer::from_config(cfg);
-            let post = crate::coordination::set_state(&store, &composer, id, state).await?;
-            println!("{id} is {state}");
-            if let Some(p) = post {
-                println!("post {}: {} message(s) queued", p.post_id, p.outbox.len());
-            }
-        }
-        CaseCmd::SetDate { id, date, reason } => {
-            let at = crate::workflow::parse_time(date).map_err(|e| usage("DATE", e))?;
-            let composer = crate::compose::Composer::from_config(cfg);
-            let p = crate::coordination::set_public_date(&store, &composer, id, at, reason.as_deref()).await?;
-            println!("{id}: public date {}", crate::render::format_public_date(at));
-            println!("post {}: {} message(s) queued", p.post_id, p.outbox.len());
-        }
+        CaseCmd::SetState { id, state } => set_state(cfg, &store, id, state).await?,
+        CaseCmd::SetDate { id, date, reason } => set_date(cfg, &store, id, date, reason.as_deref()).await?,
     }
+    Ok(())
+}
+
+/// `case set-state`; publishing tells the participants.
+async fn set_state(cfg: &Config, store: &crate::store::Store, id: &str, state: &str) -> CmdResult {
+    let state = parse_enum("STATE", state, CaseState::parse, CaseState::choices())?;
+    let composer = crate::compose::Composer::from_config(cfg);
+    let post = crate::coordination::set_state(store, &composer, id, state).await?;
+    println!("{id} is {state}");
+    if let Some(p) = post {
+        println!("post {}: {} message(s) queued", p.post_id, p.outbox.len());
+    }
+    Ok(())
+}
+
+/// `case set-date`: the new public date, announced in the case discussion.
+async fn set_date(cfg: &Config, store: &crate::store::Store, id: &str, date: &str, reason: Option<&str>) -> CmdResult {
+    let at = crate::workflow::parse_time(date).map_err(|e| usage("DATE", e))?;
+    let composer = crate::compose::Composer::from_config(cfg);
+    let p = crate::coordination::set_public_date(store, &composer, id, at, reason).await?;
+    println!("{id}: public date {}", crate::render::format_public_date(at));
+    println!("post {}: {} message(s) queued", p.post_id, p.outbox.len());
     Ok(())
 }
 

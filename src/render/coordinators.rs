@@ -4,17 +4,31 @@
 use super::{finish, message, phrase, subject, text_message, Addressing, Gateway, Head, Rendered};
 use crate::render::vendor::format_public_date;
 use crate::view::CoordinatorContent;
-use crate::workflow::{CaseLine, CoordinatorNote, Daily, DeadLine};
+use crate::workflow::{
+    BouncingLine, CaseLine, CoordinatorNote, Daily, DeadLine, HeldLine, KeyLine, VendorLine,
+};
 
 /// Renders a note for one coordinator.
-pub fn coordinators(gw: &Gateway, c: &CoordinatorContent, to: &Addressing, now_ms: i64) -> Rendered {
+pub fn coordinators(
+    gw: &Gateway,
+    c: &CoordinatorContent,
+    to: &Addressing,
+    now_ms: i64,
+) -> Rendered {
     let (title, text) = match &c.note {
-        CoordinatorNote::Daily(d) => (format!("Daily summary {}", phrase(&d.date)), daily(d, now_ms)),
+        CoordinatorNote::Daily(d) => (
+            format!("Daily summary {}", phrase(&d.date)),
+            daily(d, now_ms),
+        ),
         CoordinatorNote::Dead { items } => ("Outbox items given up".to_string(), dead(items)),
         CoordinatorNote::Bouncing { contacts } => {
             let mut t = String::from("These addresses failed permanently three times in a row and are marked\nbouncing: nothing is sent to them until a coordinator clears the mark\n(`casegate contact clear-bouncing ADDRESS`).\n\n");
             for b in contacts {
-                t.push_str(&format!("  - {} (since {})\n", phrase(&b.email), when(b.since)));
+                t.push_str(&format!(
+                    "  - {} (since {})\n",
+                    phrase(&b.email),
+                    when(b.since)
+                ));
             }
             ("Contacts bouncing".to_string(), t)
         }
@@ -31,12 +45,21 @@ pub fn coordinators(gw: &Gateway, c: &CoordinatorContent, to: &Addressing, now_m
 }
 
 fn when(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms).map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default()
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
 }
 
 fn case_line(c: &CaseLine) -> String {
-    let title = if c.title.is_empty() && c.embargoed { "(embargoed: the title goes only encrypted)".to_string() } else { phrase(&c.title) };
-    let date = c.public_at.map(format_public_date).unwrap_or_else(|| "no public date".into());
+    let title = if c.title.is_empty() && c.embargoed {
+        "(embargoed: the title goes only encrypted)".to_string()
+    } else {
+        phrase(&c.title)
+    };
+    let date = c
+        .public_at
+        .map(format_public_date)
+        .unwrap_or_else(|| "no public date".into());
     format!("  - {} {title}: {date}\n", phrase(&c.case))
 }
 
@@ -50,21 +73,84 @@ fn section(out: &mut String, heading: &str, lines: Vec<String>) {
 }
 
 fn daily(d: &Daily, now_ms: i64) -> String {
+    let held = |q: &HeldLine| {
+        format!(
+            "  - {} since {}: {}\n",
+            q.id,
+            when(q.since),
+            phrase(&q.reason)
+        )
+    };
+    let bouncing = |b: &BouncingLine| format!("  - {} since {}\n", phrase(&b.email), when(b.since));
+    let key = |k: &KeyLine| {
+        format!(
+            "  - {} {} expires {}\n",
+            phrase(&k.contact),
+            phrase(&k.fingerprint),
+            when(k.expires_at)
+        )
+    };
+    let sections: [(&str, Vec<String>); 7] = [
+        (
+            "Public date within 7 days",
+            d.due.iter().map(case_line).collect(),
+        ),
+        (
+            "Past the public date, still open",
+            d.past.iter().map(case_line).collect(),
+        ),
+        (
+            "Vendors without a status",
+            d.without_status
+                .iter()
+                .map(|v| vendor_line(v, now_ms))
+                .collect(),
+        ),
+        (
+            "Quarantine items older than a day",
+            d.quarantine.iter().map(held).collect(),
+        ),
+        (
+            "Outbox items given up",
+            d.dead.iter().map(dead_line).collect(),
+        ),
+        (
+            "Contacts bouncing",
+            d.bouncing.iter().map(bouncing).collect(),
+        ),
+        (
+            "Keys expiring within 14 days",
+            d.expiring.iter().map(key).collect(),
+        ),
+    ];
     let mut out = String::new();
-    section(&mut out, "Public date within 7 days", d.due.iter().map(case_line).collect());
-    section(&mut out, "Past the public date, still open", d.past.iter().map(case_line).collect());
-    let days = |at: Option<i64>| at.map(|a| format!("notified {} days ago", (now_ms - a).max(0) / 86_400_000)).unwrap_or_else(|| "not notified yet".into());
-    section(&mut out, "Vendors without a status", d.without_status.iter().map(|v| format!("  - {} {}: {}\n", phrase(&v.case), phrase(&v.org), days(v.notified_at))).collect());
-    section(&mut out, "Quarantine items older than a day", d.quarantine.iter().map(|q| format!("  - {} since {}: {}\n", q.id, when(q.since), phrase(&q.reason))).collect());
-    section(&mut out, "Outbox items given up", d.dead.iter().map(dead_line).collect());
-    section(&mut out, "Contacts bouncing", d.bouncing.iter().map(|b| format!("  - {} since {}\n", phrase(&b.email), when(b.since))).collect());
-    section(&mut out, "Keys expiring within 14 days", d.expiring.iter().map(|k| format!("  - {} {} expires {}\n", phrase(&k.contact), phrase(&k.fingerprint), when(k.expires_at))).collect());
+    for (heading, lines) in sections {
+        section(&mut out, heading, lines);
+    }
     out
 }
 
+fn vendor_line(v: &VendorLine, now_ms: i64) -> String {
+    let days = match v.notified_at {
+        Some(a) => format!("notified {} days ago", (now_ms - a).max(0) / 86_400_000),
+        None => "not notified yet".into(),
+    };
+    format!("  - {} {}: {days}\n", phrase(&v.case), phrase(&v.org))
+}
+
 fn dead_line(x: &DeadLine) -> String {
-    let case = x.case.as_deref().map(|c| format!(" in {}", phrase(c))).unwrap_or_default();
-    format!("  - outbox item {} ({}{case}) to {}: {}\n", x.id, phrase(&x.kind), phrase(&x.rcpt), phrase(&x.reply))
+    let case = x
+        .case
+        .as_deref()
+        .map(|c| format!(" in {}", phrase(c)))
+        .unwrap_or_default();
+    format!(
+        "  - outbox item {} ({}{case}) to {}: {}\n",
+        x.id,
+        phrase(&x.kind),
+        phrase(&x.rcpt),
+        phrase(&x.reply)
+    )
 }
 
 fn dead(items: &[DeadLine]) -> String {
@@ -77,27 +163,62 @@ fn dead(items: &[DeadLine]) -> String {
 mod tests {
     use super::*;
     use crate::render::notification::tests::{addressing, gateway};
-    use crate::workflow::{BouncingLine, HeldLine, VendorLine};
     use mail_parser::MessageParser;
 
     #[test]
     fn the_daily_summary_lists_what_needs_the_coordinators() {
         let d = Daily {
             date: "2026-03-16".into(),
-            due: vec![CaseLine { case: "VU#1".into(), title: "Soon".into(), embargoed: false, public_at: Some(0) }],
-            past: vec![CaseLine { case: "VU#2".into(), title: String::new(), embargoed: true, public_at: Some(0) }],
-            without_status: vec![VendorLine { case: "VU#1".into(), org: "Acme".into(), notified_at: Some(0) }],
-            quarantine: vec![HeldLine { id: 4, reason: "unknown-sender".into(), since: 0 }],
-            dead: vec![DeadLine { id: 9, rcpt: "x@y.example".into(), kind: "notification".into(), case: Some("VU#1".into()), reply: "451 later".into() }],
-            bouncing: vec![BouncingLine { email: "b@y.example".into(), since: 0 }],
+            due: vec![CaseLine {
+                case: "VU#1".into(),
+                title: "Soon".into(),
+                embargoed: false,
+                public_at: Some(0),
+            }],
+            past: vec![CaseLine {
+                case: "VU#2".into(),
+                title: String::new(),
+                embargoed: true,
+                public_at: Some(0),
+            }],
+            without_status: vec![VendorLine {
+                case: "VU#1".into(),
+                org: "Acme".into(),
+                notified_at: Some(0),
+            }],
+            quarantine: vec![HeldLine {
+                id: 4,
+                reason: "unknown-sender".into(),
+                since: 0,
+            }],
+            dead: vec![DeadLine {
+                id: 9,
+                rcpt: "x@y.example".into(),
+                kind: "notification".into(),
+                case: Some("VU#1".into()),
+                reply: "451 later".into(),
+            }],
+            bouncing: vec![BouncingLine {
+                email: "b@y.example".into(),
+                since: 0,
+            }],
             expiring: vec![],
         };
-        let c = CoordinatorContent { note: CoordinatorNote::Daily(d) };
+        let c = CoordinatorContent {
+            note: CoordinatorNote::Daily(d),
+        };
         let r = coordinators(&gateway(), &c, &addressing(), 3 * 86_400_000);
         let m = MessageParser::default().parse(&r.bytes).expect("parses");
         assert_eq!(m.subject(), Some("[Coordinators] Daily summary 2026-03-16"));
         let t = m.body_text(0).expect("text").replace("\r\n", "\n");
-        for want in ["Public date within 7 days:\n  - VU#1 Soon:", "VU#2 (embargoed: the title goes only encrypted)", "VU#1 Acme: notified 3 days ago", "  - 4 since 1970-01-01 00:00 UTC: unknown-sender", "outbox item 9 (notification in VU#1) to x@y.example: 451 later", "b@y.example since"] {
+        for want in [
+            "Public date within 7 days:\n  - VU#1 Soon:",
+            "VU#2 (embargoed: the title goes only encrypted)",
+            "VU#1 Acme: notified 3 days ago",
+            "  - 4 since 1970-01-01 00:00 UTC: unknown-sender",
+            "outbox item 9 (notification in VU#1) to x@y.example: 451 later",
+            "b@y.example since",
+        ] {
             assert!(t.contains(want), "{want} missing:\n{t}");
         }
         assert!(!t.contains("Keys expiring"), "empty sections are left out");

@@ -20,7 +20,10 @@ pub fn reminder(gw: &Gateway, n: &ReminderContent, to: &Addressing, now_ms: i64)
 
 fn body(gw: &Gateway, n: &ReminderContent) -> String {
     let case = phrase(&n.thread.token);
-    let date = n.public_date_ms.map(format_public_date).unwrap_or_else(|| "not set yet".into());
+    let date = n
+        .public_date_ms
+        .map(format_public_date)
+        .unwrap_or_else(|| "not set yet".into());
     let mut out = format!(
         "Dear {org} security team,\n\n\
          {day} days ago we told you about a vulnerability that we believe affects your\n\
@@ -56,18 +59,32 @@ mod tests {
     #[test]
     fn the_reminder_names_the_day_the_date_and_how_to_answer() {
         let n = ReminderContent {
-            thread: ThreadView { token: "VU#123456".into(), title: "Heap overflow in widgetd".into(), kind: ThreadKind::Discussion, org_label: None },
+            thread: ThreadView {
+                token: "VU#123456".into(),
+                title: "Heap overflow in widgetd".into(),
+                kind: ThreadKind::Discussion,
+                org_label: None,
+            },
             org_name: "Acme".into(),
             day: 14,
             public_date_ms: Some(1_773_669_600_000),
         };
         let r = reminder(&gateway(), &n, &addressing(), 0);
         let m = MessageParser::default().parse(&r.bytes).expect("parses");
-        assert_eq!(m.subject(), Some("[VU#123456] Reminder: Heap overflow in widgetd"));
+        assert_eq!(
+            m.subject(),
+            Some("[VU#123456] Reminder: Heap overflow in widgetd")
+        );
         let t = m.body_text(0).expect("text").replace("\r\n", "\n");
         assert!(t.contains("14 days ago we told you"), "{t}");
-        assert!(t.contains("Target public date: Monday 2026-03-16 14:00 UTC."), "{t}");
-        assert!(t.contains("Status: affected | not affected | unknown | fixed"), "{t}");
+        assert!(
+            t.contains("Target public date: Monday 2026-03-16 14:00 UTC."),
+            "{t}"
+        );
+        assert!(
+            t.contains("Status: affected | not affected | unknown | fixed"),
+            "{t}"
+        );
         assert!(t.contains("already fixed"), "{t}");
     }
 }

@@ -9,7 +9,11 @@ use crate::view::{StatusView, SummaryContent};
 
 /// Renders the case summary for one participant.
 pub fn summary(gw: &Gateway, s: &SummaryContent, to: &Addressing, now_ms: i64) -> Rendered {
-    let what = if s.joined { "Case summary and discussion so far" } else { "Case summary" };
+    let what = if s.joined {
+        "Case summary and discussion so far"
+    } else {
+        "Case summary"
+    };
     let head = Head {
         from_display: format!("Coordinators via {}", gw.name),
         subject: subject(&s.thread.token, &format!("{what}: {}", s.thread.title)),
@@ -29,7 +33,10 @@ fn body(gw: &Gateway, s: &SummaryContent, to: &Addressing) -> String {
     }
     out.push_str(&format!("{case}: {}\n\n", phrase(&s.thread.title)));
     out.push_str(&format!("State:        {}\n", s.state));
-    let date = s.public_date_ms.map(format_public_date).unwrap_or_else(|| "not set yet".into());
+    let date = s
+        .public_date_ms
+        .map(format_public_date)
+        .unwrap_or_else(|| "not set yet".into());
     out.push_str(&format!("Public date:  {date}\n\nParticipants:\n"));
     for (role, label) in &s.participants {
         out.push_str(&format!("  - {role}: {}\n", phrase(label)));
@@ -55,17 +62,27 @@ fn statuses(s: &SummaryContent) -> String {
     }
     if let Some(own) = &s.own {
         if !s.statuses.iter().any(|v| v.own) {
-            out.push_str(&format!("\n{} (your organization) has not given a status yet.\n", phrase(own)));
+            out.push_str(&format!(
+                "\n{} (your organization) has not given a status yet.\n",
+                phrase(own)
+            ));
         }
     }
     out
 }
 
 fn status_line(v: &StatusView) -> String {
-    let status = v.status.map(|s| s.label().to_string()).unwrap_or_else(|| "no status given".into());
+    let status = v
+        .status
+        .map(|s| s.label().to_string())
+        .unwrap_or_else(|| "no status given".into());
     let mut who = phrase(&v.who);
     if v.own {
-        who.push_str(if v.shared { " (your organization; shared with the participants)" } else { " (your organization; not shared: only you and the coordinators see it)" });
+        who.push_str(if v.shared {
+            " (your organization; shared with the participants)"
+        } else {
+            " (your organization; not shared: only you and the coordinators see it)"
+        });
     }
     let mut out = format!("  - {who}: {status}\n");
     if !v.statement.trim().is_empty() {
@@ -81,7 +98,10 @@ fn status_line(v: &StatusView) -> String {
 }
 
 fn discussion(s: &SummaryContent) -> String {
-    let mut out = format!("\nThe discussion so far ({} posts, oldest first):\n\n", s.entries.len());
+    let mut out = format!(
+        "\nThe discussion so far ({} posts, oldest first):\n\n",
+        s.entries.len()
+    );
     for p in &s.entries {
         out.push_str(&entry(p));
         out.push('\n');
@@ -93,14 +113,29 @@ fn how_to_reply(gw: &Gateway, s: &SummaryContent, to: &Addressing, case: &str) -
     let mut out = String::from("\nHow to reply:\n");
     if s.joined {
         out.push_str(&format!("- Reply to this message to write in the case discussion of {case}; every\n  participant of the case can read it.\n"));
-        if let Some(p) = to.private_reply_to.as_deref().filter(|p| !p.trim().is_empty()) {
-            out.push_str(&format!("- To write only to the coordinators, mail {}\n", super::address(p)));
+        if let Some(p) = to
+            .private_reply_to
+            .as_deref()
+            .filter(|p| !p.trim().is_empty())
+        {
+            out.push_str(&format!(
+                "- To write only to the coordinators, mail {}\n",
+                super::address(p)
+            ));
         }
     } else {
-        out.push_str(&format!("- Reply to this message to write to the coordinators of {case}.\n"));
-        out.push_str(&format!("- To write in the case discussion, which every participant reads, mail\n  {}\n", gw.book.case_address(&s.thread.token)));
+        out.push_str(&format!(
+            "- Reply to this message to write to the coordinators of {case}.\n"
+        ));
+        out.push_str(&format!(
+            "- To write in the case discussion, which every participant reads, mail\n  {}\n",
+            gw.book.case_address(&s.thread.token)
+        ));
     }
-    out.push_str(&format!("- For this summary again, mail {}\n", info_address(gw, &s.thread.token)));
+    out.push_str(&format!(
+        "- For this summary again, mail {}\n",
+        info_address(gw, &s.thread.token)
+    ));
     if s.own.is_some() {
         out.push_str(&status_syntax());
     }
@@ -110,7 +145,11 @@ fn how_to_reply(gw: &Gateway, s: &SummaryContent, to: &Addressing, case: &str) -
 /// SPEC §2: `cases+vu123456-info@domain`.
 fn info_address(gw: &Gateway, token: &str) -> String {
     let b = &gw.book;
-    b.tagged(&format!("{}{}-info", b.prefix_letters(), b.case_digits(token)))
+    b.tagged(&format!(
+        "{}{}-info",
+        b.prefix_letters(),
+        b.case_digits(token)
+    ))
 }
 
 #[cfg(test)]
@@ -124,45 +163,94 @@ mod tests {
 
     fn content(joined: bool) -> SummaryContent<'static> {
         SummaryContent {
-            thread: ThreadView { token: "VU#123456".into(), title: "Heap overflow in widgetd".into(), kind: ThreadKind::Discussion, org_label: None },
+            thread: ThreadView {
+                token: "VU#123456".into(),
+                title: "Heap overflow in widgetd".into(),
+                kind: ThreadKind::Discussion,
+                org_label: None,
+            },
             state: CaseState::Open,
             public_date_ms: Some(1_773_669_600_000),
-            participants: vec![(Role::Vendor, "Acme".into()), (Role::Vendor, "Vendor B".into())],
+            participants: vec![
+                (Role::Vendor, "Acme".into()),
+                (Role::Vendor, "Vendor B".into()),
+            ],
             statuses: vec![
-                StatusView { who: "Acme".into(), own: true, status: Some(VendorStatus::NotAffected), statement: "Built without mod_x.".into(), references: vec![], shared: false, updated_at: 0 },
-                StatusView { who: "Vendor B".into(), own: false, status: Some(VendorStatus::Affected), statement: String::new(), references: vec!["https://example.org/a".into()], shared: true, updated_at: 0 },
+                StatusView {
+                    who: "Acme".into(),
+                    own: true,
+                    status: Some(VendorStatus::NotAffected),
+                    statement: "Built without mod_x.".into(),
+                    references: vec![],
+                    shared: false,
+                    updated_at: 0,
+                },
+                StatusView {
+                    who: "Vendor B".into(),
+                    own: false,
+                    status: Some(VendorStatus::Affected),
+                    statement: String::new(),
+                    references: vec!["https://example.org/a".into()],
+                    shared: true,
+                    updated_at: 0,
+                },
             ],
             own: Some("Acme".into()),
             joined,
-            entries: if joined { vec![post("Vendor B", "We are looking.", vec![])] } else { vec![] },
+            entries: if joined {
+                vec![post("Vendor B", "We are looking.", vec![])]
+            } else {
+                vec![]
+            },
         }
     }
 
     fn text(r: &Rendered) -> (String, String) {
         let m = MessageParser::default().parse(&r.bytes).expect("parses");
-        (m.subject().unwrap_or_default().to_string(), m.body_text(0).expect("text").replace("\r\n", "\n"))
+        (
+            m.subject().unwrap_or_default().to_string(),
+            m.body_text(0).expect("text").replace("\r\n", "\n"),
+        )
     }
 
     #[test]
     fn the_summary_lists_dates_participants_and_statuses() {
         let (subject, t) = text(&summary(&gateway(), &content(false), &addressing(), 0));
-        assert_eq!(subject, "[VU#123456] Case summary: Heap overflow in widgetd");
-        assert!(t.contains("Public date:  Monday 2026-03-16 14:00 UTC"), "{t}");
+        assert_eq!(
+            subject,
+            "[VU#123456] Case summary: Heap overflow in widgetd"
+        );
+        assert!(
+            t.contains("Public date:  Monday 2026-03-16 14:00 UTC"),
+            "{t}"
+        );
         assert!(t.contains("  - vendor: Vendor B\n"), "{t}");
         assert!(t.contains("  - Acme (your organization; not shared: only you and the coordinators see it): not affected\n      Statement:\n        Built without mod_x."), "{t}");
-        assert!(t.contains("  - Vendor B: affected\n      Reference: https://example.org/a"), "{t}");
+        assert!(
+            t.contains("  - Vendor B: affected\n      Reference: https://example.org/a"),
+            "{t}"
+        );
         assert!(t.contains("mail\n  cases+vu123456@cert.example"), "{t}");
         assert!(t.contains("cases+vu123456-info@cert.example"), "{t}");
-        assert!(t.contains("Status: affected"), "a vendor is told the status syntax: {t}");
+        assert!(
+            t.contains("Status: affected"),
+            "a vendor is told the status syntax: {t}"
+        );
         assert!(!t.contains("discussion so far"));
     }
 
     #[test]
     fn the_late_joiner_gets_the_discussion_so_far() {
         let (subject, t) = text(&summary(&gateway(), &content(true), &addressing(), 0));
-        assert_eq!(subject, "[VU#123456] Case summary and discussion so far: Heap overflow in widgetd");
+        assert_eq!(
+            subject,
+            "[VU#123456] Case summary and discussion so far: Heap overflow in widgetd"
+        );
         assert!(t.contains("The discussion so far (1 posts, oldest first):\n\n=== Vendor B in the case discussion of VU#123456"), "{t}");
         assert!(t.contains("We are looking."));
-        assert!(t.contains("To write only to the coordinators, mail cases+r-priv456@cert.example"), "{t}");
+        assert!(
+            t.contains("To write only to the coordinators, mail cases+r-priv456@cert.example"),
+            "{t}"
+        );
     }
 }

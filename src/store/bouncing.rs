@@ -15,17 +15,28 @@ pub const IN_A_ROW: usize = 3;
 /// dropped unsent do not count) since the mark was last cleared are all permanent
 /// failures. Returns whether the contact became bouncing now.
 pub(crate) async fn permanent_failure(conn: &mut Conn, outbox: OutboxId, now: i64) -> Result<bool> {
-    let failed = sqlx::query("UPDATE outbox SET permanent_failure = TRUE WHERE id = $1 AND state = 'failed'").bind(outbox).execute(&mut *conn).await?;
+    let failed = sqlx::query(
+        "UPDATE outbox SET permanent_failure = TRUE WHERE id = $1 AND state = 'failed'",
+    )
+    .bind(outbox)
+    .execute(&mut *conn)
+    .await?;
     if failed.rows_affected() == 0 {
         return Ok(false);
     }
-    let rcpt: Option<String> = sqlx::query_scalar("SELECT rcpt FROM outbox WHERE id = $1").bind(outbox).fetch_optional(&mut *conn).await?;
-    let Some(rcpt) = rcpt else { return Ok(false) };
-    let contact: Option<(i64, i64, bool)> = sqlx::query_as("SELECT id, bounce_reset_at, bouncing FROM contacts WHERE email = $1")
-        .bind(rcpt.to_ascii_lowercase())
+    let rcpt: Option<String> = sqlx::query_scalar("SELECT rcpt FROM outbox WHERE id = $1")
+        .bind(outbox)
         .fetch_optional(&mut *conn)
         .await?;
-    let Some((contact, reset_at, false)) = contact else { return Ok(false) };
+    let Some(rcpt) = rcpt else { return Ok(false) };
+    let contact: Option<(i64, i64, bool)> =
+        sqlx::query_as("SELECT id, bounce_reset_at, bouncing FROM contacts WHERE email = $1")
+            .bind(rcpt.to_ascii_lowercase())
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some((contact, reset_at, false)) = contact else {
+        return Ok(false);
+    };
     let last: Vec<bool> = sqlx::query_scalar(
         "SELECT permanent_failure FROM outbox
           WHERE rcpt = $1 AND (state = 'sent' OR permanent_failure) AND updated_at >= $2
@@ -46,7 +57,15 @@ pub(crate) async fn permanent_failure(conn: &mut Conn, outbox: OutboxId, now: i6
         .await?
         .rows_affected();
     if changed > 0 {
-        history::record(conn, "contact-bouncing", None, None, None, &format!("{rcpt}: {IN_A_ROW} permanent failures in a row")).await?;
+        history::record(
+            conn,
+            "contact-bouncing",
+            None,
+            None,
+            None,
+            &format!("{rcpt}: {IN_A_ROW} permanent failures in a row"),
+        )
+        .await?;
     }
     Ok(changed > 0)
 }
@@ -74,7 +93,15 @@ impl Store {
         if changed == 0 {
             return Err(StoreError::NotFound(format!("no contact {email}")));
         }
-        history::record(&mut tx, "contact-bouncing-cleared", None, None, None, &email).await?;
+        history::record(
+            &mut tx,
+            "contact-bouncing-cleared",
+            None,
+            None,
+            None,
+            &email,
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -48,12 +48,20 @@ pub(crate) async fn record_run(conn: &mut Conn, r: &JobRun<'_>) -> Result<bool> 
     if !fresh {
         return Ok(false);
     }
-    let target = posts::Target { post: None, report: None, thread: r.thread };
+    let target = posts::Target {
+        post: None,
+        report: None,
+        thread: r.thread,
+    };
     // Due at once for the outbox worker, whatever instant the job ran for (`--now`).
     posts::insert_deliveries(conn, target, &r.planned.deliveries, super::now_ms()).await?;
     posts::record_skipped(conn, r.case, r.thread, &r.planned.bouncing, r.job).await?;
     if !r.planned.deliveries.is_empty() {
-        let detail = format!("{} ({} message(s))", r.items.join(", "), r.planned.deliveries.len());
+        let detail = format!(
+            "{} ({} message(s))",
+            r.items.join(", "),
+            r.planned.deliveries.len()
+        );
         history::record(conn, r.job, r.case, r.thread, None, &detail).await?;
     }
     Ok(true)
@@ -62,7 +70,12 @@ pub(crate) async fn record_run(conn: &mut Conn, r: &JobRun<'_>) -> Result<bool> 
 impl Store {
     /// Whether `job` ran for `item`.
     pub async fn has_run(&self, job: &str, item: &str) -> Result<bool> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schedule_runs WHERE job = $1 AND item = $2").bind(job).bind(item).fetch_one(&self.pool).await?;
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM schedule_runs WHERE job = $1 AND item = $2")
+                .bind(job)
+                .bind(item)
+                .fetch_one(&self.pool)
+                .await?;
         Ok(n > 0)
     }
 
@@ -86,7 +99,14 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().map(|(case, org, notified_at)| Silent { case, org, notified_at }).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(case, org, notified_at)| Silent {
+                case,
+                org,
+                notified_at,
+            })
+            .collect())
     }
 
     /// Open cases with a public date.
@@ -95,7 +115,15 @@ impl Store {
             sqlx::query_as("SELECT public_id, title, embargoed, public_at FROM cases WHERE state = 'open' AND public_at IS NOT NULL ORDER BY public_at, id")
                 .fetch_all(&self.pool)
                 .await?;
-        Ok(rows.into_iter().map(|(case, title, embargoed, public_at)| CaseLine { case, title, embargoed, public_at }).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(case, title, embargoed, public_at)| CaseLine {
+                case,
+                title,
+                embargoed,
+                public_at,
+            })
+            .collect())
     }
 
     /// Vendor organizations of open cases without a status.
@@ -108,7 +136,14 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().map(|(case, org, notified_at)| VendorLine { case, org, notified_at }).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(case, org, notified_at)| VendorLine {
+                case,
+                org,
+                notified_at,
+            })
+            .collect())
     }
 
     /// Quarantine items held since before `now` minus a day.
@@ -118,7 +153,10 @@ impl Store {
                 .bind(now - DAY_MS)
                 .fetch_all(&self.pool)
                 .await?;
-        Ok(rows.into_iter().map(|(id, reason, since)| HeldLine { id, reason, since }).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(id, reason, since)| HeldLine { id, reason, since })
+            .collect())
     }
 
     /// Outbox items given up, with their case.
@@ -130,13 +168,31 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().map(|(id, rcpt, kind, case, reply)| DeadLine { id, rcpt, kind, case, reply: reply.unwrap_or_default() }).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(id, rcpt, kind, case, reply)| DeadLine {
+                id,
+                rcpt,
+                kind,
+                case,
+                reply: reply.unwrap_or_default(),
+            })
+            .collect())
     }
 
     /// Contacts marked bouncing.
     pub async fn bouncing_contacts(&self) -> Result<Vec<BouncingLine>> {
-        let rows: Vec<(String, Option<i64>)> =
-            sqlx::query_as("SELECT email, bouncing_since FROM contacts WHERE bouncing = TRUE ORDER BY email").fetch_all(&self.pool).await?;
-        Ok(rows.into_iter().map(|(email, since)| BouncingLine { email, since: since.unwrap_or_default() }).collect())
+        let rows: Vec<(String, Option<i64>)> = sqlx::query_as(
+            "SELECT email, bouncing_since FROM contacts WHERE bouncing = TRUE ORDER BY email",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(email, since)| BouncingLine {
+                email,
+                since: since.unwrap_or_default(),
+            })
+            .collect())
     }
 }

@@ -43,8 +43,15 @@ pub struct CaseRecord {
 
 pub(crate) async fn case_record(conn: &mut Conn, case: CaseId) -> Result<CaseRecord> {
     let (initial_contact_at, public_at): (Option<i64>, Option<i64>) =
-        sqlx::query_as("SELECT initial_contact_at, public_at FROM cases WHERE id = $1").bind(case).fetch_one(&mut *conn).await?;
-    Ok(CaseRecord { public_at, initial_contact_at, statuses: statuses(conn, case).await? })
+        sqlx::query_as("SELECT initial_contact_at, public_at FROM cases WHERE id = $1")
+            .bind(case)
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok(CaseRecord {
+        public_at,
+        initial_contact_at,
+        statuses: statuses(conn, case).await?,
+    })
 }
 
 /// One status update as it was given.
@@ -109,13 +116,33 @@ pub(crate) async fn record(conn: &mut Conn, s: &NewStatus<'_>) -> Result<()> {
     .bind(s.snap.updated_at)
     .execute(&mut *conn)
     .await?;
-    let detail = format!("org {}: {} (shared: {})", s.snap.org, status.unwrap_or("no status"), if s.snap.share { "yes" } else { "no" });
-    history::record(conn, "vendor-status", Some(s.case), Some(s.thread), s.inbound, &detail).await
+    let detail = format!(
+        "org {}: {} (shared: {})",
+        s.snap.org,
+        status.unwrap_or("no status"),
+        if s.snap.share { "yes" } else { "no" }
+    );
+    history::record(
+        conn,
+        "vendor-status",
+        Some(s.case),
+        Some(s.thread),
+        s.inbound,
+        &detail,
+    )
+    .await
 }
 
 /// SPEC §8: a requested case summary, unless one went to the same contact in the same
 /// thread at or after `since` (then `None`, with a history event).
-pub(crate) async fn queue_summary(conn: &mut Conn, d: &NewDelivery, thread: ThreadId, case: CaseId, since: i64, now: i64) -> Result<Option<OutboxId>> {
+pub(crate) async fn queue_summary(
+    conn: &mut Conn,
+    d: &NewDelivery,
+    thread: ThreadId,
+    case: CaseId,
+    since: i64,
+    now: i64,
+) -> Result<Option<OutboxId>> {
     let recent: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM history WHERE case_id = $1 AND kind = 'info-sent' AND thread_id = $2 AND detail = $3 AND at >= $4",
     )
@@ -126,10 +153,22 @@ pub(crate) async fn queue_summary(conn: &mut Conn, d: &NewDelivery, thread: Thre
     .fetch_one(&mut *conn)
     .await?;
     if recent > 0 {
-        history::record(conn, "info-rate-limited", Some(case), Some(thread), None, &d.rcpt).await?;
+        history::record(
+            conn,
+            "info-rate-limited",
+            Some(case),
+            Some(thread),
+            None,
+            &d.rcpt,
+        )
+        .await?;
         return Ok(None);
     }
-    let target = super::posts::Target { post: None, report: None, thread: Some(thread) };
+    let target = super::posts::Target {
+        post: None,
+        report: None,
+        thread: Some(thread),
+    };
     let ids = super::posts::insert_deliveries(conn, target, std::slice::from_ref(d), now).await?;
     history::record(conn, "info-sent", Some(case), Some(thread), None, &d.rcpt).await?;
     Ok(ids.first().map(|(id, _, _)| *id))
@@ -154,7 +193,16 @@ impl Store {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|r| StatusEvent { org: r.0, status: r.1, statement: r.2, references: serde_json::from_str(&r.3).unwrap_or_default(), share: r.4, by: r.5, inbound_id: r.6, at: r.7 })
+            .map(|r| StatusEvent {
+                org: r.0,
+                status: r.1,
+                statement: r.2,
+                references: serde_json::from_str(&r.3).unwrap_or_default(),
+                share: r.4,
+                by: r.5,
+                inbound_id: r.6,
+                at: r.7,
+            })
             .collect())
     }
 }

@@ -3,7 +3,9 @@
 //! with the discussion so far, reminders, and the coordinators' notes. Every string goes
 //! through the same `Shown` as a post.
 
-use super::{post_content, readable, thread_view, CaseFacts, PostContent, PostItem, Shown, ThreadView};
+use super::{
+    post_content, readable, thread_view, CaseFacts, PostContent, PostItem, Shown, ThreadView,
+};
 use crate::audience::{participant_label, participant_labels};
 use crate::model::*;
 use crate::redact::clean_line;
@@ -66,15 +68,30 @@ pub(super) fn status_visible(world: &World, s: &StatusSnap, r: &ContactSnap) -> 
 }
 
 /// The statuses of the case's vendor participants that `r` may see.
-pub(super) fn visible_statuses<'f>(world: &'f World, facts: &'f CaseFacts, r: &'f ContactSnap) -> impl Iterator<Item = &'f StatusSnap> + 'f {
-    facts.statuses.iter().filter(move |s| vendor_participant(facts.case, s.org).is_some() && status_visible(world, s, r))
+pub(super) fn visible_statuses<'f>(
+    world: &'f World,
+    facts: &'f CaseFacts,
+    r: &'f ContactSnap,
+) -> impl Iterator<Item = &'f StatusSnap> + 'f {
+    facts.statuses.iter().filter(move |s| {
+        vendor_participant(facts.case, s.org).is_some() && status_visible(world, s, r)
+    })
 }
 
 fn vendor_participant(case: &CaseSnap, org: OrgId) -> Option<&ParticipantSnap> {
-    case.participants.iter().find(|p| p.org == Some(org) && p.role == Role::Vendor)
+    case.participants
+        .iter()
+        .find(|p| p.org == Some(org) && p.role == Role::Vendor)
 }
 
-pub(super) fn summary<'a>(world: &World, facts: &CaseFacts, posts: &[PostItem<'a>], joined: bool, r: &ContactSnap, shown: &Shown) -> SummaryContent<'a> {
+pub(super) fn summary<'a>(
+    world: &World,
+    facts: &CaseFacts,
+    posts: &[PostItem<'a>],
+    joined: bool,
+    r: &ContactSnap,
+    shown: &Shown,
+) -> SummaryContent<'a> {
     let discussion = world.thread(facts.case.discussion);
     let thread = match discussion {
         Some(t) => thread_view(world, t, r, shown),
@@ -94,13 +111,25 @@ pub(super) fn summary<'a>(world: &World, facts: &CaseFacts, posts: &[PostItem<'a
             })
         })
         .collect();
-    let own = r.org.and_then(|o| vendor_participant(facts.case, o)).map(|p| shown.line(&participant_label(world, p, r.id)));
-    let entries = if joined { readable(world, posts, r).map(|p| post_content(world, p, r, shown, false)).collect() } else { Vec::new() };
+    let own = r
+        .org
+        .and_then(|o| vendor_participant(facts.case, o))
+        .map(|p| shown.line(&participant_label(world, p, r.id)));
+    let entries = if joined {
+        readable(world, posts, r)
+            .map(|p| post_content(world, p, r, shown, false))
+            .collect()
+    } else {
+        Vec::new()
+    };
     SummaryContent {
         thread,
         state: facts.case.state,
         public_date_ms: facts.public_date_ms,
-        participants: participant_labels(world, facts.case, r.id).into_iter().map(|(role, l)| (role, shown.line(&l))).collect(),
+        participants: participant_labels(world, facts.case, r.id)
+            .into_iter()
+            .map(|(role, l)| (role, shown.line(&l)))
+            .collect(),
         statuses,
         own,
         joined,
@@ -109,13 +138,27 @@ pub(super) fn summary<'a>(world: &World, facts: &CaseFacts, posts: &[PostItem<'a
 }
 
 fn case_thread(case: &CaseSnap, shown: &Shown) -> ThreadView {
-    ThreadView { token: clean_line(&case.public_id), title: shown.line(&case.title), kind: ThreadKind::Discussion, org_label: None }
+    ThreadView {
+        token: clean_line(&case.public_id),
+        title: shown.line(&case.title),
+        kind: ThreadKind::Discussion,
+        org_label: None,
+    }
 }
 
-pub(super) fn reminder(world: &World, facts: &CaseFacts, org: OrgId, day: u32, shown: &Shown) -> ReminderContent {
+pub(super) fn reminder(
+    world: &World,
+    facts: &CaseFacts,
+    org: OrgId,
+    day: u32,
+    shown: &Shown,
+) -> ReminderContent {
     ReminderContent {
         thread: case_thread(facts.case, shown),
-        org_name: world.org(org).map(|o| shown.line(&o.name)).unwrap_or_default(),
+        org_name: world
+            .org(org)
+            .map(|o| shown.line(&o.name))
+            .unwrap_or_default(),
         day,
         public_date_ms: facts.public_date_ms,
     }
@@ -126,7 +169,11 @@ pub(super) fn reminder(world: &World, facts: &CaseFacts, org: OrgId, day: u32, s
 pub(super) fn coordinators(note: &CoordinatorNote, encrypted: bool) -> CoordinatorContent {
     let case = |c: &CaseLine| CaseLine {
         case: clean_line(&c.case),
-        title: if c.embargoed && !encrypted { String::new() } else { clean_line(&c.title) },
+        title: if c.embargoed && !encrypted {
+            String::new()
+        } else {
+            clean_line(&c.title)
+        },
         embargoed: c.embargoed,
         public_at: c.public_at,
     };
@@ -147,10 +194,14 @@ pub(super) fn coordinators(note: &CoordinatorNote, encrypted: bool) -> Coordinat
             CoordinatorNote::Daily(d)
         }
         CoordinatorNote::Dead { items } => CoordinatorNote::Dead {
-            items: items.iter().cloned().map(|mut x| {
-                x.reply = clean_line(&x.reply);
-                x
-            }).collect(),
+            items: items
+                .iter()
+                .cloned()
+                .map(|mut x| {
+                    x.reply = clean_line(&x.reply);
+                    x
+                })
+                .collect(),
         },
         other => other.clone(),
     };
