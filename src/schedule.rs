@@ -242,19 +242,17 @@ async fn tell_coordinators(
 /// SPEC §7.2: the coordinators are told at once of outbox items given up (but for their
 /// own notes, which could not reach them anyway).
 async fn dead_notices(store: &Store, composer: &Composer, now: i64) -> Result<u64, StoreError> {
-    let mut fresh = Vec::new();
-    for d in store.dead_items().await? {
-        let own = [
-            OutboxKind::CoordinatorSummary,
-            OutboxKind::DeadNotice,
-            OutboxKind::BouncingNotice,
-        ]
-        .iter()
-        .any(|k| k.as_str() == d.kind);
-        if !own && !store.has_run(DEAD_NOTICE, &d.id.to_string()).await? {
-            fresh.push(d);
-        }
-    }
+    let own = [
+        OutboxKind::CoordinatorSummary,
+        OutboxKind::DeadNotice,
+        OutboxKind::BouncingNotice,
+    ];
+    let fresh: Vec<_> = store
+        .dead_items_without(DEAD_NOTICE)
+        .await?
+        .into_iter()
+        .filter(|d| !own.iter().any(|k| k.as_str() == d.kind))
+        .collect();
     if fresh.is_empty() {
         return Ok(0);
     }

@@ -161,11 +161,23 @@ impl Store {
 
     /// Outbox items given up, with their case.
     pub async fn dead_items(&self) -> Result<Vec<DeadLine>> {
+        self.dead_where("").await
+    }
+
+    /// Outbox items given up that `job` has not run for (the item is the outbox id).
+    pub async fn dead_items_without(&self, job: &str) -> Result<Vec<DeadLine>> {
+        self.dead_where(job).await
+    }
+
+    async fn dead_where(&self, job: &str) -> Result<Vec<DeadLine>> {
         let rows: Vec<(i64, String, String, Option<String>, Option<String>)> = sqlx::query_as(
             "SELECT o.id, o.rcpt, o.kind, c.public_id, o.last_reply FROM outbox o
                LEFT JOIN threads t ON t.id = o.thread_id LEFT JOIN cases c ON c.id = t.case_id
-              WHERE o.state = 'dead' ORDER BY o.id",
+              WHERE o.state = 'dead'
+                AND NOT EXISTS (SELECT 1 FROM schedule_runs r WHERE r.job = $1 AND r.item = CAST(o.id AS TEXT))
+              ORDER BY o.id",
         )
+        .bind(job)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
