@@ -56,7 +56,10 @@ fn statuses(s: &SummaryContent) -> String {
         out.push_str(": none you may see yet.\n");
     } else {
         out.push_str(":\n");
+        // A blank line between entries: one's statement and the next one's name are never
+        // read as one string (SPEC §6.3).
         for v in &s.statuses {
+            out.push('\n');
             out.push_str(&status_line(v));
         }
     }
