@@ -80,7 +80,7 @@ pub async fn run_due(
         once(store, KEY_CHECK, &hour, now).await?;
     }
     let day = workflow::daily_key(now, cfg.digest.hour_utc);
-    if !store.has_run(DIGEST, &day).await? {
+    if daily_due(store, DIGEST, &day, now).await? {
         s.digests = crate::digest::send_digests(store, composer).await?;
         once(store, DIGEST, &day, now).await?;
     }
@@ -90,6 +90,20 @@ pub async fn run_due(
     s.coordinator_summaries =
         coordinator_summary(store, composer, cfg.coordination.summary_hour_utc, now).await?;
     Ok(s)
+}
+
+/// Whether a daily job is due for the day `key`: not run for it yet. A job that never ran
+/// starts with the day of its first run, recorded as done: a new gateway does not send
+/// the summary of a day that passed before it started.
+async fn daily_due(store: &Store, job: &str, key: &str, now: i64) -> Result<bool, StoreError> {
+    if store.has_run(job, key).await? {
+        return Ok(false);
+    }
+    if !store.ever_ran(job).await? {
+        once(store, job, key, now).await?;
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 /// Records a job without messages for `item`; `true` when it had not run for it.
@@ -305,7 +319,7 @@ async fn coordinator_summary(
     now: i64,
 ) -> Result<u64, StoreError> {
     let date = workflow::daily_key(now, hour_utc);
-    if store.has_run(COORDINATOR_SUMMARY, &date).await? {
+    if !daily_due(store, COORDINATOR_SUMMARY, &date, now).await? {
         return Ok(0);
     }
     let (due, past) = workflow::by_public_date(store.dated_open_cases().await?, now);

@@ -79,6 +79,15 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// Whether `job` ran for any item.
+    pub async fn ever_ran(&self, job: &str) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schedule_runs WHERE job = $1")
+            .bind(job)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n > 0)
+    }
+
     /// [`record_run`] in its own transaction.
     pub async fn record_run(&self, r: &JobRun<'_>) -> Result<bool> {
         let mut tx = self.begin_write().await?;
