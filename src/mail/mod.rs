@@ -3,6 +3,7 @@
 //!
 //! No I/O here: every function takes bytes or values and returns values.
 
+pub mod address;
 pub mod auth_results;
 pub mod machine;
 pub mod parse;

@@ -10,7 +10,7 @@
 use mail_parser::decoders::charsets::map::charset_decoder;
 use mail_parser::parsers::MessageStream;
 use mail_parser::{
-    Addr, Header, HeaderName, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders,
+    Header, HeaderName, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders,
     PartType,
 };
 
@@ -45,7 +45,7 @@ pub fn parse(raw: &[u8]) -> Result<Inbound, ParseError> {
         ..Inbound::default()
     };
     read_envelope(&mut inbound);
-    read_addresses(&mut inbound, root);
+    read_addresses(&mut inbound, raw, root);
     read_content_type(&mut inbound, root);
     read_body(&mut inbound, raw, &message);
     Ok(inbound)
@@ -126,7 +126,7 @@ fn decode_header_value(bytes: &[u8]) -> String {
     }
 }
 
-fn collapse_whitespace(s: &str) -> String {
+pub(crate) fn collapse_whitespace(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -203,7 +203,7 @@ fn return_path(value: &str) -> Option<String> {
 // Addresses and content type
 // ---------------------------------------------------------------------------------------
 
-fn read_addresses(inbound: &mut Inbound, root: &MessagePart<'_>) {
+fn read_addresses(inbound: &mut Inbound, raw: &[u8], root: &MessagePart<'_>) {
     let from_headers: Vec<&Header<'_>> = root
         .headers
         .iter()
@@ -217,7 +217,7 @@ fn read_addresses(inbound: &mut Inbound, root: &MessagePart<'_>) {
         ));
     }
     if let Some(header) = from_headers.first() {
-        inbound.from = mailboxes(&header.value).into_iter().next();
+        inbound.from = mailboxes(raw, header).into_iter().next();
         if inbound.from.is_none() {
             inbound
                 .warnings
@@ -226,40 +226,19 @@ fn read_addresses(inbound: &mut Inbound, root: &MessagePart<'_>) {
     }
     for header in &root.headers {
         match header.name {
-            HeaderName::To => inbound.to.extend(mailboxes(&header.value)),
-            HeaderName::Cc => inbound.cc.extend(mailboxes(&header.value)),
+            HeaderName::To => inbound.to.extend(mailboxes(raw, header)),
+            HeaderName::Cc => inbound.cc.extend(mailboxes(raw, header)),
             _ => {}
         }
     }
 }
 
-/// Every usable mailbox of an address header, group members included (RFC 5322 §3.4).
-fn mailboxes(value: &HeaderValue<'_>) -> Vec<Mailbox> {
-    match value.as_address() {
-        Some(address) => address.iter().filter_map(mailbox).collect(),
-        None => Vec::new(),
-    }
-}
-
-fn mailbox(addr: &Addr<'_>) -> Option<Mailbox> {
-    let address = addr.address.as_deref()?.trim();
-    let address = address.trim_start_matches('<').trim_end_matches('>');
-    let (local, domain) = address.rsplit_once('@')?;
-    if local.is_empty()
-        || domain.is_empty()
-        || address.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
-        return None;
-    }
-    let name = addr
-        .name
-        .as_deref()
-        .map(collapse_whitespace)
-        .filter(|n| !n.is_empty());
-    Some(Mailbox {
-        name,
-        address: address.to_string(),
-    })
+/// Every mailbox of an address header, group members included, read from the raw value
+/// (RFC 5322 §3.4; quoted local parts of §3.4.1 included).
+fn mailboxes(raw: &[u8], header: &Header<'_>) -> Vec<Mailbox> {
+    let value = slice(raw, header.offset_start, header.offset_end);
+    let decode = |phrase: &str| decode_header_value(phrase.as_bytes());
+    super::address::address_list(value, &decode)
 }
 
 /// Lowercase `type/subtype` of a part; RFC 2045 §5.2: text/plain when absent or invalid.
