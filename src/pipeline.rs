@@ -248,7 +248,7 @@ impl Pipeline {
             None => self.store.seen_sha256(raw, id).await?,
         };
         ev.machine = machine::classify(inb, self.book());
-        ev.dmarc_pass = mail::auth_results::dmarc_pass(inb, &self.trusted_authserv_ids);
+        ev.dmarc = mail::auth_results::dmarc_result(inb, &self.trusted_authserv_ids);
         for addr in inb.recipient_addresses() {
             self.address_signal(&addr, ev);
         }

@@ -7,6 +7,7 @@
 //! signals that disagree send the mail to quarantine.
 
 use crate::audience;
+use crate::mail::auth_results::Dmarc;
 use crate::mail::machine::MachineClass;
 use crate::mail::tokens::SubjectToken;
 use crate::model::*;
@@ -50,8 +51,9 @@ pub struct Evidence {
     pub bounce_outbox: Option<OutboxId>,
     /// Lowercase From address.
     pub from: Option<String>,
-    /// A trusted Authentication-Results header says `dmarc=pass` for the From domain.
-    pub dmarc_pass: bool,
+    /// Our border MTA's DMARC verdict for the From domain (the topmost trusted
+    /// Authentication-Results header that gives one).
+    pub dmarc: Dmarc,
     /// Lowercase To and Cc addresses.
     pub direct_recipients: Vec<String>,
     /// The mail was sent to an intake address.
@@ -83,7 +85,7 @@ impl Evidence {
             machine: MachineClass::Human,
             bounce_outbox: None,
             from: None,
-            dmarc_pass: false,
+            dmarc: Dmarc::Absent,
             direct_recipients: Vec::new(),
             to_intake: false,
             reply_keys: Vec::new(),
@@ -365,9 +367,12 @@ pub fn assurance(ev: &Evidence, world: &World, sender: Option<&ContactSnap>) -> 
         .reply_keys
         .iter()
         .any(|k| matches!(k, ReplyKeyEvidence::Valid { contact, .. } if *contact == sender.id));
-    if keyed {
+    // SPEC §4: a reply key is a bearer secret; it authenticates its owner unless our MTA
+    // says the From domain failed DMARC (the From is forged). `none` still counts: vendors
+    // without DMARC are what reply keys are for.
+    if keyed && ev.dmarc != Dmarc::Fail {
         Assurance::ReplyKey
-    } else if ev.dmarc_pass {
+    } else if ev.dmarc == Dmarc::Pass {
         Assurance::Dmarc
     } else {
         Assurance::Address
@@ -432,7 +437,7 @@ mod tests {
         e.reply_keys.push(ReplyKeyEvidence::Valid { thread: 100, contact: ALICE });
         let d = decide(&e, &world(), &POLICY);
         assert_eq!(d.reason, Reason::BelowAssurance { have: Assurance::Address, need: Assurance::Dmarc });
-        e.dmarc_pass = true;
+        e.dmarc = Dmarc::Pass;
         assert_eq!(decide(&e, &world(), &POLICY).action, Action::Post { thread: 100, assurance: Assurance::Dmarc });
     }
 
@@ -440,6 +445,18 @@ mod tests {
     fn disagreeing_signals_are_never_guessed() {
         let mut e = ev("alice@acme.example");
         e.reply_keys.push(ReplyKeyEvidence::Valid { thread: 101, contact: ALICE });
+    #[test]
+    fn a_reply_key_does_not_authenticate_a_from_that_failed_dmarc() {
+        let mut e = ev("alice@acme.example");
+        e.reply_keys.push(ReplyKeyEvidence::Valid { thread: 100, contact: ALICE });
+        e.dmarc = Dmarc::Fail;
+        assert_eq!(decide(&e, &world(), &POLICY).reason, Reason::BelowAssurance { have: Assurance::Address, need: Assurance::Dmarc });
+        for vendor_without_dmarc in [Dmarc::None, Dmarc::Absent] {
+            e.dmarc = vendor_without_dmarc;
+            assert_eq!(decide(&e, &world(), &POLICY).action, Action::Post { thread: 100, assurance: Assurance::ReplyKey });
+        }
+    }
+
         e.case_addresses.push("VU#111111".into());
         assert_eq!(decide(&e, &world(), &POLICY).reason.code(), "conflicting-identifiers");
     }
@@ -455,7 +472,7 @@ mod tests {
     #[test]
     fn coordinator_private_address_needs_exactly_one_vendor() {
         let mut e = ev("cora@cert.example");
-        e.dmarc_pass = true;
+        e.dmarc = Dmarc::Pass;
         e.private_addresses.push("VU#111111".into());
         e.direct_recipients = vec!["bob@globex.example".into()];
         assert_eq!(decide(&e, &world(), &POLICY).action, Action::Post { thread: 102, assurance: Assurance::Dmarc });
@@ -468,7 +485,7 @@ mod tests {
     #[test]
     fn non_participants_and_strangers_are_held() {
         let mut e = ev("ivan@initech.example");
-        e.dmarc_pass = true;
+        e.dmarc = Dmarc::Pass;
         e.case_addresses.push("VU#111111".into());
         assert_eq!(decide(&e, &world(), &POLICY), Decision::quarantine(Reason::NotAParticipant, Some(100)));
         e.from = Some("mallory@evil.example".into());
@@ -478,7 +495,7 @@ mod tests {
     #[test]
     fn vendors_cannot_read_each_others_private_thread() {
         let mut e = ev("bob@globex.example");
-        e.dmarc_pass = true;
+        e.dmarc = Dmarc::Pass;
         e.threading = Some((101, ThreadingVia::InReplyTo));
         assert_eq!(decide(&e, &world(), &POLICY).reason, Reason::NotAParticipant);
     }
@@ -505,7 +522,7 @@ mod tests {
     fn closed_cases_and_per_case_policy() {
         let mut w = world();
         let mut e = ev("alice@acme.example");
-        e.dmarc_pass = true;
+        e.dmarc = Dmarc::Pass;
         e.case_addresses.push("VU#111111".into());
         w.cases[0].min_assurance = Some(Assurance::ReplyKey);
         assert_eq!(decide(&e, &w, &POLICY).reason, Reason::BelowAssurance { have: Assurance::Dmarc, need: Assurance::ReplyKey });
@@ -528,7 +545,7 @@ mod tests {
         w.cases[0].min_assurance = Some(Assurance::Signed);
         let mut e = ev("alice@acme.example");
         e.case_addresses.push("VU#111111".into());
-        e.dmarc_pass = true;
+        e.dmarc = Dmarc::Pass;
         assert_eq!(decide(&e, &w, &POLICY).reason, Reason::BelowAssurance { have: Assurance::Dmarc, need: Assurance::Signed });
         e.protection = Some(signed_by(ALICE));
         assert_eq!(decide(&e, &w, &POLICY).action, Action::Post { thread: 100, assurance: Assurance::Signed });

@@ -64,7 +64,8 @@ struct EvidenceView {
     message_id: Option<String>,
     subject: Option<String>,
     machine: String,
-    dmarc_pass: bool,
+    /// Our MTA's DMARC verdict for the From domain: pass, fail, none or absent.
+    dmarc: crate::mail::auth_results::Dmarc,
     to_intake: bool,
     reply_keys: Vec<String>,
     case_addresses: Vec<String>,
@@ -134,7 +135,7 @@ fn evidence_view(a: &Analysis) -> EvidenceView {
         message_id: a.inbound.as_ref().and_then(|i| i.message_id.clone()),
         subject: a.inbound.as_ref().map(|i| i.subject.clone()),
         machine: format!("{:?}", ev.machine),
-        dmarc_pass: ev.dmarc_pass,
+        dmarc: ev.dmarc,
         to_intake: ev.to_intake,
         reply_keys: ev
             .reply_keys
@@ -172,7 +173,7 @@ fn print_explanation(x: &Explanation) {
     println!("  message-id:      {}", e.message_id.as_deref().unwrap_or("-"));
     println!("  subject:         {}", e.subject.as_deref().unwrap_or("-"));
     println!("  machine:         {}", e.machine);
-    println!("  dmarc pass:      {}", e.dmarc_pass);
+    println!("  dmarc:           {}", e.dmarc.as_str());
     println!("  to intake:       {}", e.to_intake);
     println!("  reply keys:      {}", e.reply_keys.join("; "));
     println!("  case addresses:  {}", e.case_addresses.join(", "));
