@@ -248,6 +248,7 @@ impl Pipeline {
             None => self.store.seen_sha256(raw, id).await?,
         };
         ev.machine = machine::classify(inb, self.book());
+        ev.no_automatic_answer = machine::no_automatic_answer(inb);
         ev.dmarc = mail::auth_results::dmarc_result(inb, &self.trusted_authserv_ids);
         for addr in inb.recipient_addresses() {
             self.address_signal(&addr, ev);
@@ -306,8 +307,8 @@ impl Pipeline {
                 out.post_id = Some(r.post_id);
                 out.recipients = r.outbox.iter().map(|o| o.1.clone()).collect();
             }
-            Action::OpenReport { assurance } => {
-                let r = self.apply_report(&mut tx, id, a, *assurance).await?;
+            Action::OpenReport { assurance, acknowledge } => {
+                let r = self.apply_report(&mut tx, id, a, *assurance, *acknowledge).await?;
                 thread = Some(r.thread);
                 out.report = Some(r.report.clone());
                 out.thread = Some(format!("report:{}", r.report));
@@ -399,6 +400,7 @@ impl Pipeline {
         id: i64,
         a: &Analysis,
         assurance: Assurance,
+        acknowledge: bool,
     ) -> Result<ReportResult, PipelineError> {
         let inb = a.inbound.as_ref().ok_or_else(|| StoreError::Invalid("report without a parsed mail".into()))?;
         let from = inb.from.as_ref().ok_or_else(|| StoreError::Invalid("report without From".into()))?;
@@ -412,6 +414,7 @@ impl Pipeline {
             inbound_message_id: inb.message_id.as_deref(),
             assurance,
             ack_interval_ms: self.ack_interval_ms,
+            acknowledge,
             candidates: &pgp::open::candidate_keys(inb, &from.key(), store::now_ms()),
         };
         Ok(posts::open_report(tx, &self.composer, &fan_out_world(a).as_ref(), &nr).await?)
@@ -434,7 +437,7 @@ impl Pipeline {
             case: t.and_then(|t| t.case).and_then(|c| a.world.case(c)).map(|c| c.public_id.clone()),
             report: None,
             assurance: match a.decision.action {
-                Action::Post { assurance, .. } | Action::OpenReport { assurance } => Some(assurance),
+                Action::Post { assurance, .. } | Action::OpenReport { assurance, .. } => Some(assurance),
                 _ => None,
             },
             post_id: None,

@@ -203,6 +203,8 @@ pub struct NewReport<'a> {
     pub inbound_message_id: Option<&'a str>,
     pub assurance: Assurance,
     pub ack_interval_ms: i64,
+    /// False when the mail must get no automatic answer (RFC 3834 §2: list mail).
+    pub acknowledge: bool,
     /// Certificates the reporter offered (stored unconfirmed before the acknowledgement,
     /// which is encrypted to them, SPEC §8).
     pub candidates: &'a [crate::pgp::open::Candidate],
@@ -257,7 +259,10 @@ pub(crate) async fn open_report(conn: &mut Conn, composer: &Composer, world: &Wo
     super::keys::store_candidates(conn, reporter.id, r.candidates, r.inbound).await?;
     let np = NewPost { thread: &thread, author: Some(reporter.id), source: PostSource::Email, body: r.body, attachments: r.attachments, inbound: Some(r.inbound), inbound_message_id: r.inbound_message_id, assurance: r.assurance, pinned: false, direct: &[] };
     let post = insert_post(conn, composer, &world, &np).await?;
-    let acknowledgement = acknowledge(conn, composer, &reporter, &public_id, thread_id, r, now).await?;
+    let acknowledgement = match r.acknowledge {
+        true => acknowledge(conn, composer, &reporter, &public_id, thread_id, r, now).await?,
+        false => None,
+    };
     Ok(ReportResult { report: public_id, thread: thread_id, post, acknowledgement })
 }
 
