@@ -87,6 +87,9 @@ pub struct InboundConfig {
     pub maildir: Option<PathBuf>,
     /// How often `serve` scans the Maildir, in milliseconds. Default 1000.
     pub poll_interval_ms: u64,
+    /// Limits on a mail's shape: `max_mime_depth` (at most 32), `max_mime_parts`,
+    /// `max_header_fields`, `max_recipients`, `max_references`, `max_body_text_bytes`.
+    pub limits: crate::mail::Limits,
 }
 
 #[derive(Debug, Clone)]
@@ -444,7 +447,19 @@ const GATEWAY_KEYS: &[&str] = &[
 ];
 const DATABASE_KEYS: &[&str] = &["url"];
 const POSTING_KEYS: &[&str] = &["min_assurance", "trusted_authserv_ids"];
-const INBOUND_KEYS: &[&str] = &["max_message_bytes", "maildir", "poll_interval_ms"];
+const INBOUND_KEYS: &[&str] = &[
+    "max_message_bytes",
+    "maildir",
+    "poll_interval_ms",
+    "max_mime_depth",
+    "max_mime_parts",
+    "max_header_fields",
+    "max_recipients",
+    "max_references",
+    "max_body_text_bytes",
+];
+/// Deepest MIME nesting that may be configured.
+const MAX_MIME_DEPTH: u64 = 32;
 const INTAKE_KEYS: &[&str] = &["ack_interval_secs"];
 const OUTBOUND_KEYS: &[&str] = &[
     "transport",
@@ -950,6 +965,22 @@ fn read_inbound(root: &Section, base: &Path, p: &mut Problems) -> InboundConfig 
         max_message_bytes: s.count("max_message_bytes", 25 * MIB, TOML_MAX, p),
         maildir: s.path("maildir", base, p),
         poll_interval_ms: s.count("poll_interval_ms", 1000, TOML_MAX, p),
+        limits: read_limits(&s, p),
+    }
+}
+
+fn read_limits(s: &Section, p: &mut Problems) -> crate::mail::Limits {
+    let d = crate::mail::Limits::default();
+    let mut count = |key: &str, default: usize, max: u64| {
+        usize::try_from(s.count(key, default as u64, max, p)).unwrap_or(default)
+    };
+    crate::mail::Limits {
+        max_mime_depth: count("max_mime_depth", d.max_mime_depth, MAX_MIME_DEPTH),
+        max_mime_parts: count("max_mime_parts", d.max_mime_parts, u32::MAX.into()),
+        max_header_fields: count("max_header_fields", d.max_header_fields, u32::MAX.into()),
+        max_recipients: count("max_recipients", d.max_recipients, u32::MAX.into()),
+        max_references: count("max_references", d.max_references, u32::MAX.into()),
+        max_body_text_bytes: count("max_body_text_bytes", d.max_body_text_bytes, u32::MAX.into()),
     }
 }
 

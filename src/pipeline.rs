@@ -71,6 +71,7 @@ pub struct Pipeline {
     policy: Policy,
     trusted_authserv_ids: Vec<String>,
     max_size: u64,
+    limits: mail::Limits,
     ack_interval_ms: i64,
     /// When key expiry was last checked (SPEC §5.4), milliseconds since the epoch.
     expiry_checked: Arc<AtomicI64>,
@@ -93,6 +94,7 @@ impl Pipeline {
             policy: Policy { min_assurance: cfg.posting.min_assurance },
             trusted_authserv_ids: cfg.posting.trusted_authserv_ids.clone(),
             max_size: cfg.inbound.max_message_bytes,
+            limits: cfg.inbound.limits,
             ack_interval_ms: (cfg.intake.ack_interval_secs as i64).saturating_mul(1000),
             expiry_checked: Arc::new(AtomicI64::new(0)),
         }
@@ -104,7 +106,7 @@ impl Pipeline {
 
     /// Parse the mail unless it is over the size limit (then `None`: it is held as oversize).
     fn parse_within_limit(&self, raw: &[u8]) -> Option<Result<Inbound, mail::parse::ParseError>> {
-        (raw.len() as u64 <= self.max_size).then(|| mail::parse::parse(raw))
+        (raw.len() as u64 <= self.max_size).then(|| mail::parse::parse_with(raw, &self.limits))
     }
 
     /// Stages 1–8 for one mail. `Ok` means stored and decided: the source may acknowledge.
@@ -197,7 +199,11 @@ impl Pipeline {
         let mut world = World::default();
         let mut inbound = inbound;
         if let (Some(inb), None) = (inbound.as_mut(), &ev.parse_error) {
-            self.open_protection(raw, inb, id, &mut ev).await?;
+            // A damaged mail is held as it is: nothing is decrypted for it.
+            if inb.damaged.is_empty() {
+                self.open_protection(raw, inb, id, &mut ev).await?;
+            }
+            ev.damaged = inb.damaged.clone();
             self.gather(inb, raw, id, &mut ev).await?;
             world = self.store.world(&world_query(&ev)).await?;
         }

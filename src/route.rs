@@ -44,6 +44,8 @@ pub struct Evidence {
     pub max_size: u64,
     /// Set when the mail could not be parsed (or has no From address).
     pub parse_error: Option<String>,
+    /// Content damage and exceeded limits found while parsing (`Inbound::damaged`).
+    pub damaged: Vec<String>,
     /// An earlier processed mail has the same Message-ID (or the same bytes).
     pub duplicate: bool,
     pub machine: MachineClass,
@@ -83,6 +85,7 @@ impl Evidence {
             size,
             max_size,
             parse_error: None,
+            damaged: Vec::new(),
             duplicate: false,
             machine: MachineClass::Human,
             no_automatic_answer: None,
@@ -176,13 +179,22 @@ fn screen(ev: &Evidence) -> Option<Decision> {
         return Some(Decision::ignore(Reason::Duplicate));
     }
     match &ev.machine {
-        MachineClass::Human => pgp_refusal(ev),
+        MachineClass::Human => malformed(ev).or_else(|| pgp_refusal(ev)),
         MachineClass::OwnLoop => Some(Decision::ignore(Reason::OwnLoop)),
         MachineClass::Bounce => {
             Some(Decision::new(Action::Bounce { outbox: ev.bounce_outbox }, Reason::DeliveryStatus))
         }
         MachineClass::AutoReply { why } => Some(Decision::ignore(Reason::AutoReply { why: why.clone() })),
     }
+}
+
+/// SPEC §3: a mail whose content was damaged in parsing (or that exceeds a limit) is held
+/// with the warnings, never forwarded as if whole; a coordinator may release it knowingly.
+fn malformed(ev: &Evidence) -> Option<Decision> {
+    if ev.damaged.is_empty() {
+        return None;
+    }
+    Some(Decision::quarantine(Reason::Malformed { detail: ev.damaged.join("; ") }, None))
 }
 
 /// SPEC §5.2: refused protection (SED, MDC, weak hashes) or ciphertext not for the
@@ -534,6 +546,18 @@ mod tests {
         assert_eq!(decide(&e, &world(), &POLICY).action, Action::Ignore);
         e.size = 2000;
         assert_eq!(decide(&e, &world(), &POLICY).reason, Reason::Oversize { size: 2000, limit: 1000 });
+    }
+
+    #[test]
+    fn damaged_content_is_held_before_routing_but_machine_mail_is_not() {
+        let mut e = ev("alice@acme.example");
+        e.reply_keys.push(ReplyKeyEvidence::Valid { thread: 100, contact: ALICE });
+        e.damaged = vec!["part 3: invalid or truncated base64; decoded what could be read".into()];
+        let d = decide(&e, &world(), &POLICY);
+        assert_eq!((d.action.code(), d.reason.code()), ("quarantine", "malformed"));
+        assert!(d.reason.to_string().contains("truncated base64"), "{}", d.reason);
+        e.machine = MachineClass::AutoReply { why: "x".into() };
+        assert_eq!(decide(&e, &world(), &POLICY).action, Action::Ignore);
     }
 
     #[test]

@@ -74,6 +74,10 @@ struct EvidenceView {
     subject_tokens: Vec<String>,
     /// The OpenPGP evidence (SPEC §5.1), when the mail carried any.
     protection: Option<crate::pgp::Protection>,
+    /// Every problem found while parsing.
+    warnings: Vec<String>,
+    /// The warnings that mean damaged content or an exceeded limit (the mail is held).
+    damaged: Vec<String>,
 }
 
 pub async fn route(cfg: &Config, cmd: &RouteCmd) -> CmdResult {
@@ -153,6 +157,8 @@ fn evidence_view(a: &Analysis) -> EvidenceView {
         threading: ev.threading.map(|(t, via)| format!("{:?}: {}", via, name(t))),
         subject_tokens: ev.subject_tokens.iter().map(|t| format!("{t:?}")).collect(),
         protection: ev.protection.clone(),
+        warnings: a.inbound.as_ref().map(|i| i.warnings.clone()).unwrap_or_default(),
+        damaged: ev.damaged.clone(),
     }
 }
 
@@ -181,6 +187,14 @@ fn print_explanation(x: &Explanation) {
     println!("  threading:       {}", e.threading.as_deref().unwrap_or("-"));
     println!("  subject tokens:  {}", e.subject_tokens.join(", "));
     println!("  openpgp:         {}", e.protection.as_ref().map(|p| p.summary()).unwrap_or_else(|| "-".into()));
+    println!("  warnings:        {}", if e.warnings.is_empty() { "-" } else { "" });
+    for w in &e.warnings {
+        let mark = if e.damaged.contains(w) { "damaged" } else { "cosmetic" };
+        println!("    {mark}: {w}");
+    }
+    for d in e.damaged.iter().filter(|d| !e.warnings.contains(d)) {
+        println!("    damaged: {d}");
+    }
 }
 
 #[derive(Debug, Subcommand)]

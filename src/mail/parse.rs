@@ -14,7 +14,7 @@ use mail_parser::{
     PartType,
 };
 
-use super::{Inbound, Mailbox};
+use super::{Inbound, Limits, Mailbox};
 use crate::model::Attachment;
 
 /// Why raw bytes are not a mail at all.
@@ -26,8 +26,15 @@ pub enum ParseError {
     NoHeaders(String),
 }
 
-/// Parses a raw mail. Never panics; malformed MIME yields warnings, not errors.
+/// Parses a raw mail with the default [`Limits`]. Never panics; malformed MIME yields
+/// warnings, not errors.
 pub fn parse(raw: &[u8]) -> Result<Inbound, ParseError> {
+    parse_with(raw, &Limits::default())
+}
+
+/// Parses a raw mail. A mail past a structural limit keeps its headers and addresses but
+/// not its body, and names the limit in [`Inbound::damaged`].
+pub fn parse_with(raw: &[u8], limits: &Limits) -> Result<Inbound, ParseError> {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Err(ParseError::Empty);
     }
@@ -36,19 +43,107 @@ pub fn parse(raw: &[u8]) -> Result<Inbound, ParseError> {
         .parse(raw)
         .ok_or_else(|| no_headers(raw))?;
     let root = message.parts.first().ok_or_else(|| no_headers(raw))?;
-    let headers = collect_headers(raw, root);
-    if !headers.iter().any(|(name, _)| is_field_name(name)) {
+    if !root.headers.iter().any(|h| is_field_name(&raw_header_name(raw, h))) {
         return Err(no_headers(raw));
     }
     let mut inbound = Inbound {
-        headers,
+        headers: collect_headers(raw, root, limits.max_header_fields),
         ..Inbound::default()
     };
-    read_envelope(&mut inbound);
+    read_envelope(&mut inbound, limits.max_references);
     read_addresses(&mut inbound, raw, root);
     read_content_type(&mut inbound, root);
+    if let Some(excess) = over_limits(&message, &inbound, limits) {
+        inbound.damaged.push(excess.clone());
+        inbound.warnings.push(excess);
+        return Ok(inbound);
+    }
     read_body(&mut inbound, raw, &message);
+    body_text_as_attachment(&mut inbound, limits.max_body_text_bytes);
     Ok(inbound)
+}
+
+/// The first structural limit the mail exceeds, named.
+fn over_limits(message: &Message<'_>, inbound: &Inbound, limits: &Limits) -> Option<String> {
+    let fields = message.parts.first().map_or(0, |p| p.headers.len());
+    if fields > limits.max_header_fields {
+        return Some(format!("{fields} header fields, limit {}", limits.max_header_fields));
+    }
+    let recipients = inbound.to.len() + inbound.cc.len();
+    if recipients > limits.max_recipients {
+        return Some(format!("{recipients} To/Cc addresses, limit {}", limits.max_recipients));
+    }
+    let (parts, depth) = mime_extent(message, limits.max_mime_depth);
+    if depth > limits.max_mime_depth {
+        return Some(format!("MIME nesting deeper than {} levels", limits.max_mime_depth));
+    }
+    if parts > limits.max_mime_parts {
+        return Some(format!("{parts} MIME parts, limit {}", limits.max_mime_parts));
+    }
+    None
+}
+
+/// The number of MIME parts (attached messages' parts included) and the nesting depth,
+/// walked without recursion; the walk stops below `max_depth + 1`.
+fn mime_extent(message: &Message<'_>, max_depth: usize) -> (usize, usize) {
+    let (mut parts, mut deepest) = (0usize, 0usize);
+    let mut stack: Vec<(&Message<'_>, u32, usize)> = vec![(message, 0, 1)];
+    while let Some((m, id, depth)) = stack.pop() {
+        let Some(part) = m.parts.get(id as usize) else {
+            continue;
+        };
+        parts += 1;
+        deepest = deepest.max(depth);
+        if depth > max_depth {
+            continue;
+        }
+        match &part.body {
+            PartType::Multipart(children) => {
+                stack.extend(children.iter().map(|&c| (m, c, depth + 1)));
+            }
+            PartType::Message(inner) => stack.push((inner, 0, depth + 1)),
+            _ => {}
+        }
+    }
+    (parts, deepest)
+}
+
+/// A body text that is too long to send to every reader, or that is not text (NUL
+/// bytes, control characters), becomes the attachment `body.txt`; the text says so.
+fn body_text_as_attachment(inbound: &mut Inbound, max_bytes: usize) {
+    let why = if inbound.text.len() > max_bytes {
+        format!("it is longer than {max_bytes} bytes")
+    } else if !looks_like_text(&inbound.text) {
+        "it is not text (it holds NUL or other control characters)".to_string()
+    } else {
+        return;
+    };
+    let bytes = std::mem::take(&mut inbound.text).into_bytes();
+    inbound.text = format!(
+        "[The message body ({} bytes) is attached as body.txt: {why}.]",
+        bytes.len()
+    );
+    let attachment = Attachment {
+        filename: "body.txt".to_string(),
+        content_type: "text/plain".to_string(),
+        bytes,
+    };
+    inbound.attachments.insert(0, attachment);
+}
+
+/// No NUL, and at most one control character (other than tab, line ends and form feed)
+/// in a hundred.
+fn looks_like_text(text: &str) -> bool {
+    let mut controls = 0usize;
+    for c in text.chars() {
+        match c {
+            '\0' => return false,
+            '\t' | '\n' | '\r' | '\u{c}' => {}
+            c if c.is_control() => controls += 1,
+            _ => {}
+        }
+    }
+    controls * 100 <= text.len()
 }
 
 /// RFC 4155 §2: a mailbox-format separator line (`From sender date`) may precede the
@@ -85,9 +180,11 @@ fn slice(raw: &[u8], start: u32, end: u32) -> &[u8] {
     raw.get(start as usize..end as usize).unwrap_or_default()
 }
 
-fn collect_headers(raw: &[u8], root: &MessagePart<'_>) -> Vec<(String, String)> {
+/// The first `max` header fields (more make the mail malformed; the rest are not read).
+fn collect_headers(raw: &[u8], root: &MessagePart<'_>, max: usize) -> Vec<(String, String)> {
     root.headers
         .iter()
+        .take(max)
         .map(|h| {
             (
                 raw_header_name(raw, h),
@@ -135,18 +232,22 @@ fn first_value<'a>(inbound: &'a Inbound, name: &'a str) -> Option<&'a str> {
 }
 
 /// Message-ID, In-Reply-To, References, Subject, Return-Path, Delivered-To.
-fn read_envelope(inbound: &mut Inbound) {
+fn read_envelope(inbound: &mut Inbound, max_references: usize) {
     inbound.message_id =
         first_value(inbound, "Message-ID").and_then(|v| message_ids(v).into_iter().next());
     inbound.in_reply_to = inbound
         .header_values("In-Reply-To")
         .flat_map(message_ids)
         .collect();
-    // RFC 5322 §3.6.4: References lists the thread's ids oldest first.
-    inbound.references = inbound
+    // RFC 5322 §3.6.4: References lists the thread's ids oldest first; the newest
+    // `max_references` are kept.
+    let mut references: Vec<String> = inbound
         .header_values("References")
         .flat_map(message_ids)
         .collect();
+    let skip = references.len().saturating_sub(max_references);
+    references.drain(..skip);
+    inbound.references = references;
     inbound.subject = first_value(inbound, "Subject")
         .unwrap_or_default()
         .to_string();
@@ -274,20 +375,43 @@ fn read_content_type(inbound: &mut Inbound, root: &MessagePart<'_>) {
 // ---------------------------------------------------------------------------------------
 
 fn read_body(inbound: &mut Inbound, raw: &[u8], message: &Message<'_>) {
-    if let Some(repaired_raw) = repair_root_boundary(raw, message, &mut inbound.warnings) {
-        if let Some(repaired) = MessageParser::default().parse(&repaired_raw) {
-            read_parts(inbound, &repaired_raw, &repaired);
-            return;
-        }
+    let mut notes = Notes::default();
+    match repair_root_boundary(raw, message, &mut notes) {
+        Some(repaired_raw) => match MessageParser::default().parse(&repaired_raw) {
+            Some(repaired) => read_parts(inbound, &repaired_raw, &repaired, &mut notes),
+            None => read_parts(inbound, raw, message, &mut notes),
+        },
+        None => read_parts(inbound, raw, message, &mut notes),
     }
-    read_parts(inbound, raw, message);
+    inbound.warnings.append(&mut notes.all);
+    inbound.damaged.append(&mut notes.damaged);
+}
+
+/// Warnings found while reading the body: every one, and those that mean content was
+/// lost or cut (the mail is then held as `malformed`, see docs/routing.md).
+#[derive(Debug, Default)]
+struct Notes {
+    all: Vec<String>,
+    damaged: Vec<String>,
+}
+
+impl Notes {
+    /// A cosmetic problem: the content is whole (an unknown charset label, a repair).
+    fn push(&mut self, warning: String) {
+        self.all.push(warning);
+    }
+    /// Content damage: bytes were lost, cut or could not be separated.
+    fn damage(&mut self, warning: String) {
+        self.damaged.push(warning.clone());
+        self.all.push(warning);
+    }
 }
 
 /// The parts that make up the readable body and the attachments, in MIME order.
-fn read_parts(inbound: &mut Inbound, raw: &[u8], message: &Message<'_>) {
-    note_structure_problems(inbound, raw, message);
+fn read_parts(inbound: &mut Inbound, raw: &[u8], message: &Message<'_>, notes: &mut Notes) {
+    note_structure_problems(notes, raw, message);
     let body_ids = body_part_ids(message);
-    let (texts, mut htmls) = body_texts(raw, message, &body_ids, &mut inbound.warnings);
+    let (texts, mut htmls) = body_texts(raw, message, &body_ids, notes);
     inbound.text = join_texts(texts);
     if inbound.text.is_empty() && htmls.is_empty() {
         // An empty plain alternative next to a real HTML one: read the HTML instead.
@@ -313,7 +437,7 @@ fn read_parts(inbound: &mut Inbound, raw: &[u8], message: &Message<'_>) {
         .filter(|id| !body_ids.contains(id));
     for (index, &id) in attachment_ids.enumerate() {
         if let Some(part) = message.parts.get(id as usize) {
-            let attachment = attachment(raw, id, index + 1, part, &mut inbound.warnings);
+            let attachment = attachment(raw, id, index + 1, part, notes);
             inbound.attachments.push(attachment);
         }
     }
@@ -324,7 +448,7 @@ fn body_texts(
     raw: &[u8],
     message: &Message<'_>,
     ids: &[u32],
-    warnings: &mut Vec<String>,
+    warnings: &mut Notes,
 ) -> (Vec<String>, Vec<String>) {
     let mut texts = Vec::new();
     let mut htmls = Vec::new();
@@ -405,11 +529,16 @@ fn is_broken_multipart(part: &MessagePart<'_>) -> bool {
 }
 
 /// Warnings for multiparts without a boundary or without their closing delimiter.
-fn note_structure_problems(inbound: &mut Inbound, raw: &[u8], message: &Message<'_>) {
+fn note_structure_problems(notes: &mut Notes, raw: &[u8], message: &Message<'_>) {
     for (id, part) in message.parts.iter().enumerate() {
         let kind = mime_type(part).unwrap_or_else(|| "multipart".to_string());
+        if is_quoted_printable(part) && qp_truncated(slice(raw, part.offset_body, part.offset_end)) {
+            notes.damage(format!(
+                "part {id}: quoted-printable escape cut off at the end, the part may be truncated"
+            ));
+        }
         if is_broken_multipart(part) {
-            inbound.warnings.push(format!(
+            notes.damage(format!(
                 "part {id} ({kind}): boundary not found; its content is kept as text"
             ));
             continue;
@@ -421,7 +550,7 @@ fn note_structure_problems(inbound: &mut Inbound, raw: &[u8], message: &Message<
         let close = [b"--".as_slice(), boundary.as_bytes(), b"--"].concat();
         let rest = raw.get(part.offset_body as usize..).unwrap_or_default();
         if !contains(rest, &close) {
-            inbound.warnings.push(format!(
+            notes.damage(format!(
                 "part {id} ({kind}): closing boundary missing, the message may be truncated"
             ));
         }
@@ -445,7 +574,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 fn repair_root_boundary(
     raw: &[u8],
     message: &Message<'_>,
-    warnings: &mut Vec<String>,
+    warnings: &mut Notes,
 ) -> Option<Vec<u8>> {
     let root = message.parts.first()?;
     if !is_broken_multipart(root) {
@@ -494,7 +623,7 @@ fn html_to_text(html: &str) -> String {
 
 /// The text of a body part; a part whose transfer encoding was broken is decoded
 /// leniently from the raw bytes, and the charset applied.
-fn part_text(raw: &[u8], id: u32, part: &MessagePart<'_>, warnings: &mut Vec<String>) -> String {
+fn part_text(raw: &[u8], id: u32, part: &MessagePart<'_>, warnings: &mut Notes) -> String {
     let charset = part.content_type().and_then(|ct| ct.attribute("charset"));
     if let Some(name) =
         charset.filter(|c| charset_decoder(c.as_bytes()).is_none() && !is_utf8_label(c))
@@ -538,7 +667,7 @@ fn transfer_decoded(
     raw: &[u8],
     id: u32,
     part: &MessagePart<'_>,
-    warnings: &mut Vec<String>,
+    warnings: &mut Notes,
 ) -> Vec<u8> {
     let body = slice(raw, part.offset_body, part.offset_end);
     let encoding = part
@@ -550,15 +679,21 @@ fn transfer_decoded(
             (bytes, clean, "base64")
         }
         Some("quoted-printable") => {
+            // RFC 2045 §6.7 note 1: a stray `=` is kept as written, nothing is lost (a
+            // cut-off escape is found by `note_structure_problems`).
             let (bytes, clean) = quoted_printable_lenient(body);
-            (bytes, clean, "quoted-printable")
+            if !clean {
+                warnings.push(format!("part {id}: stray `=` in quoted-printable kept as written"));
+            }
+            (bytes, true, "quoted-printable")
         }
         _ => (body.to_vec(), true, ""),
     };
-    if !clean || part.is_encoding_problem && !name.is_empty() {
-        warnings.push(format!(
-            "part {id}: invalid or truncated {name}; decoded what could be read"
-        ));
+    let text = format!("part {id}: invalid or truncated {name}; decoded what could be read");
+    if !clean {
+        warnings.damage(text);
+    } else if part.is_encoding_problem && !name.is_empty() {
+        warnings.push(text);
     }
     bytes
 }
@@ -596,6 +731,19 @@ fn base64_lenient(input: &[u8]) -> (Vec<u8>, bool) {
         clean = false;
     }
     (out, clean)
+}
+
+fn is_quoted_printable(part: &MessagePart<'_>) -> bool {
+    part.content_transfer_encoding()
+        .is_some_and(|e| e.trim().eq_ignore_ascii_case("quoted-printable"))
+}
+
+/// A quoted-printable body whose last escape is cut short (`=` and one hex digit).
+fn qp_truncated(body: &[u8]) -> bool {
+    match body.trim_ascii_end() {
+        [.., b'=', h] => h.is_ascii_hexdigit(),
+        _ => false,
+    }
 }
 
 /// RFC 2045 §6.7: `=XX` hex octets, `=` at line end is a soft line break, trailing
@@ -670,7 +818,7 @@ fn attachment(
     id: u32,
     index: usize,
     part: &MessagePart<'_>,
-    warnings: &mut Vec<String>,
+    warnings: &mut Notes,
 ) -> Attachment {
     let content_type = attachment_type(part);
     let bytes = match &part.body {
@@ -1429,6 +1577,72 @@ bGQ=
         assert_eq!(m.text, "hello world");
         assert!(m.attachments.is_empty(), "{:?}", m.attachments);
         assert!(has_warning(&m, "base64"), "{:?}", m.warnings);
+    }
+
+    #[test]
+    fn damage_is_told_apart_from_cosmetic_problems() {
+        let truncated = b"From: a@b.example\nSubject: x\nContent-Type: multipart/mixed; boundary=XX\n\n\
+--XX\nContent-Type: text/plain\n\nhello\n--XX\nContent-Type: application/pdf\n\
+Content-Transfer-Encoding: base64\n\nJVBERi0xLjQKJcfs\nj6IKMSAwIG9i";
+        let m = parse(truncated).expect("parses");
+        assert!(m.damaged.iter().any(|d| d.contains("closing boundary missing")), "{:?}", m.damaged);
+        let cosmetic = parsed(
+            "From: a@b.example\nSubject: x\nContent-Type: text/plain; charset=x-unknown-label\n\
+Content-Transfer-Encoding: quoted-printable\n\n1 + 1 =3D 2, and 50=% off\n",
+        );
+        assert!(!cosmetic.warnings.is_empty(), "unknown charset and a stray = are noted");
+        assert!(cosmetic.damaged.is_empty(), "{:?}", cosmetic.damaged);
+        let cut_qp = parsed("From: a@b.example\nSubject: x\nContent-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\ncaf=E\n");
+        assert!(!cut_qp.damaged.is_empty(), "{:?}", cut_qp.warnings);
+    }
+
+    #[test]
+    fn mime_depth_parts_headers_and_recipients_are_limited() {
+        let limits = Limits { max_mime_depth: 3, max_mime_parts: 4, max_header_fields: 5, max_recipients: 2, ..Limits::default() };
+        let nest = |depth: usize| {
+            let mut m = String::from("From: a@b.example\r\nContent-Type: multipart/mixed; boundary=b0\r\n\r\n");
+            for i in 1..depth {
+                m += &format!("--b{}\r\nContent-Type: multipart/mixed; boundary=b{i}\r\n\r\n", i - 1);
+            }
+            m += &format!("--b{}\r\n\r\ndeep\r\n--b{}--\r\n", depth - 1, depth - 1);
+            for i in (0..depth - 1).rev() {
+                m += &format!("--b{i}--\r\n");
+            }
+            m
+        };
+        assert!(parse_with(nest(2).as_bytes(), &limits).unwrap().damaged.is_empty());
+        let deep = parse_with(nest(4).as_bytes(), &limits).unwrap();
+        assert_eq!(deep.damaged, ["MIME nesting deeper than 3 levels"]);
+        assert_eq!(deep.from.map(|f| f.address).as_deref(), Some("a@b.example"));
+        let parts: String = (0..5).map(|i| format!("--p\r\n\r\npart {i}\r\n")).collect();
+        let many = format!("From: a@b.example\r\nContent-Type: multipart/mixed; boundary=p\r\n\r\n{parts}--p--\r\n");
+        assert_eq!(parse_with(many.as_bytes(), &limits).unwrap().damaged, ["6 MIME parts, limit 4"]);
+        let headers = "From: a@b.example\r\nX-A: 1\r\nX-B: 2\r\nX-C: 3\r\nX-D: 4\r\nX-E: 5\r\n\r\nbody\r\n";
+        assert_eq!(parse_with(headers.as_bytes(), &limits).unwrap().damaged, ["6 header fields, limit 5"]);
+        let cc = "From: a@b.example\r\nTo: x@y.example\r\nCc: p@q.example, r@s.example\r\n\r\nbody\r\n";
+        assert_eq!(parse_with(cc.as_bytes(), &limits).unwrap().damaged, ["3 To/Cc addresses, limit 2"]);
+    }
+
+    #[test]
+    fn only_the_newest_references_are_kept() {
+        let ids: String = (0..150).map(|i| format!(" <r{i}@x.example>")).collect();
+        let m = parsed(&format!("From: a@b.example\nReferences:{ids}\n\nbody\n"));
+        assert_eq!(m.references.len(), 100);
+        assert_eq!(m.references.first().map(String::as_str), Some("r50@x.example"));
+        assert_eq!(m.references.last().map(String::as_str), Some("r149@x.example"));
+    }
+
+    #[test]
+    fn a_huge_or_binary_body_becomes_an_attachment() {
+        let limits = Limits { max_body_text_bytes: 10, ..Limits::default() };
+        let m = parse_with(b"From: a@b.example\r\n\r\nthis text is longer than ten bytes\r\n", &limits).unwrap();
+        assert_eq!(m.attachments[0].filename, "body.txt");
+        assert_eq!(m.attachments[0].bytes, b"this text is longer than ten bytes");
+        assert!(m.text.contains("attached as body.txt") && m.text.contains("longer than 10 bytes"), "{}", m.text);
+        let nul = parsed("From: a@b.example\nContent-Transfer-Encoding: base64\n\nAAAAAAAAAAAA\n");
+        assert_eq!(nul.attachments[0].bytes, vec![0u8; 9]);
+        assert!(nul.text.contains("not text"), "{}", nul.text);
+        assert!(nul.damaged.is_empty());
     }
 
     #[test]

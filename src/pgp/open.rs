@@ -861,6 +861,7 @@ pub fn routing_inbound(outer: &Inbound, opened: &Opened) -> Inbound {
                 inb.attachments = inner.attachments;
                 inb.content_type = inner.content_type;
                 inb.warnings.extend(inner.warnings);
+                inb.damaged.extend(inner.damaged);
                 if opened.protection.protected_headers {
                     if !inner.subject.trim().is_empty() {
                         inb.subject = inner.subject;
@@ -873,9 +874,11 @@ pub fn routing_inbound(outer: &Inbound, opened: &Opened) -> Inbound {
                     }
                 }
             }
-            Err(e) => inb
-                .warnings
-                .push(format!("decrypted payload does not parse: {e}")),
+            Err(e) => {
+                let warning = format!("decrypted payload does not parse: {e}");
+                inb.damaged.push(warning.clone());
+                inb.warnings.push(warning);
+            }
         }
     } else if let Some(text) = &opened.text {
         inb.text = text
