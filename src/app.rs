@@ -48,7 +48,9 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
         let (m_store, m_stop) = (store.clone(), shutdown.clone());
         tasks.spawn(async move { crate::metrics::serve(listener, m_store, m_stop).await });
     }
+    let (k_store, k_pgp, k_stop) = (store.clone(), pipeline.composer.pgp.clone(), shutdown.clone());
     tasks.spawn(async move { crate::digest::run(d_store, d_composer, d_hour, d_wake, d_stop).await });
+    tasks.spawn(async move { crate::schedule::key_checks(k_store, k_pgp, crate::schedule::KEY_CHECK_INTERVAL, k_stop).await });
     if let Some(imap) = cfg.imap.clone() {
         let (p, w, stop) = (pipeline.clone(), wake.clone(), shutdown.clone());
         tasks.spawn(async move { crate::ingest::imap::run(p, imap, w, stop).await });

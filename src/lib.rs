@@ -39,5 +39,9 @@ pub mod app;
 pub mod cli;
 pub mod demo;
 pub mod digest;
+pub(crate) mod schedule;
 pub mod metrics;
 pub mod sdnotify;
+pub(crate) mod instance;
+#[cfg(debug_assertions)]
+pub(crate) mod fault;

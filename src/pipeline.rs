@@ -12,11 +12,13 @@ use crate::pgp::{self, PgpState};
 use crate::render::Gateway;
 use crate::replykey;
 use crate::route::{self, Evidence, Policy, ReplyKeyEvidence, ThreadingVia};
-use crate::store::inbound::Stored;
+use crate::instance;
+use crate::store::inbound::{Attempt, Stored};
 use crate::store::posts::{self, NewPost, NewReport, PostResult, ReportResult};
 use crate::store::world::WorldQuery;
 use crate::store::{self, Store, StoreError};
-use std::sync::atomic::{AtomicI64, Ordering};
+use futures_util::FutureExt;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use tracing::{info, warn};
 
@@ -24,6 +26,8 @@ use tracing::{info, warn};
 pub enum PipelineError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("the same mail is being processed by another delivery; offer it again later")]
+    Busy,
 }
 
 impl PipelineError {
@@ -31,6 +35,7 @@ impl PipelineError {
     pub fn is_transient(&self) -> bool {
         match self {
             PipelineError::Store(e) => e.is_transient(),
+            PipelineError::Busy => true,
         }
     }
 }
@@ -73,12 +78,19 @@ pub struct Pipeline {
     max_size: u64,
     limits: mail::Limits,
     ack_interval_ms: i64,
-    /// When key expiry was last checked (SPEC §5.4), milliseconds since the epoch.
-    expiry_checked: Arc<AtomicI64>,
 }
 
-/// How often the pipeline looks for keys about to expire.
-const EXPIRY_CHECK_INTERVAL_MS: i64 = 3_600_000;
+/// How many times processing of one stored mail may start (a panic, or the process dying
+/// on it, ends an attempt) before the mail is held as `processing-error` without being
+/// parsed again.
+pub const MAX_ATTEMPTS: i64 = 3;
+
+/// How long one attempt holds a stored mail against concurrent offers of the same bytes,
+/// unless its process is seen dead sooner.
+const ATTEMPT_HOLD_MS: i64 = 2 * 60 * 1000;
+
+/// How long a concurrent offer waits for the attempt in progress to decide.
+const BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Pipeline {
     pub fn new(store: Store, cfg: &Config) -> Pipeline {
@@ -96,7 +108,6 @@ impl Pipeline {
             max_size: cfg.inbound.max_message_bytes,
             limits: cfg.inbound.limits,
             ack_interval_ms: (cfg.intake.ack_interval_secs as i64).saturating_mul(1000),
-            expiry_checked: Arc::new(AtomicI64::new(0)),
         }
     }
 
@@ -106,41 +117,101 @@ impl Pipeline {
 
     /// Parse the mail unless it is over the size limit (then `None`: it is held as oversize).
     fn parse_within_limit(&self, raw: &[u8]) -> Option<Result<Inbound, mail::parse::ParseError>> {
+        #[cfg(debug_assertions)]
+        crate::fault::inject(raw);
         (raw.len() as u64 <= self.max_size).then(|| mail::parse::parse_with(raw, &self.limits))
     }
 
     /// Stages 1–8 for one mail. `Ok` means stored and decided: the source may acknowledge.
+    ///
+    /// The raw bytes are stored first (stage 1), with only a cheap header scan before.
+    /// Everything after runs isolated: a panic ends the attempt, is recorded, and after
+    /// [`MAX_ATTEMPTS`] the mail is quarantined as `processing-error`; it never ends ingest.
     #[tracing::instrument(skip_all, fields(source, source_ref, message_id, decision))]
     pub async fn ingest(&self, raw: &[u8], source: &str, source_ref: &str) -> Result<Outcome, PipelineError> {
-        let parsed = self.parse_within_limit(raw);
-        let message_id = parsed.as_ref().and_then(|p| p.as_ref().ok()).and_then(|i| i.message_id.clone());
+        let message_id = mail::scan::message_id(raw);
         tracing::Span::current().record("message_id", message_id.as_deref().unwrap_or(""));
-        let stored = self.store.store_raw(raw, message_id.as_deref(), source, source_ref).await?;
-        if let Stored::Done(id) = stored {
-            return self.already_done(id).await;
+        let holder = instance::holder_id(rand::random());
+        let dead = |h: &str| instance::holder_is_dead(h, &holder, instance::process_alive);
+        let now = store::now_ms();
+        let attempt = Attempt { holder: &holder, now, until: now + ATTEMPT_HOLD_MS, holder_is_dead: &dead };
+        let (id, mut attempts) = match self.store.store_raw(raw, message_id.as_deref(), source, source_ref, &attempt).await? {
+            Stored::Done(id) => return self.already_done(id).await,
+            Stored::Busy(id) => return self.await_other_attempt(id).await,
+            stored => (stored.id(), stored.attempts()),
+        };
+        loop {
+            if attempts > MAX_ATTEMPTS {
+                return self.hold_poison(id, raw).await;
+            }
+            match AssertUnwindSafe(self.process(id, raw, message_id.as_deref())).catch_unwind().await {
+                Ok(Err(e)) if e.is_transient() => {
+                    if let Err(f) = self.store.forget_attempt(id, &holder).await {
+                        warn!(error = %f, "could not uncount the attempt");
+                    }
+                    return Err(e);
+                }
+                Ok(result) => return result,
+                Err(panic) => {
+                    let error = panic_message(panic.as_ref());
+                    warn!(%error, attempt = attempts, "processing panicked");
+                    let now = store::now_ms();
+                    let next = Attempt { now, until: now + ATTEMPT_HOLD_MS, ..attempt };
+                    attempts = self.store.retry_attempt(id, &error, &next).await?;
+                    if attempts == 0 {
+                        return self.already_done(id).await;
+                    }
+                }
+            }
         }
-        let id = stored.id();
-        let analysis = match self.analyze(raw, parsed, id).await {
+    }
+
+    /// Another live attempt is processing the same bytes: wait for its decision and answer
+    /// as for a re-delivery, or ask the source to offer the mail again later.
+    async fn await_other_attempt(&self, id: i64) -> Result<Outcome, PipelineError> {
+        let deadline = tokio::time::Instant::now() + BUSY_WAIT;
+        while tokio::time::Instant::now() < deadline {
+            if self.store.is_processed(id).await? {
+                return self.already_done(id).await;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        Err(PipelineError::Busy)
+    }
+
+    /// Stages 2–8 for a stored mail.
+    async fn process(&self, id: i64, raw: &[u8], message_id: Option<&str>) -> Result<Outcome, PipelineError> {
+        let analysis = match self.analyze(raw, id).await {
             Ok(a) => a,
             Err(e) if e.is_transient() => return Err(e),
-            Err(e) => self.failed_analysis(raw, e),
+            Err(e) => self.failed_analysis(raw, e.to_string()),
         };
         tracing::Span::current().record("decision", analysis.decision.reason.code());
-        let outcome = match self.apply(id, &analysis).await {
+        let outcome = match self.apply(id, raw, message_id, &analysis).await {
             Ok(o) => o,
             Err(e) if e.is_transient() => return Err(e),
             Err(e) => {
                 warn!(error = %e, "apply failed; quarantining");
-                self.apply(id, &self.failed_analysis(raw, e)).await?
+                self.apply(id, raw, message_id, &self.failed_analysis(raw, e.to_string())).await?
             }
         };
         info!(decision = %outcome.decision, reason = %outcome.reason_detail, thread = ?outcome.thread, "ingested");
         Ok(outcome)
     }
 
+    /// A mail whose processing did not finish in [`MAX_ATTEMPTS`] attempts: held with the
+    /// last failure seen, without parsing it again.
+    async fn hold_poison(&self, id: i64, raw: &[u8]) -> Result<Outcome, PipelineError> {
+        let error = self.store.last_error(id).await?.unwrap_or_else(|| "the process ended while processing this mail".into());
+        let error = format!("{error} (gave up after {MAX_ATTEMPTS} attempts)");
+        warn!(%error, "holding a mail that cannot be processed");
+        let message_id = mail::scan::message_id(raw);
+        self.apply(id, raw, message_id.as_deref(), &self.failed_analysis(raw, error)).await
+    }
+
     /// A processing error that is not transient: the mail goes to quarantine with it.
-    fn failed_analysis(&self, raw: &[u8], e: PipelineError) -> Analysis {
-        let reason = Reason::ProcessingError { error: e.to_string() };
+    fn failed_analysis(&self, raw: &[u8], error: String) -> Analysis {
+        let reason = Reason::ProcessingError { error };
         Analysis {
             inbound: None,
             evidence: Evidence::empty(raw.len() as u64, self.max_size),
@@ -172,19 +243,13 @@ impl Pipeline {
 
     /// Dry run: everything up to the decision, no writes (`route explain`).
     pub async fn explain(&self, raw: &[u8]) -> Result<Analysis, PipelineError> {
-        let parsed = self.parse_within_limit(raw);
-        self.analyze(raw, parsed, -1).await
+        self.analyze(raw, -1).await
     }
 
     /// Stages 2–7: gather the evidence and decide.
-    async fn analyze(
-        &self,
-        raw: &[u8],
-        parsed: Option<Result<Inbound, mail::parse::ParseError>>,
-        id: i64,
-    ) -> Result<Analysis, PipelineError> {
+    async fn analyze(&self, raw: &[u8], id: i64) -> Result<Analysis, PipelineError> {
         let mut ev = Evidence::empty(raw.len() as u64, self.max_size);
-        let inbound = match parsed {
+        let inbound = match cpu(|| self.parse_within_limit(raw)) {
             None => None,
             Some(Err(e)) => {
                 ev.parse_error = Some(e.to_string());
@@ -216,11 +281,10 @@ impl Pipeline {
     async fn open_protection(&self, raw: &[u8], inb: &mut Inbound, id: i64, ev: &mut Evidence) -> Result<(), PipelineError> {
         let state = &self.composer.pgp;
         self.store.refresh_keyring(state).await?;
-        self.check_key_expiry().await;
         let keyring = state.keyring();
         let from = inb.from.as_ref().map(mail::Mailbox::key);
         let ctx = pgp::open::OpenCtx { gateway: state.gateway.as_deref(), keyring: &keyring, from: from.as_deref(), now_ms: store::now_ms() };
-        let opened = pgp::open::open(raw, &ctx);
+        let opened = cpu(|| pgp::open::open(raw, &ctx));
         if opened.protection.is_empty() {
             return Ok(());
         }
@@ -233,26 +297,11 @@ impl Pipeline {
         Ok(())
     }
 
-    /// SPEC §5.4: at most hourly, warn about contacts whose last usable key expires soon.
-    async fn check_key_expiry(&self) {
-        let now = store::now_ms();
-        let last = self.expiry_checked.load(Ordering::Relaxed);
-        if now - last < EXPIRY_CHECK_INTERVAL_MS || self.expiry_checked.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_err() {
-            return;
-        }
-        if let Err(e) = self.store.warn_expiring_keys(&self.composer.pgp, now).await {
-            warn!(error = %e, "key expiry check failed");
-        }
-    }
-
     /// Fill the evidence from the parsed mail and the database.
     async fn gather(&self, inb: &Inbound, raw: &[u8], id: i64, ev: &mut Evidence) -> Result<(), PipelineError> {
         ev.from = inb.from.as_ref().map(mail::Mailbox::key);
         ev.direct_recipients = inb.direct_recipients();
-        ev.duplicate = match &inb.message_id {
-            Some(mid) => self.store.seen_message_id(mid, id).await?,
-            None => self.store.seen_sha256(raw, id).await?,
-        };
+        ev.duplicate = self.store.is_duplicate(mail::scan::message_id(raw).as_deref(), raw, id).await?;
         ev.machine = machine::classify(inb, self.book());
         ev.no_automatic_answer = machine::no_automatic_answer(inb);
         ev.dmarc = mail::auth_results::dmarc_result(inb, &self.trusted_authserv_ids);
@@ -300,9 +349,24 @@ impl Pipeline {
         Ok(None)
     }
 
-    /// Stage 8: one transaction, then the source may be acknowledged.
-    async fn apply(&self, id: i64, a: &Analysis) -> Result<Outcome, PipelineError> {
+    /// Stage 8: one transaction, then the source may be acknowledged. The transaction
+    /// first takes the stored mail from `received` to `processed` (another process that got
+    /// there first means: nothing to do), then decides duplicates (SPEC §3 stage 2) where no
+    /// concurrent delivery can slip between the check and the write.
+    async fn apply(&self, id: i64, raw: &[u8], message_id: Option<&str>, a: &Analysis) -> Result<Outcome, PipelineError> {
         let mut tx = self.store.begin_write().await?;
+        if !store::inbound::claim(&mut tx, id).await? {
+            drop(tx);
+            return self.already_done(id).await;
+        }
+        let sha = store::inbound::sha256_hex(raw);
+        let duplicate;
+        let a = if a.decision.reason != Reason::Duplicate && store::inbound::duplicate_of(&mut tx, message_id, &sha, id).await?.is_some() {
+            duplicate = self.as_duplicate(a);
+            &duplicate
+        } else {
+            a
+        };
         let d = &a.decision;
         let mut out = self.outcome(id, a);
         let mut thread = None;
@@ -340,10 +404,18 @@ impl Pipeline {
             _ => thread,
         };
         self.apply_protection(&mut tx, id, a, pgp_thread, out.post_id).await?;
-        store::inbound::mark_processed(&mut tx, id, d, thread).await?;
+        store::inbound::record_decision(&mut tx, id, d, thread).await?;
         tx.commit().await.map_err(StoreError::from)?;
         out.recipients.sort();
         Ok(out)
+    }
+
+    /// The same analysis, decided again knowing the mail is a duplicate.
+    fn as_duplicate(&self, a: &Analysis) -> Analysis {
+        let mut d = a.clone();
+        d.evidence.duplicate = true;
+        d.decision = route::decide(&d.evidence, &d.world, &self.policy);
+        d
     }
 
     /// Stage 8, OpenPGP part: the evidence with the inbound message and the post, the
@@ -460,6 +532,26 @@ fn fan_out_world(a: &Analysis) -> std::borrow::Cow<'_, World> {
         Some(p) if p.encrypted && p.refusal.is_none() => std::borrow::Cow::Owned(crate::compose::confidential(&a.world)),
         _ => std::borrow::Cow::Borrowed(&a.world),
     }
+}
+
+/// Runs CPU-heavy work (parsing, decrypting) without holding up the async workers: on a
+/// multi-threaded runtime this worker's other tasks move to the rest of the pool meanwhile.
+fn cpu<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+/// The message of a caught panic.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let text = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into());
+    format!("panic: {text}")
 }
 
 fn push_unique(v: &mut Vec<String>, s: String) {

@@ -132,7 +132,7 @@ impl Source {
         Ok(Source {
             pipeline,
             account: cfg.account(),
-            holder: lease::holder_id(rand::random()),
+            holder: crate::instance::holder_id(rand::random()),
             cfg,
             tls,
             wake,

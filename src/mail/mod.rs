@@ -7,6 +7,7 @@ pub mod address;
 pub mod auth_results;
 pub mod machine;
 pub mod parse;
+pub mod scan;
 pub mod tokens;
 
 use crate::model::Attachment;

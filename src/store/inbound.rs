@@ -8,20 +8,31 @@ use sqlx::SqliteConnection as Conn;
 /// What stage 1 found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stored {
-    /// New bytes, stored under this id.
+    /// New bytes, stored under this id; this is the first attempt.
     Fresh(i64),
-    /// The same bytes were stored before but never processed (a crash in between): process
-    /// that row again.
-    Resume(i64),
+    /// The same bytes were stored before but never processed (a crash or a failure in
+    /// between): process that row again. `attempts` counts this one.
+    Resume { id: i64, attempts: i64 },
     /// The same bytes were processed already (a re-delivery after a crash before the source
     /// was acknowledged): nothing more to do.
     Done(i64),
+    /// The same bytes are being processed right now by another attempt that is alive: wait
+    /// for its decision.
+    Busy(i64),
 }
 
 impl Stored {
     pub fn id(self) -> i64 {
         match self {
-            Stored::Fresh(i) | Stored::Resume(i) | Stored::Done(i) => i,
+            Stored::Fresh(i) | Stored::Resume { id: i, .. } | Stored::Done(i) | Stored::Busy(i) => i,
+        }
+    }
+    /// How many times processing of this mail has started, this time included.
+    pub fn attempts(self) -> i64 {
+        match self {
+            Stored::Fresh(_) => 1,
+            Stored::Resume { attempts, .. } => attempts,
+            Stored::Done(_) | Stored::Busy(_) => 0,
         }
     }
 }
@@ -46,61 +57,76 @@ pub struct InboundRow {
 }
 
 impl Store {
-    /// Stage 1: store the raw bytes before anything else and commit.
-    pub async fn store_raw(&self, raw: &[u8], message_id: Option<&str>, source: &str, source_ref: &str) -> Result<Stored> {
+    /// Stage 1: store the raw bytes before anything else and commit. An attempt to process
+    /// them starts, held by `attempt.holder` until `attempt.until`, unless another live
+    /// attempt holds them ([`Stored::Busy`]).
+    pub async fn store_raw(&self, raw: &[u8], message_id: Option<&str>, source: &str, source_ref: &str, attempt: &Attempt<'_>) -> Result<Stored> {
         let sha = sha256_hex(raw);
         let mut tx = self.begin_write().await?;
-        let prior: Option<(i64, String)> =
-            sqlx::query_as("SELECT id, state FROM inbound_messages WHERE sha256 = $1 ORDER BY id LIMIT 1")
-                .bind(&sha)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let prior: Option<(i64, String, Option<String>, Option<i64>)> = sqlx::query_as(
+            "SELECT id, state, attempt_holder, attempt_until FROM inbound_messages WHERE sha256 = $1 ORDER BY id LIMIT 1",
+        )
+        .bind(&sha)
+        .fetch_optional(&mut *tx)
+        .await?;
         let stored = match prior {
-            Some((id, state)) if state == "processed" => Stored::Done(id),
-            Some((id, _)) => Stored::Resume(id),
-            None => Stored::Fresh(
-                sqlx::query_scalar(
-                    "INSERT INTO inbound_messages (raw, size, sha256, message_id, source, source_ref, received_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-                )
-                .bind(raw)
-                .bind(raw.len() as i64)
-                .bind(&sha)
-                .bind(message_id)
-                .bind(source)
-                .bind(source_ref)
-                .bind(now_ms())
-                .fetch_one(&mut *tx)
-                .await?,
-            ),
+            Some((id, state, _, _)) if state == "processed" => Stored::Done(id),
+            Some((id, _, Some(holder), Some(until))) if until > attempt.now && !(attempt.holder_is_dead)(&holder) => Stored::Busy(id),
+            Some((id, _, _, _)) => Stored::Resume { id, attempts: start_attempt(&mut tx, id, attempt, None).await? },
+            None => Stored::Fresh(insert_raw(&mut tx, raw, &sha, message_id, source, source_ref, attempt).await?),
         };
         tx.commit().await?;
         Ok(stored)
     }
 
-    /// Whether another processed inbound message has this Message-ID (stage 2).
-    pub async fn seen_message_id(&self, message_id: &str, except: i64) -> Result<bool> {
-        let id: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM inbound_messages WHERE message_id = $1 AND state = 'processed' AND id <> $2 LIMIT 1",
-        )
-        .bind(message_id)
-        .bind(except)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(id.is_some())
+    /// A processing attempt failed in a way worth counting (a panic); `error` is kept for
+    /// the quarantine reason. Starts the next attempt and returns the attempts so far, the
+    /// next one included (0: the mail was processed meanwhile).
+    pub async fn retry_attempt(&self, id: i64, error: &str, attempt: &Attempt<'_>) -> Result<i64> {
+        let mut tx = self.begin_write().await?;
+        let attempts = start_attempt(&mut tx, id, attempt, Some(error)).await?;
+        tx.commit().await?;
+        Ok(attempts)
     }
 
-    /// Whether another processed inbound message has these exact bytes (stage 2, for mail
-    /// without a Message-ID).
-    pub async fn seen_sha256(&self, raw: &[u8], except: i64) -> Result<bool> {
-        let id: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM inbound_messages WHERE sha256 = $1 AND state = 'processed' AND id <> $2 LIMIT 1",
+    /// Whether the stored mail has been processed (by whichever attempt).
+    pub async fn is_processed(&self, id: i64) -> Result<bool> {
+        let state: Option<String> = sqlx::query_scalar("SELECT state FROM inbound_messages WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(state.as_deref() == Some("processed"))
+    }
+
+    /// An attempt ended for a reason that is not the mail's (a busy or unreachable
+    /// database): it does not count towards the mail's attempt limit.
+    pub async fn forget_attempt(&self, id: i64, holder: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE inbound_messages SET attempts = attempts - 1, attempt_holder = NULL, attempt_until = NULL
+              WHERE id = $1 AND state = 'received' AND attempts > 0 AND attempt_holder = $2",
         )
-        .bind(sha256_hex(raw))
-        .bind(except)
-        .fetch_optional(&self.pool)
+        .bind(id)
+        .bind(holder)
+        .execute(&self.pool)
         .await?;
-        Ok(id.is_some())
+        Ok(())
+    }
+
+    /// The failure recorded by the last attempt that did not finish.
+    pub async fn last_error(&self, id: i64) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT last_error FROM inbound_messages WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .flatten())
+    }
+
+    /// Whether another processed inbound message is the same mail (stage 2), outside a
+    /// transaction: for `route explain` and the early look of ingest. The decisive check
+    /// runs inside the write transaction ([`duplicate_of`]).
+    pub async fn is_duplicate(&self, message_id: Option<&str>, raw: &[u8], except: i64) -> Result<bool> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(duplicate_of(&mut conn, message_id, &sha256_hex(raw), except).await?.is_some())
     }
 
     /// The thread a Message-ID belongs to (one we sent, or a posted inbound mail).
@@ -152,20 +178,82 @@ impl Store {
     }
 }
 
-/// Stage 8: mark the inbound message processed with its decision.
-pub(crate) async fn mark_processed(conn: &mut Conn, id: i64, d: &Decision, thread: Option<ThreadId>) -> Result<()> {
-    sqlx::query(
-        "UPDATE inbound_messages SET state = 'processed', action = $1, reason = $2, reason_detail = $3,
-         thread_id = $4, processed_at = $5 WHERE id = $6",
+/// Who starts a processing attempt, when, and for how long it holds the stored mail.
+pub struct Attempt<'a> {
+    pub holder: &'a str,
+    pub now: i64,
+    pub until: i64,
+    /// Whether another holder is certainly gone (its attempt ended with its process).
+    pub holder_is_dead: &'a (dyn Fn(&str) -> bool + Sync),
+}
+
+async fn insert_raw(conn: &mut Conn, raw: &[u8], sha: &str, message_id: Option<&str>, source: &str, source_ref: &str, a: &Attempt<'_>) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO inbound_messages (raw, size, sha256, message_id, source, source_ref, received_at, attempts, attempt_holder, attempt_until)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9) RETURNING id",
     )
-    .bind(d.action.code())
-    .bind(d.reason.code())
-    .bind(d.reason.to_string())
-    .bind(thread)
-    .bind(now_ms())
+    .bind(raw)
+    .bind(raw.len() as i64)
+    .bind(sha)
+    .bind(message_id)
+    .bind(source)
+    .bind(source_ref)
+    .bind(a.now)
+    .bind(a.holder)
+    .bind(a.until)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// Counts a new attempt on a stored mail still `received` and makes `a` its holder;
+/// `error` records why the previous attempt ended. 0 when the mail is processed already.
+async fn start_attempt(conn: &mut Conn, id: i64, a: &Attempt<'_>, error: Option<&str>) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "UPDATE inbound_messages SET attempts = attempts + 1, attempt_holder = $1, attempt_until = $2,
+                last_error = COALESCE($3, last_error)
+          WHERE id = $4 AND state = 'received' RETURNING attempts",
+    )
+    .bind(a.holder)
+    .bind(a.until)
+    .bind(error)
     .bind(id)
-    .execute(&mut *conn)
-    .await?;
+    .fetch_optional(&mut *conn)
+    .await?
+    .unwrap_or(0))
+}
+
+/// SPEC §3 stage 2, the one rule: the mail is a duplicate when another processed inbound
+/// message has the same Message-ID, or, for mail without one, the same bytes.
+pub(crate) async fn duplicate_of(conn: &mut Conn, message_id: Option<&str>, sha256: &str, except: i64) -> Result<Option<i64>> {
+    let sql = match message_id {
+        Some(_) => "SELECT id FROM inbound_messages WHERE message_id = $1 AND state = 'processed' AND id <> $2 ORDER BY id LIMIT 1",
+        None => "SELECT id FROM inbound_messages WHERE sha256 = $1 AND state = 'processed' AND id <> $2 ORDER BY id LIMIT 1",
+    };
+    Ok(sqlx::query_scalar(sql).bind(message_id.unwrap_or(sha256)).bind(except).fetch_optional(&mut *conn).await?)
+}
+
+/// Stage 8, first statement of the transaction: take the mail from `received` to
+/// `processed`. `false` means another process finished it first: the caller rolls back.
+/// (The row stays locked by this transaction until it commits.)
+pub(crate) async fn claim(conn: &mut Conn, id: i64) -> Result<bool> {
+    let done = sqlx::query("UPDATE inbound_messages SET state = 'processed', processed_at = $1 WHERE id = $2 AND state = 'received'")
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Stage 8: record the decision of a claimed inbound message.
+pub(crate) async fn record_decision(conn: &mut Conn, id: i64, d: &Decision, thread: Option<ThreadId>) -> Result<()> {
+    sqlx::query("UPDATE inbound_messages SET action = $1, reason = $2, reason_detail = $3, thread_id = $4 WHERE id = $5")
+        .bind(d.action.code())
+        .bind(d.reason.code())
+        .bind(d.reason.to_string())
+        .bind(thread)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 

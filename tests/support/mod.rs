@@ -262,3 +262,13 @@ pub fn reply(i: usize) -> Vec<u8> {
     )
     .into_bytes()
 }
+
+/// A certificate of `email` that expires in a week (within the 14-day warning period).
+pub fn expiring_cert(email: &str) -> sequoia_openpgp::Cert {
+    use sequoia_openpgp::cert::CertBuilder;
+    let (cert, _) = CertBuilder::general_purpose(Some(format!("<{email}>")))
+        .set_validity_period(std::time::Duration::from_secs(7 * 86_400))
+        .generate()
+        .expect("generate a certificate");
+    cert
+}
