@@ -266,7 +266,8 @@ impl Pipeline {
         if let (Some(inb), None) = (inbound.as_mut(), &ev.parse_error) {
             // A damaged mail is held as it is: nothing is decrypted for it.
             if inb.damaged.is_empty() {
-                self.open_protection(raw, inb, id, &mut ev).await?;
+                let guard = self.guard(raw, inb, id).await?;
+                self.open_protection(raw, inb, id, &guard, &mut ev).await?;
             }
             ev.damaged = inb.damaged.clone();
             self.gather(inb, raw, id, &mut ev).await?;
@@ -278,13 +279,13 @@ impl Pipeline {
 
     /// Stage 4 (SPEC §5): open the OpenPGP protection. The opened mail (decrypted content,
     /// protected Subject and threading) replaces the parsed one for every later stage.
-    async fn open_protection(&self, raw: &[u8], inb: &mut Inbound, id: i64, ev: &mut Evidence) -> Result<(), PipelineError> {
+    async fn open_protection(&self, raw: &[u8], inb: &mut Inbound, id: i64, guard: &pgp::open::Guard, ev: &mut Evidence) -> Result<(), PipelineError> {
         let state = &self.composer.pgp;
         self.store.refresh_keyring(state).await?;
         let keyring = state.keyring();
         let from = inb.from.as_ref().map(mail::Mailbox::key);
         let ctx = pgp::open::OpenCtx { gateway: state.gateway.as_deref(), keyring: &keyring, from: from.as_deref(), now_ms: store::now_ms() };
-        let opened = cpu(|| pgp::open::open(raw, &ctx));
+        let opened = cpu(|| pgp::open::open_guarded(raw, &ctx, guard));
         if opened.protection.is_empty() {
             return Ok(());
         }
@@ -295,6 +296,31 @@ impl Pipeline {
         tracing::debug!(protection = %opened.protection.summary(), "opened");
         ev.protection = Some(opened.protection);
         Ok(())
+    }
+
+    /// SPEC §5.2, before anything is decrypted: every ciphertext of the mail (wherever it
+    /// sits) is looked up, and those seen before from another sender or in another thread
+    /// than the one the outer mail names are refused. Decompression is capped at the size
+    /// limit of a mail.
+    async fn guard(&self, raw: &[u8], inb: &Inbound, id: i64) -> Result<pgp::open::Guard, PipelineError> {
+        let mut guard = pgp::open::Guard { max_plaintext_bytes: usize::try_from(self.max_size).unwrap_or(usize::MAX), ..Default::default() };
+        let mut seen = Vec::new();
+        for sha in cpu(|| pgp::open::ciphertext_hashes(raw)) {
+            let records = self.store.seen_ciphertext(&sha, id).await?;
+            if !records.is_empty() {
+                seen.push((sha, records));
+            }
+        }
+        if seen.is_empty() {
+            return Ok(guard);
+        }
+        let mut outer = Evidence::empty(raw.len() as u64, self.max_size);
+        self.gather(inb, raw, id, &mut outer).await?;
+        let world = self.store.world(&world_query(&outer)).await?;
+        let thread = route::resolve_target(&outer, &world).ok().flatten().map(|s| s.thread);
+        let from = inb.from.as_ref().map(mail::Mailbox::key).unwrap_or_default();
+        guard.refused_ciphertexts = seen.into_iter().filter(|(_, r)| route::replay_refused(r, &from, thread)).map(|(sha, _)| sha).collect();
+        Ok(guard)
     }
 
     /// Fill the evidence from the parsed mail and the database.
@@ -433,8 +459,11 @@ impl Pipeline {
         if let Some(p) = &a.evidence.protection {
             store::keys::store_protection(tx, id, post, p).await?;
             let replay = a.decision.reason == Reason::CiphertextReplayed;
-            if let (Some(sha), None, false) = (&p.ciphertext_sha256, &p.refusal, replay) {
-                store::keys::record_ciphertext(tx, sha, thread, from, id).await?;
+            if let (None, false) = (&p.refusal, replay) {
+                let root = p.ciphertext_sha256.iter().filter(|sha| !p.ciphertexts.contains(sha));
+                for sha in p.ciphertexts.iter().chain(root) {
+                    store::keys::record_ciphertext(tx, sha, thread, from, id).await?;
+                }
             }
         }
         if let (Action::Post { .. }, Some(inb)) = (&a.decision.action, &a.inbound) {

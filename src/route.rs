@@ -207,8 +207,14 @@ fn pgp_refusal(ev: &Evidence) -> Option<Decision> {
 /// SPEC §5.2 ("Re: What's up Johnny"): ciphertext seen before from another sender, or in
 /// another thread (a new report is always another thread), is never opened into this one.
 fn replayed(ev: &Evidence, thread: Option<ThreadId>) -> bool {
-    let from = ev.from.as_deref().unwrap_or_default();
-    ev.ciphertext_seen.iter().any(|(t, sender)| {
+    replay_refused(&ev.ciphertext_seen, ev.from.as_deref().unwrap_or_default(), thread)
+}
+
+/// The replay rule on the records of one ciphertext, `(their thread, their sender)`: a
+/// record from another sender, or one naming another thread, or any record when this mail
+/// names no thread (a new report is always another thread) refuses it.
+pub fn replay_refused(seen: &[(Option<ThreadId>, String)], from: &str, thread: Option<ThreadId>) -> bool {
+    seen.iter().any(|(t, sender)| {
         !sender.eq_ignore_ascii_case(from) || thread.is_none() || (t.is_some() && *t != thread)
     })
 }
