@@ -1548,6 +1548,83 @@ impl Config {
     }
 }
 
+/// What `check-config` checks on the file system beyond loading (SPEC §10): secret files
+/// (HMAC secret, SMTP and IMAP passwords or tokens, gateway keys) readable by their owner
+/// only, and the outbox folder and the database creatable and writable. Every problem
+/// names its key.
+pub fn check_files(cfg: &Config) -> ConfigErrors {
+    let mut p = Problems::default();
+    let mut secrets: Vec<(String, &Path)> = vec![("gateway.secret_file".into(), cfg.gateway.secret_file.as_path())];
+    if let Some(f) = cfg.outbound.smtp.as_ref().and_then(|s| s.password_file.as_deref()) {
+        secrets.push(("outbound.smtp.password_file".into(), f));
+    }
+    if let Some(imap) = &cfg.imap {
+        let key = if imap.auth == ImapAuth::XOAuth2 { "imap.oauth2_token_file" } else { "imap.password_file" };
+        secrets.push((key.into(), imap.secret_file.as_path()));
+    }
+    if cfg.pgp.key_file.exists() {
+        secrets.push(("pgp.key_file".into(), cfg.pgp.key_file.as_path()));
+    }
+    for (i, f) in cfg.pgp.old_key_files.iter().enumerate() {
+        secrets.push((format!("pgp.old_key_files[{i}]"), f.as_path()));
+    }
+    for (key, path) in secrets {
+        if let Some(message) = shared_secret(path) {
+            p.add(&key, message);
+        }
+    }
+    if let Some(dir) = &cfg.outbound.file_dir {
+        if let Err(e) = writable_dir(dir) {
+            p.add("outbound.file_dir", format!("{} cannot be created or written: {e}", dir.display()));
+        }
+    }
+    if let Some(db) = cfg.sqlite_path() {
+        if let Err(e) = writable_file(&db) {
+            p.add("database.url", format!("{} cannot be created or written: {e}", db.display()));
+        }
+    }
+    ConfigErrors(p.0)
+}
+
+/// Why a secret file is not private, if it is not.
+fn shared_secret(path: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode();
+        if mode & 0o077 != 0 {
+            return Some(format!(
+                "{} is readable by group or others (mode {:o}); it must be readable by its owner only (chmod 600)",
+                path.display(),
+                mode & 0o777
+            ));
+        }
+    }
+    None
+}
+
+/// Creates the directory if needed and writes (then removes) a probe file in it.
+fn writable_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let probe = dir.join(format!(".casegate-check-{}", std::process::id()));
+    std::fs::OpenOptions::new().write(true).create_new(true).open(&probe)?;
+    std::fs::remove_file(&probe)
+}
+
+/// An existing file opens for writing; a new one could be created in its directory.
+fn writable_file(file: &Path) -> std::io::Result<()> {
+    if file.exists() {
+        return std::fs::OpenOptions::new().write(true).open(file).map(drop);
+    }
+    let parent = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if !parent.is_dir() {
+        return Err(std::io::Error::new(std::io::ErrorKind::NotFound, format!("no directory {}", parent.display())));
+    }
+    let probe = parent.join(format!(".casegate-check-{}", std::process::id()));
+    std::fs::OpenOptions::new().write(true).create_new(true).open(&probe)?;
+    std::fs::remove_file(&probe)
+}
+
 /// The configuration written by [`write_init`]. Paths are relative to the file's directory,
 /// so the directory can be moved as a whole.
 fn init_config_text(domain: &str) -> String {
@@ -1570,6 +1647,18 @@ fn init_config_text(domain: &str) -> String {
          transport = \"file\"\n\
          file_dir = \"outbox\"\n"
     )
+}
+
+/// Sets a path's permission bits (owner-only modes, whatever the umask).
+fn set_mode(path: &Path, mode: u32) -> anyhow::Result<()> {
+    use anyhow::Context;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("cannot set the mode of {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Writes the secret as hex, readable by the owner only. An existing secret file is kept:
@@ -1612,10 +1701,16 @@ pub fn write_init(dir: &Path, domain: &str, random_secret: [u8; 32]) -> anyhow::
         std::fs::create_dir_all(&path)
             .with_context(|| format!("cannot create {}", path.display()))?;
     }
+    // Private whatever the umask: the directory holds every raw mail and rendered message.
+    for sub in ["", "outbox", "maildir", "maildir/new", "maildir/cur", "maildir/tmp"] {
+        set_mode(&dir.join(sub), 0o700)?;
+    }
     write_secret(&dir.join("secret.key"), &random_secret)?;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
         .open(&config_path)
         .with_context(|| format!("cannot create {}", config_path.display()))?;
     std::io::Write::write_all(&mut file, init_config_text(&domain).as_bytes())
