@@ -111,6 +111,11 @@ impl Pipeline {
         }
     }
 
+    /// `inbound.max_message_bytes`: larger mail is stored in chunks and held as oversize.
+    pub fn max_message_bytes(&self) -> u64 {
+        self.max_size
+    }
+
     fn book(&self) -> &AddressBook {
         self.composer.book()
     }
@@ -164,6 +169,24 @@ impl Pipeline {
                 }
             }
         }
+    }
+
+    /// Stages 1 and 8 for a mail over the size limit, read from `head` then `rest`: stored
+    /// in chunks as it is read (never whole in memory) and held as `oversize`.
+    pub async fn ingest_oversize(&self, head: &[u8], rest: &mut (dyn std::io::Read + Send), source: &str, source_ref: &str) -> Result<Outcome, PipelineError> {
+        let message_id = mail::scan::message_id(head);
+        let holder = instance::holder_id(rand::random());
+        let dead = |h: &str| instance::holder_is_dead(h, &holder, instance::process_alive);
+        let now = store::now_ms();
+        let attempt = Attempt { holder: &holder, now, until: now + ATTEMPT_HOLD_MS, holder_is_dead: &dead };
+        let (stored, size) = self.store.store_chunked(head, rest, message_id.as_deref(), (source, source_ref), &attempt).await?;
+        if let Stored::Done(id) = stored {
+            return self.already_done(id).await;
+        }
+        let evidence = Evidence::empty(size, self.max_size);
+        let decision = route::decide(&evidence, &World::default(), &self.policy);
+        let analysis = Analysis { inbound: None, evidence, world: World::default(), decision };
+        self.apply(stored.id(), head, message_id.as_deref(), &analysis).await
     }
 
     /// Another live attempt is processing the same bytes: wait for its decision and answer
@@ -362,17 +385,13 @@ impl Pipeline {
 
     /// In-Reply-To first; else the newest References entry that belongs to a thread.
     async fn threading(&self, inb: &Inbound) -> Result<Option<(ThreadId, ThreadingVia)>, PipelineError> {
-        for mid in &inb.in_reply_to {
-            if let Some(t) = self.store.thread_of_message_id(mid).await? {
-                return Ok(Some((t, ThreadingVia::InReplyTo)));
-            }
+        let ids: Vec<&str> = inb.in_reply_to.iter().chain(&inb.references).map(String::as_str).collect();
+        let known = self.store.threads_of_message_ids(&ids).await?;
+        let thread = |m: &String| known.iter().find(|(k, _)| k == m).map(|(_, t)| *t);
+        if let Some(t) = inb.in_reply_to.iter().find_map(thread) {
+            return Ok(Some((t, ThreadingVia::InReplyTo)));
         }
-        for mid in inb.references.iter().rev() {
-            if let Some(t) = self.store.thread_of_message_id(mid).await? {
-                return Ok(Some((t, ThreadingVia::References)));
-            }
-        }
-        Ok(None)
+        Ok(inb.references.iter().rev().find_map(thread).map(|t| (t, ThreadingVia::References)))
     }
 
     /// Stage 8: one transaction, then the source may be acknowledged. The transaction

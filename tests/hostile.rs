@@ -133,3 +133,45 @@ fn check_config_refuses_shared_secrets_and_unwritable_paths_naming_the_key() {
     }
     assert!(err.contains("chmod 600"), "{err}");
 }
+
+#[test]
+fn a_mail_over_the_size_limit_is_stored_in_chunks_from_stdin_and_held() {
+    let (_tmp, cfg) = gateway();
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("[inbound]\n", "[inbound]\nmax_message_bytes = 1048576\n");
+    std::fs::write(&cfg, text).unwrap();
+    let mut mail = b"From: a@b.example\r\nTo: security@cert.example\r\nSubject: big\r\nMessage-ID: <big@b.example>\r\n\r\n".to_vec();
+    let line = [b'x'; 998];
+    while mail.len() < 5 * 1024 * 1024 + 17 {
+        mail.extend_from_slice(&line);
+        mail.extend_from_slice(b"\r\n");
+    }
+    let mut child = Command::new(support::binary())
+        .args(["--config", cfg.to_str().unwrap(), "deliver", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = mail.clone();
+    let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &input));
+    let o = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = json(&String::from_utf8_lossy(&o.stdout));
+    assert_eq!((out["decision"].as_str(), out["reason"].as_str()), (Some("quarantine"), Some("oversize")), "{out}");
+    assert!(out["reason_detail"].as_str().unwrap().contains(&format!("{} bytes", mail.len())), "{out}");
+    let db = cfg.parent().unwrap().join("casegate.db");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (size, sha, raw_len, chunks, stored): (i64, String, i64, i64, Vec<u8>) = rt.block_on(async {
+        let store = casegate::store::Store::open(&format!("sqlite://{}", db.display())).await.unwrap();
+        let row: (i64, String, i64) = sqlx::query_as("SELECT size, sha256, length(raw) FROM inbound_messages").fetch_one(&store.pool).await.unwrap();
+        let parts: Vec<Vec<u8>> = sqlx::query_scalar("SELECT bytes FROM inbound_chunks ORDER BY seq").fetch_all(&store.pool).await.unwrap();
+        (row.0, row.1, row.2, parts.len() as i64, parts.concat())
+    });
+    assert_eq!(size as usize, mail.len());
+    assert_eq!(sha, casegate::store::inbound::sha256_hex(&mail));
+    assert_eq!(raw_len, 1024 * 1024, "only the first chunk is kept inline");
+    assert_eq!(chunks, 6);
+    assert!(stored == mail, "the chunks hold the mail byte for byte");
+}

@@ -238,6 +238,7 @@ fn read_envelope(inbound: &mut Inbound, max_references: usize) {
     inbound.in_reply_to = inbound
         .header_values("In-Reply-To")
         .flat_map(message_ids)
+        .take(max_references)
         .collect();
     // RFC 5322 §3.6.4: References lists the thread's ids oldest first; the newest
     // `max_references` are kept.

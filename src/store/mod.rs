@@ -13,6 +13,7 @@ pub mod keys;
 pub mod posts;
 pub mod quarantine;
 pub mod outbox;
+pub mod oversize;
 pub mod world;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
