@@ -338,7 +338,16 @@ fn leaf_ciphertexts(e: &Entity, media: &str) -> Vec<String> {
     if !may_hold {
         return Vec::new();
     }
-    let body = e.decoded_body();
+    let cte = e.field("Content-Transfer-Encoding").unwrap_or("7bit").trim().to_ascii_lowercase();
+    let encoded = matches!(cte.as_str(), "base64" | "quoted-printable");
+    // Unencoded bodies are read in place; most are not OpenPGP at all.
+    if !encoded && media == "text/plain" && find(e.body, mime::BEGIN_MESSAGE.as_bytes()).is_none() {
+        return Vec::new();
+    }
+    let body: std::borrow::Cow<[u8]> = match encoded {
+        true => e.decoded_body().into(),
+        false => e.body.into(),
+    };
     let blocks = armored_blocks(&body);
     let data: Vec<&[u8]> = match (blocks.is_empty(), media) {
         (false, _) => blocks,
@@ -1241,6 +1250,36 @@ mod tests {
             None,
             "signer bound to another address"
         );
+    }
+
+    #[test]
+    fn ciphertexts_are_found_wherever_they_sit_and_a_refused_one_is_not_decrypted() {
+        let f = fixture();
+        let sealed = seal::encrypt(RENDERED.as_bytes(), "VU#123456", "CERT", "cases@cert.example", &f.vendor.public_cert(), Some(&f.gateway), NOW)
+            .expect("seal");
+        let root = ciphertext_hashes(&sealed);
+        assert_eq!(root.len(), 1, "{root:?}");
+        let entity = String::from_utf8_lossy(&sealed);
+        let entity = &entity[entity.find("Content-Type:").expect("entity")..];
+        let forwarded = format!(
+            "From: b@x.example\r\nContent-Type: multipart/mixed; boundary=W\r\n\r\n--W\r\nContent-Type: text/plain\r\n\r\nsee\r\n--W\r\n{entity}\r\n--W--\r\n"
+        );
+        assert_eq!(ciphertext_hashes(forwarded.as_bytes()), root, "below the root");
+        let (begin, end) = (entity.find(mime::BEGIN_MESSAGE).unwrap(), entity.find(mime::END_MESSAGE).unwrap());
+        let armored = entity[begin..end + mime::END_MESSAGE.len()].to_string();
+        let quoted: String = armored.lines().map(|l| format!("> {l}\r\n")).collect();
+        let reply = format!("From: b@x.example\r\n\r\nAgreed.\r\n{quoted}");
+        assert!(ciphertext_hashes(reply.as_bytes()).is_empty(), "quoted armor is not a message");
+        let inline = format!("From: b@x.example\r\n\r\n{armored}\r\n");
+        assert_eq!(ciphertext_hashes(inline.as_bytes()), root, "inline");
+        let guard = Guard { refused_ciphertexts: root.clone(), ..Guard::default() };
+        let o = open_guarded(&sealed, &ctx(&f, "cases@cert.example"), &guard);
+        assert_eq!(o.protection.refusal, Some(Refusal::Replayed));
+        assert_eq!((o.protection.decrypted_with.as_deref(), o.payload.as_deref()), (None, None));
+        let small = Guard { max_plaintext_bytes: 16, ..Guard::default() };
+        let o = open_guarded(&sealed, &ctx(&f, "cases@cert.example"), &small);
+        assert_eq!(o.protection.refusal, Some(Refusal::TooLarge { limit: 16 }), "{:?}", o.protection);
+        assert!(o.payload.is_none());
     }
 
     #[test]
