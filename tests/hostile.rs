@@ -175,3 +175,44 @@ fn a_mail_over_the_size_limit_is_stored_in_chunks_from_stdin_and_held() {
     assert_eq!(chunks, 6);
     assert!(stored == mail, "the chunks hold the mail byte for byte");
 }
+
+#[test]
+fn a_hostile_display_name_cannot_break_the_headers_of_what_we_send() {
+    let (_tmp, cfg) = gateway();
+    let c = Some(cfg.as_path());
+    ok(c, &["org", "add", "CERT", "--kind", "coordinator", "--domain", "cert.example"]);
+    ok(c, &["contact", "add", "cora@cert.example", "--name", "Cora", "--org", "CERT"]);
+    let mail = cfg.parent().unwrap().join("in.eml");
+    std::fs::write(
+        &mail,
+        "From: \"Eve\\\" <ceo@cert.example>, \\\"\u{202e}\" <eve@evil.example>\r\nTo: security@cert.example\r\n\
+         Subject: a report\r\nMessage-ID: <hostile-name@evil.example>\r\n\r\nSee attached.\r\n",
+    )
+    .unwrap();
+    ok(c, &["deliver", mail.to_str().unwrap()]);
+    ok(c, &["outbox", "send"]);
+    let outbox = cfg.parent().unwrap().join("outbox");
+    let mut to_cora = None;
+    for f in std::fs::read_dir(&outbox).unwrap() {
+        let bytes = std::fs::read(f.unwrap().path()).unwrap();
+        let m = casegate::mail::parse::parse(&bytes).unwrap();
+        if m.to.first().is_some_and(|t| t.address == "cora@cert.example") {
+            to_cora = Some((m, String::from_utf8_lossy(&bytes).into_owned()));
+        }
+    }
+    let (m, raw) = to_cora.expect("the coordinator got the new report");
+    assert_eq!(m.header_values("From").count(), 1, "{raw}");
+    assert_eq!(m.from.as_ref().map(|f| f.address.as_str()), Some("cases@cert.example"), "{raw}");
+    assert!(m.from.as_ref().and_then(|f| f.name.as_deref()).is_some_and(|n| n.contains("Eve") && !n.contains('\u{202e}')), "{raw}");
+}
+
+/// Inputs the fuzz targets found (tests/fixtures/fuzz/TARGET-name), each with what it must
+/// give now.
+#[test]
+fn fuzz_findings_stay_fixed() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz");
+    // F1: a whole mail as an author's display name: quotes inside broke the rendered From.
+    let raw = std::fs::read(dir.join("render-quote-in-display-name")).unwrap();
+    let name = casegate::mail::address::shown_name(&String::from_utf8_lossy(&raw));
+    assert!(!name.contains(['"', '\\', '\r', '\n', '\0']), "{name:?}");
+}

@@ -155,7 +155,7 @@ fn mailbox(chunk: &[Tok], decode: &dyn Fn(&str) -> String) -> Option<Mailbox> {
             Tok::Comment(c) if open.is_none() => Some(c.clone()),
             _ => None,
         })?;
-        Some(super::parse::collapse_whitespace(&comment)).filter(|c| !c.is_empty())
+        Some(shown_name(&comment)).filter(|c| !c.is_empty())
     });
     Some(Mailbox { name, address })
 }
@@ -221,8 +221,31 @@ fn display_name(phrase: &[Tok], decode: &dyn Fn(&str) -> String) -> Option<Strin
             _ => None,
         })
         .collect();
-    let name = decode(&words.join(" "));
+    let name = shown_name(&decode(&words.join(" ")));
     Some(name).filter(|n| !n.is_empty())
+}
+
+/// A display name as the gateway may show it again in headers it writes: control
+/// characters (CR, LF, NUL …) and bidirectional overrides (which reorder what a reader
+/// sees) become spaces, and the quoting characters `"` and `\` become `'` and `/`, so that
+/// no name can end a quoted string or smuggle an address into a header (docs/fuzzing.md).
+pub fn shown_name(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| match c {
+            '"' => '\'',
+            '\\' => '/',
+            c if c.is_control() || is_bidi_control(c) => ' ',
+            c => c,
+        })
+        .collect();
+    cleaned.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Unicode bidirectional formatting characters (UAX #9): embeddings, overrides, isolates
+/// and marks.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 #[cfg(test)]
@@ -247,6 +270,16 @@ mod tests {
         assert_eq!(list("<\"a\\\"b\"@example.com>"), [addr("\"a\\\"b\"@example.com")]);
         // Quotes that are not needed are dropped: the same mailbox as the plain form.
         assert_eq!(list("\"Alice\" <\"alice\"@acme.example>"), [(Some("Alice".into()), "alice@acme.example".into())]);
+    }
+
+    #[test]
+    fn display_names_cannot_carry_quotes_controls_or_bidi_overrides() {
+        let m = list("=?utf-8?q?x=22_=3Cevil=40x=2Eexample=3E=0D=0ABcc=3A_y?= <a@b.example>");
+        let decode = |s: &str| crate::mail::parse::parse(format!("Subject: {s}\r\n\r\n").as_bytes()).unwrap().subject;
+        let decoded = address_list(b"=?utf-8?q?x=22_=3Cevil=40x=2Eexample=3E=0D=0ABcc=3A_y?= <a@b.example>", &decode);
+        assert_eq!(m[0].1, "a@b.example");
+        assert_eq!(decoded[0].name.as_deref(), Some("x' <evil@x.example> Bcc: y"));
+        assert_eq!(shown_name("Ann\u{202e}gpj.exe\u{202c} \"\\ Smith\0"), "Ann gpj.exe '/ Smith");
     }
 
     #[test]
