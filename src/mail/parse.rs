@@ -39,9 +39,15 @@ pub fn parse_with(raw: &[u8], limits: &Limits) -> Result<Inbound, ParseError> {
         return Err(ParseError::Empty);
     }
     let raw = skip_mbox_separator(raw);
-    let message = MessageParser::default()
-        .parse(raw)
-        .ok_or_else(|| no_headers(raw))?;
+    // Past a structural limit only the headers are parsed: no structure is built for
+    // every one of many parts.
+    let excess = structure_excess(raw, limits);
+    let parser = MessageParser::default();
+    let message = match excess {
+        Some(_) => parser.parse_headers(raw),
+        None => parser.parse(raw),
+    }
+    .ok_or_else(|| no_headers(raw))?;
     let root = message.parts.first().ok_or_else(|| no_headers(raw))?;
     if !root.headers.iter().any(|h| is_field_name(&raw_header_name(raw, h))) {
         return Err(no_headers(raw));
@@ -53,7 +59,10 @@ pub fn parse_with(raw: &[u8], limits: &Limits) -> Result<Inbound, ParseError> {
     read_envelope(&mut inbound, limits.max_references);
     read_addresses(&mut inbound, raw, root);
     read_content_type(&mut inbound, root);
-    if let Some(excess) = over_limits(&message, &inbound, limits) {
+    if let Some(excess) = excess.or_else(|| over_limits(&message, &inbound, limits)) {
+        // Held as malformed: the addresses past the limit are not needed, nor kept.
+        inbound.to.truncate(limits.max_recipients);
+        inbound.cc.truncate(limits.max_recipients.saturating_sub(inbound.to.len()));
         inbound.damaged.push(excess.clone());
         inbound.warnings.push(excess);
         return Ok(inbound);
@@ -61,6 +70,32 @@ pub fn parse_with(raw: &[u8], limits: &Limits) -> Result<Inbound, ParseError> {
     read_body(&mut inbound, raw, &message);
     body_text_as_attachment(&mut inbound, limits.max_body_text_bytes);
     Ok(inbound)
+}
+
+/// MIME parts and nesting counted on the raw bytes, before parsing: a walk over borrowed
+/// slices (the OpenPGP layer's entity splitter) that stops descending past the depth
+/// limit.
+fn structure_excess(raw: &[u8], limits: &Limits) -> Option<String> {
+    use crate::pgp::mime::Entity;
+    let (mut parts, mut deepest) = (0usize, 0usize);
+    let mut stack = vec![(raw, 1usize)];
+    while let Some((bytes, depth)) = stack.pop() {
+        parts += 1;
+        deepest = deepest.max(depth);
+        if depth > limits.max_mime_depth {
+            continue;
+        }
+        let e = Entity::parse(bytes);
+        if e.content_type().media == "message/rfc822" {
+            stack.push((e.body, depth + 1));
+        } else {
+            stack.extend(e.children().into_iter().map(|c| (c, depth + 1)));
+        }
+    }
+    if deepest > limits.max_mime_depth {
+        return Some(format!("MIME nesting deeper than {} levels", limits.max_mime_depth));
+    }
+    (parts > limits.max_mime_parts).then(|| format!("{parts} MIME parts, limit {}", limits.max_mime_parts))
 }
 
 /// The first structural limit the mail exceeds, named.
@@ -599,13 +634,51 @@ fn repair_root_boundary(
     Some(rebuilt)
 }
 
+/// The body texts normalized in place and joined by a blank line; a single text is moved,
+/// not copied (body texts can be megabytes long).
 fn join_texts(texts: Vec<String>) -> String {
-    texts
-        .iter()
-        .map(|t| normalize_text(t))
+    let mut texts: Vec<String> = texts
+        .into_iter()
+        .map(normalize_owned)
         .filter(|t| !t.is_empty())
-        .collect::<Vec<_>>()
-        .join("\n\n")
+        .collect();
+    match texts.len() {
+        0 => String::new(),
+        1 => texts.pop().unwrap_or_default(),
+        _ => texts.join("\n\n"),
+    }
+}
+
+/// [`normalize_text`] reusing the string's buffer: CR LF and lone CR become LF in place.
+fn normalize_owned(text: String) -> String {
+    if !text.contains('\r') && !text.starts_with('\n') && text.trim_end().len() == text.len() {
+        return text;
+    }
+    let mut bytes = text.into_bytes();
+    let mut w = 0;
+    let mut r = 0;
+    while r < bytes.len() {
+        let b = bytes[r];
+        r += 1;
+        if b == b'\r' {
+            bytes[w] = b'\n';
+            if bytes.get(r) == Some(&b'\n') {
+                r += 1;
+            }
+        } else {
+            bytes[w] = b;
+        }
+        w += 1;
+    }
+    bytes.truncate(w);
+    // Only ASCII CR bytes were replaced by ASCII LF: still UTF-8.
+    let text = String::from_utf8(bytes).unwrap_or_default();
+    let end = text.trim_end().len();
+    let start = end - text[..end].trim_start_matches('\n').len();
+    let mut text = text;
+    text.truncate(end);
+    text.drain(..start);
+    text
 }
 
 /// LF line ends (CRLF and lone CR become LF), no leading blank lines, no trailing space.
