@@ -1,21 +1,34 @@
 //! Coordinator actions that write posts or notifications outside the inbound pipeline:
-//! `post`, `quarantine release`, `case notify`. Each runs in one transaction.
+//! `post`, `quarantine release`, `case notify`. Each decides its rows first (audience,
+//! content, Message-IDs) and stores them in one transaction; the outbox worker renders them.
 
+use crate::audience::{self, PostFacts};
 use crate::compose::Composer;
+use crate::delivery::{self, NewDelivery, Payload, PostPlan};
 use crate::mail;
 use crate::model::*;
 use crate::pgp::open::{routing_inbound, OpenCtx};
 use crate::pgp::Protection;
-use crate::render::{self, Addressing, VendorNotice};
-use crate::store::posts::{self, NewPost, OutboxSlot, PostResult};
+use crate::store::posts::{self, NewPost, PostResult};
 use crate::store::world::WorldQuery;
-use crate::store::{self, now_ms, Store, StoreError};
+use crate::store::{now_ms, Store, StoreError};
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// Load the world around one thread, plus the given addresses.
 async fn world_of(store: &Store, thread: ThreadId, emails: Vec<String>) -> Result<World> {
     store.world(&WorldQuery { thread_ids: vec![thread], emails, ..Default::default() }).await
+}
+
+/// The deliveries of a new post in `thread` (SPEC §6.1, §6.4, §6.5), decided with the
+/// keyring as it is now; each notification gets its own Message-ID.
+pub(crate) fn plan_post(composer: &Composer, world: &World, thread: &ThreadSnap, author: Option<ContactId>, pinned: bool, direct: &[String]) -> PostPlan {
+    let keyring = composer.pgp.keyring();
+    let now = now_ms();
+    let usable = |c: ContactId| keyring.has_usable_key(c, now);
+    let facts = PostFacts { thread, author, pinned, direct_recipients: direct, has_usable_key: &usable };
+    let domain = &composer.book().domain;
+    delivery::plan_post(world, &facts, || posts::new_message_id(domain))
 }
 
 /// A coordinator writes into a thread from the CLI (`casegate post`).
@@ -33,14 +46,17 @@ pub async fn post(
         .contact_by_email(author_email)
         .ok_or_else(|| StoreError::NotFound(format!("no contact {author_email}")))?;
     let t = world.thread(thread).ok_or_else(|| StoreError::NotFound(format!("no thread {thread}")))?;
-    if !crate::audience::may_read(&world, t, author.id) {
+    if !audience::may_read(&world, t, author.id) {
         return Err(StoreError::Invalid(format!("{author_email} may not write in this thread")));
     }
     if pinned && !world.is_coordinator(author) {
         return Err(StoreError::Invalid("only coordinators pin posts".into()));
     }
+    store.refresh_keyring(&composer.pgp).await?;
+    let plan = plan_post(composer, &world, t, Some(author.id), pinned, &[]);
     let np = NewPost {
-        thread: t,
+        thread: t.id,
+        case: audience::case_of_thread(&world, t).map(|c| c.id),
         author: Some(author.id),
         source: PostSource::Cli,
         body,
@@ -52,10 +68,7 @@ pub async fn post(
         pinned,
         direct: &[],
     };
-    let mut tx = store.pool.begin().await?;
-    let r = posts::insert_post(&mut tx, composer, &world, &np).await?;
-    tx.commit().await?;
-    Ok(r)
+    store.store_post(&np, &plan).await
 }
 
 /// Release a quarantined mail into a thread chosen by a coordinator: it is posted as if it
@@ -74,8 +87,10 @@ pub async fn release(store: &Store, composer: &Composer, item: i64, thread: Thre
     let world = if protection.encrypted && protection.refusal.is_none() { crate::compose::confidential(&world) } else { world };
     let t = world.thread(thread).ok_or_else(|| StoreError::NotFound(format!("no thread {thread}")))?;
     let author = world.contact_by_email(&from).map(|c| c.id);
+    let plan = plan_post(composer, &world, t, author, false, &direct);
     let np = NewPost {
-        thread: t,
+        thread: t.id,
+        case: audience::case_of_thread(&world, t).map(|c| c.id),
         author,
         source: PostSource::Email,
         body: &inb.text,
@@ -86,17 +101,7 @@ pub async fn release(store: &Store, composer: &Composer, item: i64, thread: Thre
         pinned: false,
         direct: &direct,
     };
-    let mut tx = store.pool.begin().await?;
-    store::quarantine::resolve(&mut tx, item, "released", &format!("into thread {thread}")).await?;
-    let r = posts::insert_post(&mut tx, composer, &world, &np).await?;
-    store::keys::store_protection(&mut tx, q.inbound_id, Some(r.post_id), &protection).await?;
-    sqlx::query("UPDATE inbound_messages SET action = 'post', reason = 'released-by-coordinator', thread_id = $1 WHERE id = $2")
-        .bind(thread)
-        .bind(q.inbound_id)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(r)
+    store.release_quarantined(item, &np, &plan, &protection).await
 }
 
 /// A held mail opened as the pipeline opens it (SPEC §5): decrypted content and protected
@@ -133,43 +138,23 @@ pub async fn notify_vendor(store: &Store, composer: &Composer, case_public_id: &
         .filter(|o| case.participants.iter().any(|p| p.org == Some(o.id)))
         .ok_or_else(|| StoreError::NotFound(format!("{org_name} is not a participant of {case_public_id}")))?;
     let now = now_ms();
+    store.refresh_keyring(&composer.pgp).await?;
     let (initial, public) = store.case_dates(case.id).await?;
     let public_at = public.unwrap_or_else(|| default_public_date(initial.unwrap_or(now)));
-    let thread = world.thread(case.discussion).ok_or_else(|| StoreError::NotFound("discussion thread".into()))?;
-    let mut tx = store.pool.begin().await?;
-    store::keys::refresh(&mut tx, &composer.pgp).await?;
-    let fingerprint = composer.pgp.gateway.as_ref().map(|g| g.fingerprint().to_spaced_hex());
-    let mut queued = Vec::new();
-    let contacts = world.contacts.iter().filter(|c| c.org == Some(org.id) && c.notify != NotifyMode::None);
-    for c in contacts {
-        let message_id = posts::new_message_id(&composer.book().domain);
-        let slot = OutboxSlot { kind: OutboxKind::VendorNotification, post: None, report: None, thread: Some(thread.id), contact: Some(c.id), rcpt: &c.email, message_id: &message_id };
-        let id = posts::reserve_outbox(&mut tx, &slot, now).await?;
-        let ids = crate::compose::Ids { message_id: &message_id, outbox_id: id, earlier: &[] };
-        let to: Addressing = composer.addressing(&world, thread, c, &ids);
-        let case_address = composer.book().case_address(&case.public_id);
-        let n = VendorNotice { case_public_id: &case.public_id, title: &case.title, public_date_ms: public_at, org_name: &org.name, gateway_fingerprint: fingerprint.as_deref(), case_address: &case_address };
-        // SPEC §6.4: content only encrypted in an embargo or to encrypt-only contacts, and
-        // never in plaintext to a contact whose confirmed key stopped being usable.
-        let usable = composer.pgp.keyring().has_usable_key(c.id, now);
-        let full = (usable || !(case.embargoed || c.encrypt_only)) && !composer.withholds_plaintext(c.id, now);
-        let sealed = full.then(|| composer.seal(c.id, &case.public_id, render::vendor_notification(&composer.gateway, &n, &to, now), now).ok()).flatten();
-        let (kind, rendered) = match sealed {
-            Some(r) => (OutboxKind::VendorNotification, r),
-            None => {
-                let notice = render::embargo_notice(&composer.gateway, &case.public_id, &to, now);
-                (OutboxKind::Notice, composer.seal(c.id, &case.public_id, notice.clone(), now).unwrap_or(notice))
-            }
-        };
-        posts::fill_outbox(&mut tx, id, kind, &rendered).await?;
-        store::inbound::index_message_id(&mut tx, &message_id, thread.id, Some(c.id), Some(id)).await?;
-        queued.push(c.email.clone());
-    }
-    store::history::record(&mut tx, "vendor-notified", Some(case.id), Some(thread.id), None, &org.name).await?;
-    tx.commit().await?;
-    store.mark_notified(case.id, org.id, now).await?;
-    if public.is_none() {
-        store.set_public_date(case.id, public_at).await?;
-    }
-    Ok(queued)
+    let deliveries: Vec<NewDelivery> = world
+        .contacts
+        .iter()
+        .filter(|c| c.org == Some(org.id) && c.notify != NotifyMode::None)
+        .map(|c| NewDelivery {
+            kind: OutboxKind::VendorNotification,
+            contact: c.id,
+            rcpt: c.email.clone(),
+            message_id: posts::new_message_id(&composer.book().domain),
+            content: composer.content_for(c, case.embargoed, now),
+            payload: Payload::Vendor { org: org.id, public_at },
+        })
+        .collect();
+    let n = crate::store::cases::VendorNotified { case: case.id, org: org.id, org_name: &org.name, thread: case.discussion, public_at, now };
+    store.record_vendor_notification(&n, &deliveries).await?;
+    Ok(deliveries.into_iter().map(|d| d.rcpt).collect())
 }

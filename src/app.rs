@@ -39,8 +39,8 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
     let transport = Transport::from_config(&cfg.outbound).map_err(|e| anyhow::anyhow!("outbound transport: {e}"))?;
     let wake = Arc::new(Notify::new());
     let mut tasks = tokio::task::JoinSet::new();
-    let (w_store, w_cfg, w_wake, w_stop) = (store.clone(), cfg.outbound.clone(), wake.clone(), shutdown.clone());
-    tasks.spawn(async move { worker::run(w_store, transport, w_cfg, w_wake, w_stop).await });
+    let (w_store, w_composer, w_cfg, w_wake, w_stop) = (store.clone(), pipeline.composer.clone(), cfg.outbound.clone(), wake.clone(), shutdown.clone());
+    tasks.spawn(async move { worker::run(w_store, w_composer, transport, w_cfg, w_wake, w_stop).await });
     let (d_store, d_composer, d_wake, d_stop) = (store.clone(), pipeline.composer.clone(), wake.clone(), shutdown.clone());
     let d_hour = cfg.digest.hour_utc;
     if let Some(addr) = cfg.http.listen {

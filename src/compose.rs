@@ -40,6 +40,16 @@ pub struct Ids<'a> {
 }
 
 impl Composer {
+    /// The composer of the gateway `cfg` describes.
+    pub fn from_config(cfg: &crate::config::Config) -> Composer {
+        Composer {
+            gateway: Gateway { name: cfg.gateway.name.clone(), book: cfg.address_book() },
+            secret: cfg.gateway.secret.clone(),
+            max_attachment_bytes: cfg.outbound.max_attachment_bytes,
+            pgp: Arc::new(PgpState::new(cfg.pgp.keys.clone())),
+        }
+    }
+
     pub fn book(&self) -> &AddressBook {
         &self.gateway.book
     }
@@ -104,11 +114,39 @@ impl Composer {
         Some((OutboxKind::Notice, self.seal_with(None, &view.token, notice.clone(), now_ms).unwrap_or(notice)))
     }
 
+    /// The content-free notice for `contact` (SPEC §6.4), signed when the gateway has a key.
+    pub fn notice(&self, contact: ContactId, token: &str, to: &Addressing, now_ms: i64) -> (OutboxKind, Rendered) {
+        let notice = render::embargo_notice(&self.gateway, token, to, now_ms);
+        (OutboxKind::Notice, self.seal(contact, token, notice.clone(), now_ms).unwrap_or(notice))
+    }
+
+    /// `rendered` sealed for `contact` as `kind`; a message that cannot be sealed becomes
+    /// the notice, never plaintext.
+    pub fn seal_or_notice(&self, contact: ContactId, kind: OutboxKind, rendered: Rendered, token: &str, to: &Addressing, now_ms: i64) -> (OutboxKind, Rendered) {
+        match self.seal(contact, token, rendered, now_ms) {
+            Ok(sealed) => (kind, sealed),
+            Err(_) => self.notice(contact, token, to, now_ms),
+        }
+    }
+
     /// Seals a rendered message for `contact`: encrypted to their usable certificate, else
     /// signed by the gateway key (SPEC §5.3).
     pub fn seal(&self, contact: ContactId, token: &str, r: Rendered, now_ms: i64) -> Result<Rendered, PgpError> {
         let cert = self.pgp.keyring().recipient_cert(contact, now_ms);
         self.seal_with(cert.as_deref(), token, r, now_ms)
+    }
+
+    /// SPEC §6.4 for one recipient: the content, unless it may only travel encrypted
+    /// (`confidential`: an embargo or content that arrived encrypted; or an encrypt-only
+    /// contact) and they have no usable certificate, or their confirmed certificate stopped
+    /// being usable (someone who asked for encrypted mail never gets plaintext).
+    pub fn content_for(&self, contact: &ContactSnap, confidential: bool, now_ms: i64) -> Content {
+        let usable = self.pgp.keyring().has_usable_key(contact.id, now_ms);
+        if ((confidential || contact.encrypt_only) && !usable) || self.withholds_plaintext(contact.id, now_ms) {
+            Content::Notice
+        } else {
+            Content::Full
+        }
     }
 
     /// Whether `contact` may only get content encrypted and has no usable certificate now:

@@ -96,6 +96,33 @@ pub struct InboundConfig {
 pub struct IntakeConfig {
     /// At most one acknowledgement per sender in this many seconds. Default 3600.
     pub ack_interval_secs: u64,
+    /// Which senders of a new report get an acknowledgement. Default `authenticated`.
+    pub acknowledge: AckPolicy,
+    /// At most this many acknowledgements to anyone per hour. Default 60.
+    pub ack_max_per_hour: u64,
+}
+
+/// Who gets the acknowledgement of a new report (SPEC §8; a forged From must not make the
+/// gateway mail a third party).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckPolicy {
+    /// Senders with a trusted DMARC pass or a good signature.
+    Authenticated,
+    /// Every sender (outside the gateway's own domain).
+    All,
+    /// Nobody.
+    None,
+}
+
+impl AckPolicy {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "authenticated" => Some(AckPolicy::Authenticated),
+            "all" => Some(AckPolicy::All),
+            "none" => Some(AckPolicy::None),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -460,7 +487,7 @@ const INBOUND_KEYS: &[&str] = &[
 ];
 /// Deepest MIME nesting that may be configured.
 const MAX_MIME_DEPTH: u64 = 32;
-const INTAKE_KEYS: &[&str] = &["ack_interval_secs"];
+const INTAKE_KEYS: &[&str] = &["ack_interval_secs", "acknowledge", "ack_max_per_hour"];
 const OUTBOUND_KEYS: &[&str] = &[
     "transport",
     "max_attachment_bytes",
@@ -986,8 +1013,11 @@ fn read_limits(s: &Section, p: &mut Problems) -> crate::mail::Limits {
 
 fn read_intake_section(root: &Section, p: &mut Problems) -> IntakeConfig {
     let s = root.table("intake", INTAKE_KEYS, p);
+    let acknowledge = s.choice("acknowledge", AckPolicy::parse, "authenticated, all, none", p);
     IntakeConfig {
         ack_interval_secs: s.count("ack_interval_secs", 3600, TOML_MAX, p),
+        acknowledge: acknowledge.ok().flatten().unwrap_or(AckPolicy::Authenticated),
+        ack_max_per_hour: s.count("ack_max_per_hour", 60, TOML_MAX, p),
     }
 }
 

@@ -99,7 +99,7 @@ pub async fn run(dir: Option<&Path>) -> anyhow::Result<()> {
     println!("casegate demo in {}\n", dir.display());
     play(&mut demo, &cfg).await?;
     let transport = crate::outbound::transport::Transport::from_config(&cfg.outbound)?;
-    let sent = crate::outbound::worker::send_due(&demo.store, &transport, &cfg.outbound).await?;
+    let sent = crate::outbound::worker::send_due(&demo.store, &demo.pipeline.composer, &transport, &cfg.outbound).await?;
     println!("\nOutbox: {} sent with the file transport into {}\n", sent.sent, dir.join("outbox").display());
     print_mailboxes(&dir.join("outbox"))?;
     Ok(())
@@ -108,7 +108,7 @@ pub async fn run(dir: Option<&Path>) -> anyhow::Result<()> {
 async fn play(d: &mut Demo, cfg: &Config) -> anyhow::Result<()> {
     let book = cfg.address_book();
     let body = "httpd 2.4 in AcmeOS overflows on a long Host header.\nPoC: curl -H \"Host: $(python3 -c 'print(\"A\"*5000)')\" http://router/";
-    let report = d.mail("Rita (an independent researcher) mails security@cert.example", &h("Rita Reporter <rita@reporter.example>", "security@cert.example", "Overflow in AcmeOS httpd"), body).await?;
+    let report = d.mail("Rita (an independent researcher) mails security@cert.example", &format!("{}{}", h("Rita Reporter <rita@reporter.example>", "security@cert.example", "Overflow in AcmeOS httpd"), dmarc("reporter.example")), body).await?;
     let report_id = report.report.clone().context("the report was not opened")?;
     let case_id = d.store.accept_report(&report_id, &cfg.gateway.case_prefix, "Buffer overflow in AcmeOS httpd", true).await?;
     d.say(&format!("Cora accepts {report_id} as case {case_id}"));

@@ -1,20 +1,20 @@
 //! Daily digests (SPEC §8): contacts with notify mode `digest` get one message per case
-//! (or report) with the posts queued for them, each rendered as they may see it. Visibility
-//! is checked again at sending time: a post the contact may no longer read is dropped.
+//! (or report) with the posts queued for them. Visibility is checked when the digest is
+//! decided (a post the contact may no longer read is dropped) and again when it is rendered.
 
 use crate::audience;
-use crate::compose::{thread_view, Composer, Ids};
+use crate::compose::Composer;
+use crate::delivery::{NewDelivery, Payload};
 use crate::model::*;
-use crate::render::{self, DigestEntry, PostView};
-use crate::store::digest::{self, QueuedPost};
-use crate::store::posts::{self, OutboxSlot};
+use crate::store::digest::{DigestMessage, QueuedPost};
+use crate::store::posts;
 use crate::store::world::WorldQuery;
-use crate::store::{self, now_ms, Store, StoreError};
+use crate::store::{now_ms, Store, StoreError};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// What one run sent.
+/// What one run queued.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct DigestSummary {
     pub messages: u64,
@@ -30,107 +30,62 @@ pub async fn send_digests(store: &Store, composer: &Composer) -> Result<DigestSu
     }
     let mut summary = DigestSummary::default();
     for (contact, queued) in by_contact {
-        send_for_contact(store, composer, contact, &queued, &mut summary).await?;
+        queue_for_contact(store, composer, contact, &queued, &mut summary).await?;
     }
     Ok(summary)
 }
 
 /// The thread a digest group replies to: the case discussion, or the report thread.
-fn home(world: &World, t: &ThreadSnap) -> Option<ThreadId> {
+fn home(world: &World, t: &ThreadSnap) -> ThreadId {
     match audience::case_of_thread(world, t) {
-        Some(c) if t.kind != ThreadKind::Report => Some(c.discussion),
-        _ => Some(t.id),
+        Some(c) if t.kind != ThreadKind::Report => c.discussion,
+        _ => t.id,
     }
 }
 
-async fn send_for_contact(
-    store: &Store,
-    composer: &Composer,
-    contact: ContactId,
-    queued: &[QueuedPost],
-    summary: &mut DigestSummary,
-) -> Result<(), StoreError> {
-    let mut q = WorldQuery { thread_ids: queued.iter().map(|p| p.thread).collect(), ..Default::default() };
+/// One contact's digests: the posts grouped by the thread a reply goes to, each group one
+/// delivery (rendered by the outbox worker), the posts marked as digested.
+async fn queue_for_contact(store: &Store, composer: &Composer, contact: ContactId, queued: &[QueuedPost], summary: &mut DigestSummary) -> Result<(), StoreError> {
+    let mut q = WorldQuery { thread_ids: queued.iter().map(|p| p.thread).collect(), contact_ids: vec![contact], ..Default::default() };
+    q.thread_ids.sort_unstable();
     q.thread_ids.dedup();
-    let email: Option<String> = sqlx::query_scalar("SELECT email FROM contacts WHERE id = $1").bind(contact).fetch_optional(&store.pool).await?;
-    q.emails.extend(email);
     let world = store.world(&q).await?;
-    let Some(who) = world.contact(contact).cloned() else { return Ok(()) };
-    let mut groups: BTreeMap<ThreadId, Vec<&QueuedPost>> = BTreeMap::new();
+    let Some(who) = world.contact(contact) else { return Ok(()) };
+    let mut groups: BTreeMap<ThreadId, (Vec<PostId>, bool)> = BTreeMap::new();
     let mut dropped = Vec::new();
     for p in queued {
-        match world.thread(p.thread).filter(|t| audience::may_read(&world, t, contact)).and_then(|t| home(&world, t)) {
-            Some(h) => groups.entry(h).or_default().push(p),
+        match world.thread(p.thread).filter(|t| audience::may_read(&world, t, contact)) {
+            Some(t) => {
+                let embargoed = audience::case_of_thread(&world, t).is_some_and(|c| c.embargoed);
+                let g = groups.entry(home(&world, t)).or_default();
+                g.0.push(p.post);
+                g.1 |= embargoed || p.arrived_encrypted;
+            }
             None => dropped.push(p.post),
         }
     }
-    let mut tx = store.pool.begin().await?;
     let now = now_ms();
-    digest::mark_sent(&mut tx, contact, &dropped, now).await?;
+    store.refresh_keyring(&composer.pgp).await?;
+    let messages: Vec<DigestMessage> = groups
+        .into_iter()
+        .map(|(home, (posts, confidential))| DigestMessage {
+            home,
+            delivery: NewDelivery {
+                kind: OutboxKind::Digest,
+                contact,
+                rcpt: who.email.clone(),
+                message_id: posts::new_message_id(&composer.book().domain),
+                // SPEC §6.4, §6.6: an embargo or a post that arrived encrypted, without a
+                // usable key, make it the notice (checked again when rendered).
+                content: composer.content_for(who, confidential, now),
+                payload: Payload::Digest { posts },
+            },
+        })
+        .collect();
+    store.record_digests(contact, &messages, &dropped, now).await?;
     summary.dropped += dropped.len() as u64;
-    for (home_id, posts) in groups {
-        let Some(home_thread) = world.thread(home_id) else { continue };
-        queue_digest(&mut tx, composer, &world, &who, home_thread, &posts, now).await?;
-        let ids: Vec<PostId> = posts.iter().map(|p| p.post).collect();
-        digest::mark_sent(&mut tx, contact, &ids, now).await?;
-        summary.messages += 1;
-        summary.posts += ids.len() as u64;
-    }
-    tx.commit().await?;
-    Ok(())
-}
-
-async fn queue_digest(
-    tx: &mut store::Tx<'_>,
-    composer: &Composer,
-    world: &World,
-    who: &ContactSnap,
-    home: &ThreadSnap,
-    posts: &[&QueuedPost],
-    now: i64,
-) -> Result<(), StoreError> {
-    let message_id = posts::new_message_id(&composer.book().domain);
-    let slot = OutboxSlot { kind: OutboxKind::Digest, post: None, report: None, thread: Some(home.id), contact: Some(who.id), rcpt: &who.email, message_id: &message_id };
-    let id = posts::reserve_outbox(tx, &slot, now).await?;
-    let ids = Ids { message_id: &message_id, outbox_id: id, earlier: &[] };
-    let to = composer.addressing(world, home, who, &ids);
-    let home_view = thread_view(world, home, who);
-    let embargoed = audience::case_of_thread(world, home).is_some_and(|c| c.embargoed);
-    // SPEC §6.4, §6.6: content goes encrypted when the contact has a usable key; without
-    // one, an embargo, an encrypt-only contact or a post that arrived encrypted means the
-    // notice, and so does a confirmed key that stopped working.
-    store::keys::refresh(tx, &composer.pgp).await?;
-    let post_ids: Vec<PostId> = posts.iter().map(|p| p.post).collect();
-    let confidential = embargoed || who.encrypt_only || store::keys::any_arrived_encrypted(tx, &post_ids).await?;
-    let usable = composer.pgp.keyring().has_usable_key(who.id, now);
-    let withheld = (confidential && !usable) || composer.withholds_plaintext(who.id, now);
-    let (kind, rendered) = if withheld {
-        (OutboxKind::Notice, render::embargo_notice(&composer.gateway, &home_view.token, &to, now))
-    } else {
-        let views: Vec<_> = posts
-            .iter()
-            .filter_map(|p| world.thread(p.thread).map(|t| (thread_view(world, t, who), audience::author_view(world, t, p.author, who.id))))
-            .collect();
-        let entries: Vec<DigestEntry> = posts
-            .iter()
-            .zip(&views)
-            .map(|(p, (tv, av))| DigestEntry {
-                thread: tv,
-                post: PostView { author_display: &av.display, body: &p.body, attachments: &p.attachments, created_at_ms: p.created_at, redactions: &av.redactions },
-            })
-            .collect();
-        (OutboxKind::Digest, render::digest(&composer.gateway, &home_view, &entries, &to, now))
-    };
-    // A digest that cannot be sealed becomes the notice, never plaintext.
-    let (kind, rendered) = match composer.seal(who.id, &home_view.token, rendered, now) {
-        Ok(sealed) => (kind, sealed),
-        Err(_) => {
-            let notice = render::embargo_notice(&composer.gateway, &home_view.token, &to, now);
-            (OutboxKind::Notice, composer.seal(who.id, &home_view.token, notice.clone(), now).unwrap_or(notice))
-        }
-    };
-    posts::fill_outbox(tx, id, kind, &rendered).await?;
-    store::inbound::index_message_id(tx, &message_id, home.id, Some(who.id), Some(id)).await?;
+    summary.messages += messages.len() as u64;
+    summary.posts += messages.iter().map(|m| match &m.delivery.payload { Payload::Digest { posts } => posts.len() as u64, _ => 0 }).sum::<u64>();
     Ok(())
 }
 

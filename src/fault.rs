@@ -6,11 +6,13 @@
 pub(crate) const FAULT_HEADER: &str = "X-Casegate-Fault";
 
 /// Fail as the mail asks: `panic` panics, `abort` ends the process at once (what a stack
-/// overflow or an out-of-memory kill does). Anything else, or no header, does nothing.
+/// overflow or an out-of-memory kill does), `slow` takes two seconds. Anything else, or no
+/// header, does nothing.
 pub(crate) fn inject(raw: &[u8]) {
     match requested(raw).as_deref() {
         Some("panic") => panic!("injected fault: panic while parsing"),
         Some("abort") => std::process::abort(),
+        Some("slow") => std::thread::sleep(std::time::Duration::from_secs(2)),
         _ => {}
     }
 }

@@ -50,6 +50,47 @@ pub(crate) fn holder_is_dead(holder: &str, me: &str, alive: impl Fn(u32) -> bool
     holder != me && same_machine && pid != std::process::id() && !alive(pid)
 }
 
+/// Holders of this process whose work is in progress. A holder id of this process that is
+/// not here belongs to work that ended without releasing its rows (a panic, a cancelled
+/// future): it is as dead as a holder whose process is gone.
+static ACTIVE: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Marks `holder` as working in this process until dropped.
+#[derive(Debug)]
+pub(crate) struct Active(String);
+
+impl Active {
+    pub(crate) fn register(holder: &str) -> Active {
+        ACTIVE.lock().unwrap_or_else(|e| e.into_inner()).push(holder.to_string());
+        Active(holder.to_string())
+    }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        let mut active = ACTIVE.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = active.iter().position(|h| *h == self.0) {
+            active.swap_remove(i);
+        }
+    }
+}
+
+/// Whether the work of `holder` has certainly ended: its process on this machine is gone,
+/// or it is of this process and no longer [`Active`]. Holders on other machines are
+/// presumed alive until their hold expires.
+pub(crate) fn work_ended(holder: &str, me: &str) -> bool {
+    if holder_is_dead(holder, me, process_alive) {
+        return true;
+    }
+    let own = holder.split('/').nth(2) == Some(std::process::id().to_string().as_str()) && same_machine(holder, me);
+    own && !ACTIVE.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|h| h == holder)
+}
+
+fn same_machine(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<&str>, Vec<&str>) = (a.split('/').collect(), b.split('/').collect());
+    a.len() == 4 && b.len() == 4 && a[0] == b[0] && a[1] == b[1] && !a[1].starts_with("unknown")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +135,18 @@ mod tests {
             !holder_is_dead(&own_pid, me, gone),
             "another mailbox task of this process"
         );
+    }
+
+    #[test]
+    fn work_of_this_process_ends_when_it_is_no_longer_active() {
+        let me = holder_id(1);
+        let other = holder_id(2);
+        assert!(work_ended(&other, &me), "never registered: ended");
+        let active = Active::register(&other);
+        assert!(!work_ended(&other, &me), "in progress");
+        drop(active);
+        assert!(work_ended(&other, &me), "dropped (finished, panicked or cancelled)");
+        assert!(!work_ended("elsewhere/boot/1/aa", &me), "another machine: until the hold expires");
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub mod route;
 pub mod audience;
 pub mod render;
 pub mod compose;
+pub(crate) mod delivery;
+pub(crate) mod intake;
+pub(crate) mod outgoing;
 pub mod pgp;
 
 pub mod config;

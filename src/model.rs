@@ -194,9 +194,8 @@ impl World {
 pub enum Action {
     /// Post into an existing thread (case discussion, private thread or report thread).
     Post { thread: ThreadId, assurance: Assurance },
-    /// Open a new report from a mail to an intake address; `acknowledge` is false for mail
-    /// that must get no automatic answer (RFC 3834 §2: list mail).
-    OpenReport { assurance: Assurance, acknowledge: bool },
+    /// Open a new report from a mail to an intake address.
+    OpenReport { assurance: Assurance },
     /// Hold for a coordinator; `candidate` is the thread it would most likely belong to.
     Quarantine { candidate: Option<ThreadId> },
     /// Record only (duplicate, auto-reply, our own loop).

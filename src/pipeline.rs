@@ -8,13 +8,13 @@ use crate::mail::machine;
 use crate::mail::tokens::{self, GatewayAddress, SubjectToken};
 use crate::mail::{self, AddressBook, Inbound};
 use crate::model::*;
-use crate::pgp::{self, PgpState};
-use crate::render::Gateway;
+use crate::pgp;
 use crate::replykey;
 use crate::route::{self, Evidence, Policy, ReplyKeyEvidence, ThreadingVia};
 use crate::instance;
 use crate::store::inbound::{Attempt, Stored};
-use crate::store::posts::{self, NewPost, NewReport, PostResult, ReportResult};
+use crate::store::posts::{self, AckPlan, NewPost, NewReport, PostResult, ReportResult};
+use crate::{audience, delivery, intake};
 use crate::store::world::WorldQuery;
 use crate::store::{self, Store, StoreError};
 use futures_util::FutureExt;
@@ -78,10 +78,12 @@ pub struct Pipeline {
     max_size: u64,
     limits: mail::Limits,
     ack_interval_ms: i64,
+    ack_policy: crate::config::AckPolicy,
+    ack_max_per_hour: i64,
 }
 
-/// How many times processing of one stored mail may start (a panic, or the process dying
-/// on it, ends an attempt) before the mail is held as `processing-error` without being
+/// How many attempts to process one stored mail may end without a decision (a panic, or
+/// the process dying on it) before the mail is held as `processing-error` without being
 /// parsed again.
 pub const MAX_ATTEMPTS: i64 = 3;
 
@@ -94,20 +96,16 @@ const BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Pipeline {
     pub fn new(store: Store, cfg: &Config) -> Pipeline {
-        let composer = Composer {
-            gateway: Gateway { name: cfg.gateway.name.clone(), book: cfg.address_book() },
-            secret: cfg.gateway.secret.clone(),
-            max_attachment_bytes: cfg.outbound.max_attachment_bytes,
-            pgp: Arc::new(PgpState::new(cfg.pgp.keys.clone())),
-        };
         Pipeline {
             store,
-            composer: Arc::new(composer),
+            composer: Arc::new(Composer::from_config(cfg)),
             policy: Policy { min_assurance: cfg.posting.min_assurance },
             trusted_authserv_ids: cfg.posting.trusted_authserv_ids.clone(),
             max_size: cfg.inbound.max_message_bytes,
             limits: cfg.inbound.limits,
             ack_interval_ms: (cfg.intake.ack_interval_secs as i64).saturating_mul(1000),
+            ack_policy: cfg.intake.acknowledge,
+            ack_max_per_hour: i64::try_from(cfg.intake.ack_max_per_hour).unwrap_or(i64::MAX),
         }
     }
 
@@ -137,34 +135,35 @@ impl Pipeline {
         let message_id = mail::scan::message_id(raw);
         tracing::Span::current().record("message_id", message_id.as_deref().unwrap_or(""));
         let holder = instance::holder_id(rand::random());
-        let dead = |h: &str| instance::holder_is_dead(h, &holder, instance::process_alive);
+        let _active = instance::Active::register(&holder);
+        let ended = |h: &str| instance::work_ended(h, &holder);
         let now = store::now_ms();
-        let attempt = Attempt { holder: &holder, now, until: now + ATTEMPT_HOLD_MS, holder_is_dead: &dead };
-        let (id, mut attempts) = match self.store.store_raw(raw, message_id.as_deref(), source, source_ref, &attempt).await? {
+        let attempt = Attempt { holder: &holder, now, until: now + ATTEMPT_HOLD_MS, holder_is_dead: &ended };
+        let (id, mut failures) = match self.store.store_raw(raw, message_id.as_deref(), source, source_ref, &attempt).await? {
             Stored::Done(id) => return self.already_done(id).await,
             Stored::Busy(id) => return self.await_other_attempt(id).await,
-            stored => (stored.id(), stored.attempts()),
+            stored => (stored.id(), stored.failures()),
         };
         loop {
-            if attempts > MAX_ATTEMPTS {
+            if failures >= MAX_ATTEMPTS {
                 return self.hold_poison(id, raw).await;
             }
             match AssertUnwindSafe(self.process(id, raw, message_id.as_deref())).catch_unwind().await {
                 Ok(Err(e)) if e.is_transient() => {
-                    if let Err(f) = self.store.forget_attempt(id, &holder).await {
-                        warn!(error = %f, "could not uncount the attempt");
+                    if let Err(f) = self.store.release_attempt(id, &holder).await {
+                        warn!(error = %f, "could not release the mail; its hold expires by itself");
                     }
                     return Err(e);
                 }
                 Ok(result) => return result,
                 Err(panic) => {
                     let error = panic_message(panic.as_ref());
-                    warn!(%error, attempt = attempts, "processing panicked");
+                    warn!(%error, failures, "processing panicked");
                     let now = store::now_ms();
                     let next = Attempt { now, until: now + ATTEMPT_HOLD_MS, ..attempt };
-                    attempts = self.store.retry_attempt(id, &error, &next).await?;
-                    if attempts == 0 {
-                        return self.already_done(id).await;
+                    match self.store.retry_attempt(id, &error, &next).await? {
+                        Some(f) => failures = f,
+                        None => return self.already_done(id).await,
                     }
                 }
             }
@@ -222,8 +221,8 @@ impl Pipeline {
         Ok(outcome)
     }
 
-    /// A mail whose processing did not finish in [`MAX_ATTEMPTS`] attempts: held with the
-    /// last failure seen, without parsing it again.
+    /// A mail whose processing failed [`MAX_ATTEMPTS`] times: held with the last failure
+    /// seen, without parsing it again.
     async fn hold_poison(&self, id: i64, raw: &[u8]) -> Result<Outcome, PipelineError> {
         let error = self.store.last_error(id).await?.unwrap_or_else(|| "the process ended while processing this mail".into());
         let error = format!("{error} (gave up after {MAX_ATTEMPTS} attempts)");
@@ -352,7 +351,6 @@ impl Pipeline {
         ev.direct_recipients = inb.direct_recipients();
         ev.duplicate = self.store.is_duplicate(mail::scan::message_id(raw).as_deref(), raw, id).await?;
         ev.machine = machine::classify(inb, self.book());
-        ev.no_automatic_answer = machine::no_automatic_answer(inb);
         ev.dmarc = mail::auth_results::dmarc_result(inb, &self.trusted_authserv_ids);
         for addr in inb.recipient_addresses() {
             self.address_signal(&addr, ev);
@@ -399,6 +397,7 @@ impl Pipeline {
     /// there first means: nothing to do), then decides duplicates (SPEC §3 stage 2) where no
     /// concurrent delivery can slip between the check and the write.
     async fn apply(&self, id: i64, raw: &[u8], message_id: Option<&str>, a: &Analysis) -> Result<Outcome, PipelineError> {
+        let plan = self.plan(a);
         let mut tx = self.store.begin_write().await?;
         if !store::inbound::claim(&mut tx, id).await? {
             drop(tx);
@@ -418,12 +417,12 @@ impl Pipeline {
         match &d.action {
             Action::Post { thread: t, assurance } => {
                 thread = Some(*t);
-                let r = self.apply_post(&mut tx, id, a, *t, *assurance).await?;
+                let r = self.apply_post(&mut tx, id, a, *t, *assurance, &plan).await?;
                 out.post_id = Some(r.post_id);
                 out.recipients = r.outbox.iter().map(|o| o.1.clone()).collect();
             }
-            Action::OpenReport { assurance, acknowledge } => {
-                let r = self.apply_report(&mut tx, id, a, *assurance, *acknowledge).await?;
+            Action::OpenReport { assurance } => {
+                let r = self.apply_report(&mut tx, id, a, *assurance, &plan).await?;
                 thread = Some(r.thread);
                 out.report = Some(r.report.clone());
                 out.thread = Some(format!("report:{}", r.report));
@@ -494,6 +493,44 @@ impl Pipeline {
         Ok(())
     }
 
+    /// What a post or a new report will send, decided before the transaction: the
+    /// audience (who gets the content, who the notice, who the digest, SPEC §6), each
+    /// delivery's Message-ID, and for a report the acknowledgement (SPEC §8).
+    fn plan(&self, a: &Analysis) -> Plan {
+        let author = a.evidence.from.as_deref().and_then(|f| a.world.contact_by_email(f)).map(|c| c.id);
+        match &a.decision.action {
+            Action::Post { thread, .. } => match a.world.thread(*thread) {
+                Some(t) => self.fan_out(&fan_out_world(a), t, author, &a.evidence.direct_recipients),
+                None => Plan::default(),
+            },
+            Action::OpenReport { .. } => {
+                let (world, thread) = provisional_report(a, author);
+                let mut plan = self.fan_out(&world, &thread, author, &[]);
+                plan.ack = a.inbound.as_ref().and_then(|inb| self.ack_plan(inb, &a.evidence));
+                plan
+            }
+            _ => Plan::default(),
+        }
+    }
+
+    fn fan_out(&self, world: &World, thread: &ThreadSnap, author: Option<ContactId>, direct: &[String]) -> Plan {
+        let post = crate::actions::plan_post(&self.composer, world, thread, author, false, direct);
+        Plan { post, ack: None }
+    }
+
+    /// SPEC §8: the acknowledgement of a new report, within the rate limits.
+    fn ack_plan(&self, inb: &Inbound, ev: &Evidence) -> Option<AckPlan> {
+        let rcpt = intake::acknowledgement_to(inb, sender_authenticated(ev), self.book(), self.ack_policy)?;
+        let now = store::now_ms();
+        Some(AckPlan {
+            rcpt,
+            message_id: posts::new_message_id(&self.book().domain),
+            sender_since: now - self.ack_interval_ms,
+            global_since: now - 3_600_000,
+            global_max: self.ack_max_per_hour,
+        })
+    }
+
     async fn apply_post(
         &self,
         tx: &mut store::Tx<'_>,
@@ -501,12 +538,14 @@ impl Pipeline {
         a: &Analysis,
         thread: ThreadId,
         assurance: Assurance,
+        plan: &Plan,
     ) -> Result<PostResult, PipelineError> {
         let inb = a.inbound.as_ref().ok_or_else(|| StoreError::Invalid("post without a parsed mail".into()))?;
         let t = a.world.thread(thread).ok_or_else(|| StoreError::NotFound(format!("thread {thread}")))?;
         let author = a.evidence.from.as_deref().and_then(|f| a.world.contact_by_email(f)).map(|c| c.id);
         let np = NewPost {
-            thread: t,
+            thread: t.id,
+            case: audience::case_of_thread(&a.world, t).map(|c| c.id),
             author,
             source: PostSource::Email,
             body: &inb.text,
@@ -517,7 +556,7 @@ impl Pipeline {
             pinned: false,
             direct: &a.evidence.direct_recipients,
         };
-        Ok(posts::insert_post(tx, &self.composer, &fan_out_world(a).as_ref(), &np).await?)
+        Ok(posts::insert_post(tx, &np, &plan.post).await?)
     }
 
     async fn apply_report(
@@ -526,7 +565,7 @@ impl Pipeline {
         id: i64,
         a: &Analysis,
         assurance: Assurance,
-        acknowledge: bool,
+        plan: &Plan,
     ) -> Result<ReportResult, PipelineError> {
         let inb = a.inbound.as_ref().ok_or_else(|| StoreError::Invalid("report without a parsed mail".into()))?;
         let from = inb.from.as_ref().ok_or_else(|| StoreError::Invalid("report without From".into()))?;
@@ -539,11 +578,9 @@ impl Pipeline {
             inbound: id,
             inbound_message_id: inb.message_id.as_deref(),
             assurance,
-            ack_interval_ms: self.ack_interval_ms,
-            acknowledge,
             candidates: &pgp::open::candidate_keys(inb, &from.key(), store::now_ms()),
         };
-        Ok(posts::open_report(tx, &self.composer, &fan_out_world(a).as_ref(), &nr).await?)
+        Ok(posts::open_report(tx, &nr, &plan.post, plan.ack.as_ref()).await?)
     }
 
     fn outcome(&self, id: i64, a: &Analysis) -> Outcome {
@@ -563,7 +600,7 @@ impl Pipeline {
             case: t.and_then(|t| t.case).and_then(|c| a.world.case(c)).map(|c| c.public_id.clone()),
             report: None,
             assurance: match a.decision.action {
-                Action::Post { assurance, .. } | Action::OpenReport { assurance, .. } => Some(assurance),
+                Action::Post { assurance, .. } | Action::OpenReport { assurance } => Some(assurance),
                 _ => None,
             },
             post_id: None,
@@ -571,6 +608,35 @@ impl Pipeline {
             recipients: vec![],
         }
     }
+}
+
+/// Whether the From address of a mail is proven, whoever sent it (known contact or not):
+/// a trusted DMARC pass, or a good signature over the whole mail by a certificate that
+/// names the From address.
+fn sender_authenticated(ev: &Evidence) -> bool {
+    let from = ev.from.as_deref().unwrap_or_default();
+    let signed = ev.protection.as_ref().is_some_and(|p| {
+        p.coverage == pgp::Coverage::Full && p.signature == pgp::SigStatus::Good && p.refusal.is_none() && p.signer_user_ids.iter().any(|u| u.eq_ignore_ascii_case(from))
+    });
+    ev.dmarc == crate::mail::auth_results::Dmarc::Pass || signed
+}
+
+/// What one mail's post will send, decided before its transaction.
+#[derive(Debug, Default)]
+struct Plan {
+    post: delivery::PostPlan,
+    ack: Option<AckPlan>,
+}
+
+/// The report thread a new report will get, for deciding its audience before it exists:
+/// coordinators and the reporter (SPEC §6.1). Its ids are placeholders.
+fn provisional_report(a: &Analysis, reporter: Option<ContactId>) -> (World, ThreadSnap) {
+    let mut world = fan_out_world(a).into_owned();
+    let thread = ThreadSnap { id: -1, kind: ThreadKind::Report, case: None, org: None, report: Some(-1) };
+    let report = ReportSnap { id: -1, public_id: String::new(), reporter: reporter.unwrap_or(-1), state: ReportState::New, case: None, thread: -1, subject: String::new() };
+    world.reports.push(report);
+    world.threads.push(thread.clone());
+    (world, thread)
 }
 
 /// The world the fan-out sees: content that arrived encrypted leaves only encrypted, so

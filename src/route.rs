@@ -49,8 +49,6 @@ pub struct Evidence {
     /// An earlier processed mail has the same Message-ID (or the same bytes).
     pub duplicate: bool,
     pub machine: MachineClass,
-    /// Why no automatic answer may be sent (RFC 3834 §2: list mail), if so.
-    pub no_automatic_answer: Option<String>,
     /// The outbox item named by a VERP bounce address, when verified.
     pub bounce_outbox: Option<OutboxId>,
     /// Lowercase From address.
@@ -88,7 +86,6 @@ impl Evidence {
             damaged: Vec::new(),
             duplicate: false,
             machine: MachineClass::Human,
-            no_automatic_answer: None,
             bounce_outbox: None,
             from: None,
             dmarc: Dmarc::Absent,
@@ -155,8 +152,7 @@ pub fn decide(ev: &Evidence, world: &World, policy: &Policy) -> Decision {
             if replayed(ev, None) {
                 return Decision::quarantine(Reason::CiphertextReplayed, None);
             }
-            let acknowledge = ev.no_automatic_answer.is_none();
-            return Decision::new(Action::OpenReport { assurance: assurance(ev, world, None), acknowledge }, Reason::NewReport);
+            return Decision::new(Action::OpenReport { assurance: assurance(ev, world, None) }, Reason::NewReport);
         }
         Ok(None) => return Decision::quarantine(Reason::NoTarget, None),
         Err((reason, candidate)) => return Decision::quarantine(reason, candidate),
@@ -479,18 +475,6 @@ mod tests {
     fn disagreeing_signals_are_never_guessed() {
         let mut e = ev("alice@acme.example");
         e.reply_keys.push(ReplyKeyEvidence::Valid { thread: 101, contact: ALICE });
-    #[test]
-    fn a_reply_key_does_not_authenticate_a_from_that_failed_dmarc() {
-        let mut e = ev("alice@acme.example");
-        e.reply_keys.push(ReplyKeyEvidence::Valid { thread: 100, contact: ALICE });
-        e.dmarc = Dmarc::Fail;
-        assert_eq!(decide(&e, &world(), &POLICY).reason, Reason::BelowAssurance { have: Assurance::Address, need: Assurance::Dmarc });
-        for vendor_without_dmarc in [Dmarc::None, Dmarc::Absent] {
-            e.dmarc = vendor_without_dmarc;
-            assert_eq!(decide(&e, &world(), &POLICY).action, Action::Post { thread: 100, assurance: Assurance::ReplyKey });
-        }
-    }
-
         e.case_addresses.push("VU#111111".into());
         assert_eq!(decide(&e, &world(), &POLICY).reason.code(), "conflicting-identifiers");
     }
@@ -539,9 +523,7 @@ mod tests {
         let mut e = ev("someone@else.example");
         assert_eq!(decide(&e, &world(), &POLICY).reason, Reason::NoTarget);
         e.to_intake = true;
-        assert_eq!(decide(&e, &world(), &POLICY).action, Action::OpenReport { assurance: Assurance::None, acknowledge: true });
-        e.no_automatic_answer = Some("Precedence: list".into());
-        assert_eq!(decide(&e, &world(), &POLICY).action, Action::OpenReport { assurance: Assurance::None, acknowledge: false });
+        assert_eq!(decide(&e, &world(), &POLICY).action, Action::OpenReport { assurance: Assurance::None });
     }
 
     #[test]

@@ -57,6 +57,7 @@ async fn digest_readers_get_one_redacted_message_per_case() {
     }
     let s = casegate::digest::send_digests(&g.store, &g.pipeline.composer).await.unwrap();
     assert_eq!((s.messages, s.posts, s.dropped), (1, 2, 0));
+    support::send(&g).await;
     let items = g.store.list_outbox(None, 100).await.unwrap();
     let digest: Vec<_> = items.iter().filter(|i| i.kind == "digest").collect();
     assert_eq!(digest.len(), 1);

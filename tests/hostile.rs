@@ -106,10 +106,12 @@ fn files_casegate_creates_are_private_whatever_the_umask() {
         let dir = tmp.path().join("gw");
         under_umask(umask, None, &["init", dir.to_str().unwrap(), "--domain", "cert.example"], None);
         let cfg = dir.join("casegate.toml");
+        under_umask(umask, Some(&cfg), &["org", "add", "CERT", "--kind", "coordinator", "--domain", "cert.example"], None);
+        under_umask(umask, Some(&cfg), &["contact", "add", "cora@cert.example", "--name", "Cora", "--org", "CERT"], None);
         let mail = fixture("01-new-report-plain.eml");
         under_umask(umask, Some(&cfg), &["deliver"], Some(&mail));
         under_umask(umask, Some(&cfg), &["outbox", "send"], None);
-        assert!(std::fs::read_dir(dir.join("outbox")).unwrap().count() > 0, "the acknowledgement was written");
+        assert!(std::fs::read_dir(dir.join("outbox")).unwrap().count() > 0, "the coordinator's copy was written");
         assert_eq!(exposed(&dir), Vec::<String>::new(), "readable by others after init, deliver and send under umask {umask}");
     }
 }

@@ -97,6 +97,22 @@ async fn a_mail_that_kills_the_process_is_quarantined_after_its_attempts() {
     assert_eq!(count(&g.store, "SELECT COUNT(*) FROM quarantine WHERE reason = 'processing-error'").await, 1);
 }
 
+/// An attempt abandoned half-way (its future dropped: a timeout, a shutdown) does not
+/// block the mail: the next offer takes it over at once instead of waiting for the hold
+/// to expire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_attempt_does_not_hold_the_mail() {
+    let world: support::WorldDesc = toml::from_str(support::ONE_VENDOR_WORLD).unwrap();
+    let g = support::gateway(&world).await;
+    let raw = poison("slow", 5);
+    let cut = tokio::time::timeout(std::time::Duration::from_millis(300), g.pipeline.ingest(&raw, "test", "first")).await;
+    assert!(cut.is_err(), "the first attempt was not cut short");
+    let start = std::time::Instant::now();
+    let o = g.pipeline.ingest(&raw, "test", "second").await.expect("the second offer is processed");
+    assert_eq!(o.decision, "post");
+    assert!(start.elapsed() < std::time::Duration::from_secs(20), "waited for the abandoned attempt's hold");
+}
+
 /// The same bytes offered ten times at once (ten MTA deliveries, an IMAP re-fetch racing a
 /// Maildir scan) make one post and one fan-out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

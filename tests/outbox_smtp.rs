@@ -36,6 +36,17 @@ fn cfg(port: u16, concurrency: usize) -> OutboundConfig {
     }
 }
 
+/// The composer of a gateway at gw.example; the items here carry their bytes already.
+fn composer() -> std::sync::Arc<casegate::compose::Composer> {
+    let book = casegate::mail::AddressBook { domain: "gw.example".into(), local_part: "cases".into(), intake: vec![], case_prefix: "VU#".into() };
+    std::sync::Arc::new(casegate::compose::Composer {
+        gateway: casegate::render::Gateway { name: "GW".into(), book },
+        secret: vec![7; 32],
+        max_attachment_bytes: 10 << 20,
+        pgp: std::sync::Arc::new(casegate::pgp::PgpState::new(None)),
+    })
+}
+
 async fn store(tmp: &tempfile::TempDir) -> Store {
     let store = Store::open(&format!("sqlite://{}/t.db", tmp.path().display()))
         .await
@@ -150,7 +161,7 @@ async fn delivers_exact_bytes_over_reused_connections() {
     let items = queue(&store, 20, 0).await;
 
     assert_eq!(
-        send_due(&store, &transport, &cfg).await.unwrap(),
+        send_due(&store, &composer(), &transport, &cfg).await.unwrap(),
         summary(20, 0, 0, 0)
     );
 
@@ -199,8 +210,7 @@ async fn transient_reply_retries_later_then_delivers() {
     let busy_cfg = cfg(busy.port, 8);
     let before = now_ms();
 
-    let s = send_due(
-        &store,
+    let s = send_due(&store, &composer(),
         &Transport::from_config(&busy_cfg).unwrap(),
         &busy_cfg,
     )
@@ -229,7 +239,7 @@ async fn transient_reply_retries_later_then_delivers() {
     let transport = Transport::from_config(&good_cfg).unwrap();
     // Not due yet: nothing is sent.
     assert_eq!(
-        send_due(&store, &transport, &good_cfg).await.unwrap(),
+        send_due(&store, &composer(), &transport, &good_cfg).await.unwrap(),
         summary(0, 0, 0, 0)
     );
     sqlx::query("UPDATE outbox SET next_attempt_at = next_attempt_at - 120000")
@@ -237,7 +247,7 @@ async fn transient_reply_retries_later_then_delivers() {
         .await
         .unwrap();
     assert_eq!(
-        send_due(&store, &transport, &good_cfg).await.unwrap(),
+        send_due(&store, &composer(), &transport, &good_cfg).await.unwrap(),
         summary(3, 0, 0, 0)
     );
     assert_eq!(good.wait_for(3).len(), 3);
@@ -254,7 +264,7 @@ async fn refused_connection_is_retried() {
     let items = queue(&store, 2, 0).await;
     let cfg = cfg(free_port(), 8);
 
-    let s = send_due(&store, &Transport::from_config(&cfg).unwrap(), &cfg)
+    let s = send_due(&store, &composer(), &Transport::from_config(&cfg).unwrap(), &cfg)
         .await
         .unwrap();
     assert_eq!(s, summary(0, 2, 0, 0));
@@ -272,7 +282,7 @@ async fn permanent_reply_fails_at_once_with_history() {
     let sink = SmtpSink::start(&["-B", reply, "-f", "RCPT"]);
     let cfg = cfg(sink.port, 8);
 
-    let s = send_due(&store, &Transport::from_config(&cfg).unwrap(), &cfg)
+    let s = send_due(&store, &composer(), &Transport::from_config(&cfg).unwrap(), &cfg)
         .await
         .unwrap();
     assert_eq!(s, summary(0, 0, 2, 0));
@@ -295,7 +305,7 @@ async fn permanent_reply_fails_at_once_with_history() {
     assert_eq!(Some(h[0].2.as_str()), r.last_reply.as_deref());
     assert!(sink.messages().is_empty());
     // Failed is final: a later pass leaves it alone.
-    let again = send_due(&store, &Transport::from_config(&cfg).unwrap(), &cfg)
+    let again = send_due(&store, &composer(), &Transport::from_config(&cfg).unwrap(), &cfg)
         .await
         .unwrap();
     assert_eq!(again, summary(0, 0, 0, 0));
@@ -310,7 +320,7 @@ async fn transient_failure_after_five_days_is_dead() {
     let sink = SmtpSink::start(&["-r", "MAIL"]);
     let cfg = cfg(sink.port, 8);
 
-    let s = send_due(&store, &Transport::from_config(&cfg).unwrap(), &cfg)
+    let s = send_due(&store, &composer(), &Transport::from_config(&cfg).unwrap(), &cfg)
         .await
         .unwrap();
     assert_eq!(s, summary(0, 1, 0, 1));
@@ -330,11 +340,11 @@ async fn a_clean_run_sends_nothing_twice() {
     let transport = Transport::from_config(&cfg).unwrap();
 
     assert_eq!(
-        send_due(&store, &transport, &cfg).await.unwrap(),
+        send_due(&store, &composer(), &transport, &cfg).await.unwrap(),
         summary(12, 0, 0, 0)
     );
     assert_eq!(
-        send_due(&store, &transport, &cfg).await.unwrap(),
+        send_due(&store, &composer(), &transport, &cfg).await.unwrap(),
         summary(0, 0, 0, 0)
     );
 

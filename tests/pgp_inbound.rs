@@ -201,6 +201,7 @@ async fn stored_text(w: &World) -> String {
         .fetch_all(pool)
         .await
         .expect("attachments");
+    support::send(&w.gw).await;
     let outbox: Vec<Vec<u8>> = sqlx::query_scalar("SELECT bytes FROM outbox")
         .fetch_all(pool)
         .await

@@ -143,6 +143,9 @@ fn setup() -> Scenario {
         .expect("init");
     assert!(init.status.success());
     let cfg = dir.join("casegate.toml");
+    // Our MX's Authentication-Results are trusted (DMARC evidence for reporters).
+    let text = std::fs::read_to_string(&cfg).expect("config");
+    std::fs::write(&cfg, format!("{text}\n[posting]\ntrusted_authserv_ids = [\"mx.cert.example\"]\n")).expect("config");
     let c = cfg.as_path();
     assert!(ok(c, &["keys", "generate", "--name", "CERT Coordination"]).contains("wrote"));
     let gateway_cert = ok(c, &["keys", "export"]).into_bytes();
@@ -205,6 +208,7 @@ fn encrypted_report(s: &mut Scenario) {
         ("To", "security@cert.example"),
         ("Subject", "..."),
         ("Message-ID", "<r1@reporter.example>"),
+        ("Authentication-Results", "mx.cert.example; dmarc=pass header.from=reporter.example"),
     ]);
     let armored = rex.encrypt_sign(
         "rex@reporter.example",

@@ -7,6 +7,7 @@ const WORLD: &str = r#"
 [gateway]
 domain = "cert.example"
 intake = ["security@cert.example"]
+trusted_authserv_ids = ["mx.cert.example"]
 [[org]]
 name = "CERT Team"
 kind = "coordinator"
@@ -17,7 +18,50 @@ org = "CERT Team"
 "#;
 
 fn report(i: u32, from: &str) -> String {
-    format!("From: {from}\r\nTo: security@cert.example\r\nSubject: report {i}\r\nMessage-ID: <p{i}@example.net>\r\n\r\nbody {i}\r\n")
+    let domain = from.rsplit_once('@').map(|(_, d)| d.trim_end_matches('>')).unwrap_or_default();
+    format!(
+        "From: {from}\r\nTo: security@cert.example\r\nSubject: report {i}\r\nMessage-ID: <p{i}@example.net>\r\n\
+         Authentication-Results: mx.cert.example; dmarc=pass header.from={domain}\r\n\r\nbody {i}\r\n"
+    )
+}
+
+/// A report whose From nobody vouches for (no trusted DMARC pass, no signature).
+fn forged_report(i: u32, from: &str) -> String {
+    format!("From: {from}\r\nTo: security@cert.example\r\nSubject: report {i}\r\nMessage-ID: <f{i}@example.net>\r\n\r\nbody {i}\r\n")
+}
+
+async fn acks(g: &support::Gateway) -> Vec<(String, Vec<u8>)> {
+    support::send(g).await;
+    sqlx::query_as("SELECT rcpt, bytes FROM outbox WHERE kind = 'acknowledgement' ORDER BY id").fetch_all(&g.store.pool).await.unwrap()
+}
+
+/// Backscatter (RFC 3834 §2): a forged From on a new report must not make the gateway mail
+/// a third party. Reports are opened, but only authenticated senders outside the gateway's
+/// own domain are acknowledged, to the bare address (no display name text), within a
+/// global limit.
+#[tokio::test]
+async fn acknowledgements_do_not_become_backscatter() {
+    let world: support::WorldDesc = toml::from_str(WORLD).unwrap();
+    let mut g = support::gateway(&world).await;
+    g.cfg.intake.ack_max_per_hour = 3;
+    let p = casegate::pipeline::Pipeline::new(g.store.clone(), &g.cfg);
+    let forged = forged_report(1, "\"Win a prize at https://spam.example\" <victim@elsewhere.example>");
+    assert_eq!(p.ingest(forged.as_bytes(), "t", "1").await.unwrap().decision, "open-report");
+    assert_eq!(p.ingest(report(2, "security@cert.example").as_bytes(), "t", "2").await.unwrap().decision, "open-report");
+    assert_eq!(p.ingest(report(3, "someone@mx.cert.example").as_bytes(), "t", "3").await.unwrap().decision, "open-report");
+    assert!(acks(&g).await.is_empty(), "an unauthenticated or own-domain sender was acknowledged");
+    let named = report(4, "\"Buy now at spam.example\" <r4@example.net>");
+    assert_eq!(p.ingest(named.as_bytes(), "t", "4").await.unwrap().decision, "open-report");
+    let sent = acks(&g).await;
+    assert_eq!(sent.len(), 1);
+    let text = String::from_utf8_lossy(&sent[0].1).into_owned();
+    let to = text.lines().find(|l| l.starts_with("To:")).unwrap_or_default().to_string();
+    assert_eq!(to.trim(), "To: <r4@example.net>", "the acknowledgement goes to the bare address");
+    assert!(!text.contains("spam.example") && !text.contains("Buy now"), "{text}");
+    for i in 5..10 {
+        p.ingest(report(i, &format!("r{i}@example.net")).as_bytes(), "t", &i.to_string()).await.unwrap();
+    }
+    assert_eq!(acks(&g).await.len(), 3, "the global limit (3 per hour here) holds whatever the sender");
 }
 
 #[tokio::test]
@@ -47,6 +91,7 @@ async fn one_acknowledgement_per_sender_per_interval() {
     assert!(c.recipients.contains(&"other@example.net".to_string()));
     let acks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE kind = 'acknowledgement'").fetch_one(&g.store.pool).await.unwrap();
     assert_eq!(acks, 2);
+    support::send(&g).await;
     let ack: Vec<u8> = sqlx::query_scalar("SELECT bytes FROM outbox WHERE kind = 'acknowledgement' ORDER BY id LIMIT 1").fetch_one(&g.store.pool).await.unwrap();
     let text = String::from_utf8_lossy(&ack);
     assert!(text.contains("Auto-Submitted: auto-replied"));
@@ -58,6 +103,7 @@ async fn a_bounce_to_a_verp_address_fails_that_item() {
     let world: support::WorldDesc = toml::from_str(WORLD).unwrap();
     let g = support::gateway(&world).await;
     g.pipeline.ingest(report(1, "r@example.net").as_bytes(), "t", "1").await.unwrap();
+    support::send(&g).await;
     let (id, verp): (i64, String) = sqlx::query_as("SELECT id, envelope_from FROM outbox WHERE kind = 'acknowledgement'")
         .fetch_one(&g.store.pool)
         .await

@@ -11,6 +11,7 @@ const WORLD: &str = r#"
 [gateway]
 domain = "cert.example"
 intake = ["security@cert.example"]
+trusted_authserv_ids = ["mx.cert.example"]
 [[org]]
 name = "CERT Team"
 kind = "coordinator"
@@ -19,6 +20,9 @@ domains = ["cert.example"]
 email = "cora@cert.example"
 org = "CERT Team"
 "#;
+
+/// Our MX says the reporters' domain passed DMARC: they get acknowledgements.
+const DMARC: &str = "Authentication-Results: mx.cert.example; dmarc=pass header.from=example.net\r\n";
 
 fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -59,7 +63,7 @@ async fn serve_ingests_the_maildir_sends_and_stops_on_sigterm() {
         std::fs::create_dir_all(maildir.join(sub)).unwrap();
     }
     for i in 0..5 {
-        let mail = format!("From: R{i} <r{i}@example.net>\r\nTo: security@cert.example\r\nSubject: report {i}\r\nMessage-ID: <s{i}@example.net>\r\n\r\nbody {i}\r\n");
+        let mail = format!("From: R{i} <r{i}@example.net>\r\nTo: security@cert.example\r\nSubject: report {i}\r\nMessage-ID: <s{i}@example.net>\r\n{DMARC}\r\nbody {i}\r\n");
         std::fs::write(maildir.join("new").join(format!("170000000{i}.M1P1.host")), mail).unwrap();
     }
     // Stand in for systemd: serve reports READY=1 on NOTIFY_SOCKET (Type=notify).
@@ -85,7 +89,7 @@ async fn serve_ingests_the_maildir_sends_and_stops_on_sigterm() {
     let outbox = g.dir.path().join("outbox");
     wait_until("notifications written", Duration::from_secs(30), || count(&outbox) == 10);
     // A mail arriving while serve runs.
-    let late = "From: Late <late@example.net>\r\nTo: security@cert.example\r\nSubject: late\r\nMessage-ID: <late@example.net>\r\n\r\nx\r\n";
+    let late = format!("From: Late <late@example.net>\r\nTo: security@cert.example\r\nSubject: late\r\nMessage-ID: <late@example.net>\r\n{DMARC}\r\nx\r\n");
     std::fs::write(maildir.join("tmp").join("1700000009.M1P1.host"), late).unwrap();
     std::fs::rename(maildir.join("tmp").join("1700000009.M1P1.host"), maildir.join("new").join("1700000009.M1P1.host")).unwrap();
     wait_until("late mail routed", Duration::from_secs(30), || count(&outbox) == 12);

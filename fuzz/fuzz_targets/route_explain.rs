@@ -99,7 +99,6 @@ fuzz_target!(|raw: &[u8]| {
     ev.from = inb.from.as_ref().map(|f| f.key());
     ev.direct_recipients = inb.direct_recipients();
     ev.machine = machine::classify(&inb, &book);
-    ev.no_automatic_answer = machine::no_automatic_answer(&inb);
     ev.dmarc = auth_results::dmarc_result(&inb, &["mx.cert.example".to_string()]);
     for addr in inb.recipient_addresses() {
         address_signal(&addr, &book, &mut ev);

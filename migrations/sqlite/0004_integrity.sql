@@ -1,10 +1,10 @@
 -- Ingest integrity (SPEC §3): attempts per stored mail, and at most one effect per mail.
 
--- How many times processing of the mail started, and the last failure seen. A mail whose
--- processing failed (a panic, or the process died) too often is quarantined as
--- `processing-error` without being parsed again.
--- The process working on it holds it until `attempt_until` (or until it is seen dead), so
--- that concurrent offers of the same bytes wait instead of counting as failed attempts.
+-- How many attempts to process the mail ended without a decision (a panic, or the process
+-- died while holding it), and the last failure seen. A mail that failed too often is
+-- quarantined as `processing-error` without being parsed again. The attempt in progress
+-- holds the mail until `attempt_until` (or until its work is seen to have ended), so that
+-- concurrent offers of the same bytes wait for it instead of processing the mail again.
 ALTER TABLE inbound_messages ADD COLUMN attempts BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE inbound_messages ADD COLUMN last_error TEXT;
 ALTER TABLE inbound_messages ADD COLUMN attempt_holder TEXT;

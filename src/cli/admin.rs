@@ -101,7 +101,7 @@ fn explanation(a: &Analysis, has_usable_key: &(dyn Fn(ContactId) -> bool + Sync)
     let ev = &a.evidence;
     let (target, assurance) = match &a.decision.action {
         Action::Post { thread, assurance } => (Some(*thread), *assurance),
-        Action::OpenReport { assurance, .. } => (None, *assurance),
+        Action::OpenReport { assurance } => (None, *assurance),
         Action::Quarantine { candidate } => (*candidate, crate::route::assurance(ev, &a.world, None)),
         _ => (None, crate::route::assurance(ev, &a.world, None)),
     };

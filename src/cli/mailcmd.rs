@@ -190,7 +190,7 @@ pub async fn outbox(cfg: &Config, cmd: &OutboxCmd) -> CmdResult {
         }
         OutboxCmd::Send { json } => {
             let transport = crate::outbound::transport::Transport::from_config(&cfg.outbound)?;
-            let s = crate::outbound::worker::send_due(&store, &transport, &cfg.outbound).await?;
+            let s = crate::outbound::worker::send_due(&store, &std::sync::Arc::new(crate::compose::Composer::from_config(cfg)), &transport, &cfg.outbound).await?;
             if *json {
                 output::json(&s);
             } else {

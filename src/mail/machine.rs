@@ -95,37 +95,8 @@ const AUTO_HEADERS: &[&str] = &["X-Autoreply", "X-Autorespond", "X-Autoresponder
 
 /// RFC 3834 §3.1.8 discusses `Precedence`: these values mark machine mail. `list` is
 /// not among them: a person's mail that came through a mailing list is still a person's
-/// (it is only never answered, see [`no_automatic_answer`]).
+/// (it is only never answered, see `intake`).
 const AUTO_PRECEDENCE: &[&str] = &["bulk", "junk", "auto_reply"];
-
-/// The RFC 2369 and RFC 2919 list header fields.
-const LIST_HEADERS: &[&str] = &[
-    "List-Id",
-    "List-Post",
-    "List-Unsubscribe",
-    "List-Subscribe",
-    "List-Help",
-    "List-Owner",
-    "List-Archive",
-];
-
-/// Why a mail must not get an automatic answer (the acknowledgement of a report), if it
-/// must not. RFC 3834 §2: no automatic response to a mail with `Precedence: list` (or
-/// bulk, junk) or with a List-* header field; the mail itself is routed as usual.
-pub fn no_automatic_answer(inbound: &Inbound) -> Option<String> {
-    let precedence = inbound.header_values("Precedence").find(|v| {
-        ["list", "bulk", "junk"]
-            .iter()
-            .any(|p| v.trim().eq_ignore_ascii_case(p))
-    });
-    if let Some(value) = precedence {
-        return Some(format!("Precedence: {}", value.trim()));
-    }
-    let list = LIST_HEADERS
-        .iter()
-        .find(|name| inbound.header_values(name).next().is_some());
-    list.map(|name| format!("{name} header (mailing list)"))
-}
 
 fn auto_reply_signal(inbound: &Inbound) -> Option<String> {
     // RFC 3834 §5: any value other than "no" (parameters after ';' aside) is automatic.
@@ -399,14 +370,11 @@ mod tests {
     }
 
     #[test]
-    fn list_mail_is_human_but_never_answered() {
+    fn list_mail_is_human() {
         let list = mail("alice@vendor.example", "x", &[("Precedence", "list")]);
         assert_eq!(classify(&list, &book()), MachineClass::Human);
-        assert_eq!(no_automatic_answer(&list).as_deref(), Some("Precedence: list"));
         let footer = mail("alice@vendor.example", "x", &[("List-Id", "<psirt.lists.vendor.example>")]);
         assert_eq!(classify(&footer, &book()), MachineClass::Human);
-        assert!(no_automatic_answer(&footer).is_some());
-        assert_eq!(no_automatic_answer(&human()), None);
     }
 
     #[test]

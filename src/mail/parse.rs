@@ -649,7 +649,8 @@ fn join_texts(texts: Vec<String>) -> String {
     }
 }
 
-/// [`normalize_text`] reusing the string's buffer: CR LF and lone CR become LF in place.
+/// LF line ends (CR LF and lone CR become LF, in place), no leading blank lines, no
+/// trailing space; the string's buffer is reused.
 fn normalize_owned(text: String) -> String {
     if !text.contains('\r') && !text.starts_with('\n') && text.trim_end().len() == text.len() {
         return text;
@@ -679,26 +680,6 @@ fn normalize_owned(text: String) -> String {
     text.truncate(end);
     text.drain(..start);
     text
-}
-
-/// LF line ends (CRLF and lone CR become LF), no leading blank lines, no trailing space.
-/// One pass, one copy: body texts can be megabytes long.
-fn normalize_text(text: &str) -> String {
-    let text = text.trim_end().trim_start_matches(['\n', '\r']);
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find('\r') {
-        out.push_str(&rest[..i]);
-        out.push('\n');
-        rest = &rest[i + 1..];
-        if let Some(after) = rest.strip_prefix('\n') {
-            rest = after;
-        }
-    }
-    out.push_str(rest);
-    let start = out.len() - out.trim_start_matches('\n').len();
-    out.drain(..start);
-    out
 }
 
 /// HTML → text. Nothing is fetched: the converter only reads the given markup.

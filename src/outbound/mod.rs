@@ -3,9 +3,11 @@
 //!
 //! - [`transport`]: smtp (pooled), file and sendmail, each failure transient or permanent;
 //! - [`backoff`]: the pure retry schedule;
+//! - `render`: items stored as decisions are rendered and sealed just before sending;
 //! - [`worker`]: `send_due` (one pass, for `casegate outbox send`) and `run` (the daemon task).
 
 pub mod backoff;
+pub(crate) mod render;
 pub mod transport;
 pub mod worker;
 

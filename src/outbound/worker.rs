@@ -7,6 +7,7 @@
 
 use super::backoff::{gives_up, next_delay_ms};
 use super::transport::{Envelope, SendError, Transport};
+use crate::compose::Composer;
 use crate::config::{OutboundConfig, RetryConfig};
 use crate::store::outbox::OutboxItem;
 use crate::store::{now_ms, Store, StoreError};
@@ -84,16 +85,18 @@ pub fn outcome(
 /// due; return the counts.
 pub async fn send_due(
     store: &Store,
+    composer: &Arc<Composer>,
     transport: &Transport,
     cfg: &OutboundConfig,
 ) -> anyhow::Result<SendSummary> {
-    send_pass(store, transport, cfg, &CancellationToken::new()).await
+    send_pass(store, composer, transport, cfg, &CancellationToken::new()).await
 }
 
 /// One pass that stops claiming once `stop` is cancelled, but always finishes the sends
 /// already under way. The first store error is returned after the in-flight sends end.
 async fn send_pass(
     store: &Store,
+    composer: &Arc<Composer>,
     transport: &Transport,
     cfg: &OutboundConfig,
     stop: &CancellationToken,
@@ -108,16 +111,23 @@ async fn send_pass(
             continue;
         }
         let free = i64::try_from(limit - tasks.len()).unwrap_or(1);
-        let items = match store.claim_due_outbox(now_ms(), free, LEASE_MS).await {
+        let claimed = match store.claim_due_outbox(now_ms(), free, LEASE_MS).await {
             Ok(items) => items,
             Err(e) => {
                 first_error = Some(e.into());
                 break;
             }
         };
-        if items.is_empty() {
+        if claimed.is_empty() {
             break;
         }
+        let items = match super::render::render_claimed(store, composer, claimed).await {
+            Ok(items) => items,
+            Err(e) => {
+                first_error = Some(e.into());
+                break;
+            }
+        };
         for item in items {
             let (store, transport, retry) = (store.clone(), transport.clone(), cfg.retry.clone());
             let span =
@@ -200,6 +210,7 @@ async fn send_one(
 /// finish, closes pooled connections and returns.
 pub async fn run(
     store: Store,
+    composer: Arc<Composer>,
     transport: Transport,
     cfg: OutboundConfig,
     wake: Arc<Notify>,
@@ -214,7 +225,7 @@ pub async fn run(
             _ = wake.notified() => {}
             _ = poll.tick() => {}
         }
-        match send_pass(&store, &transport, &cfg, &shutdown).await {
+        match send_pass(&store, &composer, &transport, &cfg, &shutdown).await {
             Ok(s) if s == SendSummary::default() => {}
             Ok(s) => tracing::info!(
                 sent = s.sent,
@@ -254,7 +265,23 @@ mod tests {
             created_at,
             thread_id: None,
             post_id: None,
+            report_id: None,
+            contact_id: None,
+            content: "full".into(),
+            payload: None,
         }
+    }
+
+    /// A composer for items that carry their bytes already (nothing is rendered).
+    fn composer() -> Arc<Composer> {
+        use crate::mail::AddressBook;
+        let book = AddressBook { domain: "gw.example".into(), local_part: "cases".into(), intake: vec![], case_prefix: "VU#".into() };
+        Arc::new(Composer {
+            gateway: crate::render::Gateway { name: "GW".into(), book },
+            secret: vec![7; 32],
+            max_attachment_bytes: 1 << 20,
+            pgp: Arc::new(crate::pgp::PgpState::new(None)),
+        })
     }
 
     #[test]
@@ -321,17 +348,8 @@ mod tests {
 
     async fn insert(store: &Store, n: usize) {
         for i in 0..n {
-            sqlx::query(
-                "INSERT INTO outbox (kind, rcpt, envelope_from, message_id, bytes, next_attempt_at,
-                                     created_at, updated_at)
-                 VALUES ('notice', $1, 'b@gw.example', $2, $3, 0, 0, 0)",
-            )
-            .bind(format!("r{i}@x.example"))
-            .bind(format!("<{i}@gw>"))
-            .bind(format!("Message-ID: <{i}@gw>\r\n\r\nbody {i}\r\n").into_bytes())
-            .execute(&store.pool)
-            .await
-            .unwrap();
+            let bytes = format!("Message-ID: <{i}@gw>\r\n\r\nbody {i}\r\n").into_bytes();
+            store.queue_rendered(&format!("r{i}@x.example"), "b@gw.example", &format!("<{i}@gw>"), &bytes).await.unwrap();
         }
     }
 
@@ -347,6 +365,7 @@ mod tests {
         let (wake, shutdown) = (Arc::new(Notify::new()), CancellationToken::new());
         let task = tokio::spawn(run(
             store.clone(),
+            composer(),
             transport,
             cfg,
             wake.clone(),
@@ -379,7 +398,7 @@ mod tests {
         let cfg = file_cfg(&tmp.path().join("out"));
         let transport = Transport::from_config(&cfg).unwrap();
         insert(&store, 10).await;
-        let s = send_due(&store, &transport, &cfg).await.unwrap();
+        let s = send_due(&store, &composer(), &transport, &cfg).await.unwrap();
         assert_eq!(
             s,
             SendSummary {
@@ -388,7 +407,7 @@ mod tests {
             }
         );
         assert_eq!(
-            send_due(&store, &transport, &cfg).await.unwrap(),
+            send_due(&store, &composer(), &transport, &cfg).await.unwrap(),
             SendSummary::default()
         );
     }

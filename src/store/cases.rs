@@ -175,24 +175,7 @@ impl Store {
         thread_by_name(&mut conn, name).await
     }
 
-    /// Record that the vendor notification went to an organization (keeps the first date).
-    pub async fn mark_notified(&self, case: CaseId, org: OrgId, now: i64) -> Result<()> {
-        let mut conn = self.pool.acquire().await?;
-        sqlx::query("UPDATE participants SET notified_at = COALESCE(notified_at, $1) WHERE case_id = $2 AND org_id = $3")
-            .bind(now)
-            .bind(case)
-            .bind(org)
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query("UPDATE cases SET initial_contact_at = COALESCE(initial_contact_at, $1) WHERE id = $2")
-            .bind(now)
-            .bind(case)
-            .execute(&mut *conn)
-            .await?;
-        Ok(())
-    }
-
-    /// (initial contact, public date) of a case, in ms.
+    /// The case's initial-contact and public dates, when set.
     pub async fn case_dates(&self, case: CaseId) -> Result<(Option<i64>, Option<i64>)> {
         Ok(sqlx::query_as("SELECT initial_contact_at, public_at FROM cases WHERE id = $1")
             .bind(case)
@@ -200,10 +183,42 @@ impl Store {
             .await?)
     }
 
-    pub async fn set_public_date(&self, case: CaseId, at: i64) -> Result<()> {
-        sqlx::query("UPDATE cases SET public_at = $1 WHERE id = $2").bind(at).bind(case).execute(&self.pool).await?;
+    /// The initial contact of a vendor organization: its deliveries, the history row, the
+    /// first-contact dates (kept on re-notification) and the public date when none is set,
+    /// in one transaction.
+    pub async fn record_vendor_notification(&self, n: &VendorNotified<'_>, deliveries: &[crate::delivery::NewDelivery]) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let target = super::posts::Target { post: None, report: None, thread: Some(n.thread) };
+        super::posts::insert_deliveries(&mut tx, target, deliveries, n.now).await?;
+        super::history::record(&mut tx, "vendor-notified", Some(n.case), Some(n.thread), None, n.org_name).await?;
+        sqlx::query("UPDATE participants SET notified_at = COALESCE(notified_at, $1) WHERE case_id = $2 AND org_id = $3")
+            .bind(n.now)
+            .bind(n.case)
+            .bind(n.org)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE cases SET initial_contact_at = COALESCE(initial_contact_at, $1), public_at = COALESCE(public_at, $2) WHERE id = $3")
+            .bind(n.now)
+            .bind(n.public_at)
+            .bind(n.case)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
+
+}
+
+/// An initial contact being recorded.
+#[derive(Debug, Clone)]
+pub struct VendorNotified<'a> {
+    pub case: CaseId,
+    pub org: OrgId,
+    pub org_name: &'a str,
+    /// The case discussion, where replies go.
+    pub thread: ThreadId,
+    pub public_at: i64,
+    pub now: i64,
 }
 
 async fn insert_case(conn: &mut Conn, prefix: &str, c: &NewCase<'_>) -> Result<(CaseId, String)> {

@@ -1,54 +1,69 @@
 //! The digest queue: posts waiting for a contact's daily digest (notify mode `digest`).
 
 use super::{Result, Store};
-use crate::model::{Attachment, ContactId, PostId, ThreadId};
+use crate::delivery::{NewDelivery, Payload};
+use crate::model::{ContactId, PostId, ThreadId};
 use sqlx::SqliteConnection as Conn;
 
-/// A queued post, with what the digest shows of it.
+/// A queued post: who waits for it, and where it was written.
 #[derive(Debug, Clone)]
 pub struct QueuedPost {
     pub contact: ContactId,
     pub post: PostId,
     pub thread: ThreadId,
-    pub author: Option<ContactId>,
-    pub body: String,
-    pub created_at: i64,
-    pub attachments: Vec<Attachment>,
+    /// The post arrived encrypted (or its protection record cannot be read).
+    pub arrived_encrypted: bool,
+}
+
+/// One digest message decided for a contact: the thread replies go to, and its delivery.
+#[derive(Debug, Clone)]
+pub struct DigestMessage {
+    pub home: ThreadId,
+    pub delivery: NewDelivery,
 }
 
 impl Store {
     /// Every post queued for a digest and not sent yet, by contact, oldest first.
     pub async fn queued_digest_posts(&self) -> Result<Vec<QueuedPost>> {
-        let rows: Vec<(i64, i64, i64, Option<i64>, String, i64)> = sqlx::query_as(
-            "SELECT q.contact_id, p.id, p.thread_id, p.author_id, p.body, p.created_at
+        let rows: Vec<(i64, i64, i64, Option<String>)> = sqlx::query_as(
+            "SELECT q.contact_id, p.id, p.thread_id, p.protection
              FROM digest_queue q JOIN posts p ON p.id = q.post_id
              WHERE q.sent_at IS NULL ORDER BY q.contact_id, p.created_at, p.id",
         )
         .fetch_all(&self.pool)
         .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        let mut conn = self.pool.acquire().await?;
-        for r in rows {
-            let attachments = attachments_of(&mut conn, r.1).await?;
-            out.push(QueuedPost { contact: r.0, post: r.1, thread: r.2, author: r.3, body: r.4, created_at: r.5, attachments });
-        }
-        Ok(out)
+        Ok(rows
+            .into_iter()
+            .map(|(contact, post, thread, protection)| QueuedPost {
+                contact,
+                post,
+                thread,
+                arrived_encrypted: super::deliveries::arrived_encrypted(protection.as_deref()),
+            })
+            .collect())
     }
-}
 
-/// The attachments of a post, byte-exact.
-pub(crate) async fn attachments_of(conn: &mut Conn, post: PostId) -> Result<Vec<Attachment>> {
-    let rows: Vec<(String, String, Vec<u8>)> =
-        sqlx::query_as("SELECT filename, content_type, bytes FROM attachments WHERE post_id = $1 ORDER BY id")
-            .bind(post)
-            .fetch_all(&mut *conn)
-            .await?;
-    Ok(rows.into_iter().map(|(filename, content_type, bytes)| Attachment { filename, content_type, bytes }).collect())
+    /// A contact's digests as decided: one delivery per message, and every post it carries
+    /// (and every post dropped because the contact may no longer read it) marked digested,
+    /// in one transaction.
+    pub async fn record_digests(&self, contact: ContactId, messages: &[DigestMessage], dropped: &[PostId], now: i64) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        for m in messages {
+            let target = super::posts::Target { post: None, report: None, thread: Some(m.home) };
+            super::posts::insert_deliveries(&mut tx, target, std::slice::from_ref(&m.delivery), now).await?;
+            if let Payload::Digest { posts } = &m.delivery.payload {
+                mark_sent(&mut tx, contact, posts, now).await?;
+            }
+        }
+        mark_sent(&mut tx, contact, dropped, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
 }
 
 /// Mark queued posts as delivered in a digest (or dropped because the contact may no longer
 /// read them).
-pub(crate) async fn mark_sent(conn: &mut Conn, contact: ContactId, posts: &[PostId], now: i64) -> Result<()> {
+async fn mark_sent(conn: &mut Conn, contact: ContactId, posts: &[PostId], now: i64) -> Result<()> {
     for p in posts {
         sqlx::query("UPDATE digest_queue SET sent_at = $1 WHERE contact_id = $2 AND post_id = $3")
             .bind(now)

@@ -1,6 +1,6 @@
 //! Inbound messages: stage 1 (raw bytes stored first), duplicate lookups, Message-ID index.
 
-use super::{now_ms, Result, Store};
+use super::{now_ms, Result, Store, StoreError};
 use crate::model::{Decision, ThreadId};
 use sha2::{Digest, Sha256};
 use sqlx::SqliteConnection as Conn;
@@ -11,8 +11,9 @@ pub enum Stored {
     /// New bytes, stored under this id; this is the first attempt.
     Fresh(i64),
     /// The same bytes were stored before but never processed (a crash or a failure in
-    /// between): process that row again. `attempts` counts this one.
-    Resume { id: i64, attempts: i64 },
+    /// between): process that row again. `failures` counts the attempts that ended without
+    /// a decision (a panic, a process that died while holding it).
+    Resume { id: i64, failures: i64 },
     /// The same bytes were processed already (a re-delivery after a crash before the source
     /// was acknowledged): nothing more to do.
     Done(i64),
@@ -27,12 +28,11 @@ impl Stored {
             Stored::Fresh(i) | Stored::Resume { id: i, .. } | Stored::Done(i) | Stored::Busy(i) => i,
         }
     }
-    /// How many times processing of this mail has started, this time included.
-    pub fn attempts(self) -> i64 {
+    /// How many earlier attempts on this mail ended without a decision.
+    pub fn failures(self) -> i64 {
         match self {
-            Stored::Fresh(_) => 1,
-            Stored::Resume { attempts, .. } => attempts,
-            Stored::Done(_) | Stored::Busy(_) => 0,
+            Stored::Resume { failures, .. } => failures,
+            _ => 0,
         }
     }
 }
@@ -59,7 +59,8 @@ pub struct InboundRow {
 impl Store {
     /// Stage 1: store the raw bytes before anything else and commit. An attempt to process
     /// them starts, held by `attempt.holder` until `attempt.until`, unless another live
-    /// attempt holds them ([`Stored::Busy`]).
+    /// attempt holds them ([`Stored::Busy`]). A previous holder whose work ended without a
+    /// decision counts as a failed attempt.
     pub async fn store_raw(&self, raw: &[u8], message_id: Option<&str>, source: &str, source_ref: &str, attempt: &Attempt<'_>) -> Result<Stored> {
         let sha = sha256_hex(raw);
         let mut tx = self.begin_write().await?;
@@ -72,21 +73,28 @@ impl Store {
         let stored = match prior {
             Some((id, state, _, _)) if state == "processed" => Stored::Done(id),
             Some((id, _, Some(holder), Some(until))) if until > attempt.now && !(attempt.holder_is_dead)(&holder) => Stored::Busy(id),
-            Some((id, _, _, _)) => Stored::Resume { id, attempts: start_attempt(&mut tx, id, attempt, None).await? },
+            Some((id, _, holder, _)) => {
+                let failed = holder.map(|_| "the attempt ended without a decision (its process died)");
+                Stored::Resume { id, failures: start_attempt(&mut tx, id, attempt, failed).await? }
+            }
             None => Stored::Fresh(insert_raw(&mut tx, raw, &sha, message_id, source, source_ref, attempt).await?),
         };
         tx.commit().await?;
         Ok(stored)
     }
 
-    /// A processing attempt failed in a way worth counting (a panic); `error` is kept for
-    /// the quarantine reason. Starts the next attempt and returns the attempts so far, the
-    /// next one included (0: the mail was processed meanwhile).
-    pub async fn retry_attempt(&self, id: i64, error: &str, attempt: &Attempt<'_>) -> Result<i64> {
+    /// A processing attempt failed (a panic); `error` is kept for the quarantine reason.
+    /// Starts the next attempt and returns the failures so far (`None`: the mail was
+    /// processed meanwhile).
+    pub async fn retry_attempt(&self, id: i64, error: &str, attempt: &Attempt<'_>) -> Result<Option<i64>> {
         let mut tx = self.begin_write().await?;
-        let attempts = start_attempt(&mut tx, id, attempt, Some(error)).await?;
+        let failures = start_attempt(&mut tx, id, attempt, Some(error)).await;
         tx.commit().await?;
-        Ok(attempts)
+        match failures {
+            Ok(f) => Ok(Some(f)),
+            Err(StoreError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Whether the stored mail has been processed (by whichever attempt).
@@ -99,11 +107,11 @@ impl Store {
     }
 
     /// An attempt ended for a reason that is not the mail's (a busy or unreachable
-    /// database): it does not count towards the mail's attempt limit.
-    pub async fn forget_attempt(&self, id: i64, holder: &str) -> Result<()> {
+    /// database): the hold is released and nothing is counted.
+    pub async fn release_attempt(&self, id: i64, holder: &str) -> Result<()> {
         sqlx::query(
-            "UPDATE inbound_messages SET attempts = attempts - 1, attempt_holder = NULL, attempt_until = NULL
-              WHERE id = $1 AND state = 'received' AND attempts > 0 AND attempt_holder = $2",
+            "UPDATE inbound_messages SET attempt_holder = NULL, attempt_until = NULL
+              WHERE id = $1 AND state = 'received' AND attempt_holder = $2",
         )
         .bind(id)
         .bind(holder)
@@ -204,8 +212,8 @@ pub struct Attempt<'a> {
 
 async fn insert_raw(conn: &mut Conn, raw: &[u8], sha: &str, message_id: Option<&str>, source: &str, source_ref: &str, a: &Attempt<'_>) -> Result<i64> {
     Ok(sqlx::query_scalar(
-        "INSERT INTO inbound_messages (raw, size, sha256, message_id, source, source_ref, received_at, attempts, attempt_holder, attempt_until)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9) RETURNING id",
+        "INSERT INTO inbound_messages (raw, size, sha256, message_id, source, source_ref, received_at, attempt_holder, attempt_until)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
     )
     .bind(raw)
     .bind(raw.len() as i64)
@@ -220,21 +228,23 @@ async fn insert_raw(conn: &mut Conn, raw: &[u8], sha: &str, message_id: Option<&
     .await?)
 }
 
-/// Counts a new attempt on a stored mail still `received` and makes `a` its holder;
-/// `error` records why the previous attempt ended. 0 when the mail is processed already.
-async fn start_attempt(conn: &mut Conn, id: i64, a: &Attempt<'_>, error: Option<&str>) -> Result<i64> {
-    Ok(sqlx::query_scalar(
-        "UPDATE inbound_messages SET attempts = attempts + 1, attempt_holder = $1, attempt_until = $2,
-                last_error = COALESCE($3, last_error)
-          WHERE id = $4 AND state = 'received' RETURNING attempts",
+/// Makes `a` the holder of a stored mail still `received`. `failed`: the previous attempt
+/// ended without a decision, for this reason (kept unless a more precise one is recorded);
+/// it is counted. Returns the failures so far; `NotFound` when the mail is processed.
+async fn start_attempt(conn: &mut Conn, id: i64, a: &Attempt<'_>, failed: Option<&str>) -> Result<i64> {
+    sqlx::query_scalar(
+        "UPDATE inbound_messages SET attempts = attempts + $1, attempt_holder = $2, attempt_until = $3,
+                last_error = CASE WHEN $1 = 1 THEN COALESCE($4, last_error) ELSE last_error END
+          WHERE id = $5 AND state = 'received' RETURNING attempts",
     )
+    .bind(i64::from(failed.is_some()))
     .bind(a.holder)
     .bind(a.until)
-    .bind(error)
+    .bind(failed)
     .bind(id)
     .fetch_optional(&mut *conn)
     .await?
-    .unwrap_or(0))
+    .ok_or_else(|| StoreError::NotFound(format!("inbound message {id} is processed")))
 }
 
 /// SPEC §3 stage 2, the one rule: the mail is a duplicate when another processed inbound

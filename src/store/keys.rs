@@ -220,24 +220,6 @@ pub async fn store_protection(
     Ok(())
 }
 
-/// Whether any of these posts arrived encrypted (their fan-out and digests stay encrypted).
-pub async fn any_arrived_encrypted(conn: &mut Conn, posts: &[i64]) -> Result<bool> {
-    for id in posts {
-        let json: Option<Option<String>> = sqlx::query_scalar("SELECT protection FROM posts WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?;
-        let encrypted = json
-            .flatten()
-            .and_then(|j| serde_json::from_str::<Protection>(&j).ok())
-            .is_some_and(|p| p.encrypted && p.refusal.is_none());
-        if encrypted {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
-
 /// SPEC §5.4: coordinators are warned once (log and history) when a contact's last usable
 /// certificate expires within 14 days. Returns the warnings given now.
 pub async fn warn_expiring(conn: &mut Conn, state: &PgpState, now: i64) -> Result<Vec<Expiring>> {

@@ -4,12 +4,14 @@
 //! same statements run on PostgreSQL once that backend is added (SPEC §9).
 
 pub mod cases;
+pub mod deliveries;
 pub mod digest;
 pub mod directory;
 pub mod history;
 pub mod imap;
 pub mod inbound;
 pub mod keys;
+pub mod metrics;
 pub mod posts;
 pub mod quarantine;
 pub mod outbox;

@@ -6,7 +6,9 @@
 //! can be claimed again, so delivery is at-least-once with a stable Message-ID (§7.3).
 
 use super::{Result, Store, StoreError};
-use crate::model::OutboxState;
+use crate::delivery::{content_from, Decided, Payload};
+use crate::model::{OutboxKind, OutboxState};
+use crate::render::Rendered;
 use serde::Serialize;
 
 /// A claimed item: everything a transport needs, plus what the history row needs.
@@ -22,6 +24,35 @@ pub struct OutboxItem {
     pub created_at: i64,
     pub thread_id: Option<i64>,
     pub post_id: Option<i64>,
+    pub report_id: Option<i64>,
+    pub contact_id: Option<i64>,
+    /// The content decision: `full` or `notice`.
+    pub content: String,
+    pub payload: Option<String>,
+}
+
+impl OutboxItem {
+    /// Whether the item still has to be rendered (stored as a decision, not as bytes).
+    pub fn needs_rendering(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// The stored decision, for rendering; `None` for an unknown kind.
+    pub fn decided(&self) -> Option<Decided> {
+        Some(Decided {
+            id: self.id,
+            kind: OutboxKind::parse(&self.kind)?,
+            contact: self.contact_id,
+            rcpt: self.rcpt.clone(),
+            thread: self.thread_id,
+            post: self.post_id,
+            report: self.report_id,
+            content: content_from(&self.content),
+            payload: Payload::from_column(self.payload.as_deref()),
+            message_id: self.message_id.clone(),
+            created_at: self.created_at,
+        })
+    }
 }
 
 /// One item as `outbox list` shows it (without the bytes).
@@ -47,6 +78,7 @@ pub const HISTORY_RETRY: &str = "send-retry";
 pub const HISTORY_FAILED: &str = "send-failed";
 pub const HISTORY_DEAD: &str = "send-dead";
 pub const HISTORY_REQUEUED: &str = "send-requeued";
+pub const HISTORY_DROPPED: &str = "send-dropped";
 
 const CLAIM_SQL: &str =
     "UPDATE outbox SET state = 'sending', claimed_until = $1 + $3, updated_at = $1
@@ -57,7 +89,7 @@ const CLAIM_SQL: &str =
           ORDER BY next_attempt_at, id
           LIMIT $2)
      RETURNING id, kind, rcpt, envelope_from, message_id, bytes, attempts, created_at,
-               thread_id, post_id";
+               thread_id, post_id, report_id, contact_id, content, payload";
 
 /// The history row of an outbox state change; the case comes from the item's thread.
 const HISTORY_SQL: &str =
@@ -95,6 +127,34 @@ impl Store {
                           attempts = attempts + 1, updated_at = $2
                     WHERE id = $3 AND state <> 'sent'";
         self.transition(id, sql, (reply, now_ms, None), HISTORY_SENT)
+            .await
+    }
+
+    /// Keep the bytes rendered for claimed items before they are sent (a resend after a
+    /// crash sends the same bytes, SPEC §7.3) and the kind each goes out as (a withheld
+    /// notification as a `notice`). One transaction for the batch.
+    pub async fn store_rendered(&self, rendered: &[(i64, OutboxKind, &Rendered)]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for (id, kind, r) in rendered {
+            sqlx::query("UPDATE outbox SET kind = $1, envelope_from = $2, bytes = $3 WHERE id = $4 AND state = 'sending'")
+                .bind(kind.as_str())
+                .bind(&r.envelope_from)
+                .bind(&r.bytes)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A claimed item that must not be sent any more (its recipient may no longer read
+    /// what it names, or what it names is gone): `failed`, with the reason in the history.
+    pub async fn mark_outbox_dropped(&self, id: i64, why: &str, now_ms: i64) -> Result<()> {
+        let sql = "UPDATE outbox SET state = 'failed', claimed_until = NULL, last_reply = $1,
+                          updated_at = $2
+                    WHERE id = $3 AND state = 'sending'";
+        self.transition(id, sql, (why, now_ms, None), HISTORY_DROPPED)
             .await
     }
 
@@ -223,6 +283,32 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// Queue a message rendered elsewhere, due now (for tests of the sending side).
+    #[cfg(test)]
+    pub(crate) async fn queue_rendered(&self, rcpt: &str, envelope_from: &str, message_id: &str, bytes: &[u8]) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO outbox (kind, rcpt, envelope_from, message_id, bytes, next_attempt_at, created_at, updated_at)
+             VALUES ('notice', $1, $2, $3, $4, 0, 0, 0) RETURNING id",
+        )
+        .bind(rcpt)
+        .bind(envelope_from)
+        .bind(message_id)
+        .bind(bytes)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Every item's (recipient, envelope sender, bytes) as rendered so far.
+    pub async fn outbox_messages(&self) -> Result<Vec<(String, String, Vec<u8>)>> {
+        Ok(sqlx::query_as("SELECT rcpt, envelope_from, bytes FROM outbox ORDER BY id").fetch_all(&self.pool).await?)
+    }
+
+    /// Remove every outbox item (`casegate bench`, which measures on its own database).
+    pub(crate) async fn purge_outbox(&self) -> Result<()> {
+        sqlx::query("DELETE FROM outbox").execute(&self.pool).await?;
+        Ok(())
     }
 
     /// Items still to be delivered: `pending` plus `sending`.

@@ -1,19 +1,23 @@
-//! Stage 8 writes: posts with their attachments, fan-out into the outbox, reports with
-//! their acknowledgement, quarantine items and bounces. Every function here runs inside the
-//! caller's transaction.
+//! Stage 8 writes: posts with their attachments, their deliveries (outbox items) and digest
+//! entries, reports with their acknowledgement, quarantine items and bounces. The caller
+//! decides every row (audience, content, Message-IDs); here they are only written, with
+//! multi-row statements, inside the caller's transaction.
 
 use super::{history, inbound::index_message_id, now_ms, Result};
-use crate::audience::{self, DeliveryMode, PostFacts};
-use crate::compose::{Composer, Ids, PostDraft};
+use crate::delivery::{content_str, NewDelivery, Payload, PostPlan};
 use crate::model::*;
-use crate::render::{self, Addressing};
 use rand::RngCore;
-use sqlx::SqliteConnection as Conn;
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection as Conn};
 
-/// A post to store and fan out.
+/// Rows per multi-row statement (SQLite allows 32,766 bound values).
+const CHUNK: usize = 500;
+
+/// A post to store.
 #[derive(Debug, Clone)]
 pub struct NewPost<'a> {
-    pub thread: &'a ThreadSnap,
+    pub thread: ThreadId,
+    /// The thread's case, for the history row.
+    pub case: Option<CaseId>,
     pub author: Option<ContactId>,
     pub source: PostSource,
     pub body: &'a str,
@@ -45,14 +49,14 @@ pub fn new_message_id(domain: &str) -> String {
     format!("{}@{}", data_encoding::BASE32_NOPAD.encode(&b).to_ascii_lowercase(), domain)
 }
 
-pub(crate) async fn insert_post(conn: &mut Conn, composer: &Composer, world: &World, p: &NewPost<'_>) -> Result<PostResult> {
+pub(crate) async fn insert_post(conn: &mut Conn, p: &NewPost<'_>, fan: &PostPlan) -> Result<PostResult> {
     let now = now_ms();
     let direct_json = serde_json::to_string(p.direct).unwrap_or_else(|_| "[]".into());
     let post_id: i64 = sqlx::query_scalar(
         "INSERT INTO posts (thread_id, author_id, source, body, inbound_id, assurance, pinned, direct_recipients, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
     )
-    .bind(p.thread.id)
+    .bind(p.thread)
     .bind(p.author)
     .bind(p.source.as_str())
     .bind(p.body)
@@ -63,131 +67,85 @@ pub(crate) async fn insert_post(conn: &mut Conn, composer: &Composer, world: &Wo
     .bind(now)
     .fetch_one(&mut *conn)
     .await?;
-    for a in p.attachments {
-        insert_attachment(conn, post_id, a).await?;
-    }
+    insert_attachments(conn, post_id, p.attachments).await?;
     if let Some(mid) = p.inbound_message_id {
-        index_message_id(conn, mid, p.thread.id, None, None).await?;
+        index_message_id(conn, mid, p.thread, None, None).await?;
     }
-    // SPEC §6.4: who has a usable certificate decides between content and the notice.
-    // (Read after the first write: the transaction already holds SQLite's write lock.)
-    super::keys::refresh(conn, &composer.pgp).await?;
-    let keyring = composer.pgp.keyring();
-    let usable = |c: ContactId| keyring.has_usable_key(c, now);
-    let facts = PostFacts { thread: p.thread, author: p.author, pinned: p.pinned, direct_recipients: p.direct, has_usable_key: &usable };
-    let fan = audience::fan_out(world, &facts);
-    let draft = PostDraft { thread: p.thread, author: p.author, body: p.body, attachments: p.attachments, created_at_ms: now };
-    let mut result = PostResult { post_id, direct: fan.direct.clone(), ..Default::default() };
-    for d in &fan.deliveries {
-        if d.mode == DeliveryMode::Digest {
-            sqlx::query("INSERT INTO digest_queue (contact_id, post_id, created_at) VALUES ($1, $2, $3)")
-                .bind(d.contact)
-                .bind(post_id)
-                .bind(now)
-                .execute(&mut *conn)
-                .await?;
-            result.digest.push(d.email.clone());
-            continue;
-        }
-        let queued = queue_delivery(conn, composer, world, &draft, d, post_id, now).await?;
-        result.outbox.extend(queued);
-    }
-    let case = p.thread.case;
-    let detail = format!("post {post_id}: {} queued, {} digest", result.outbox.len(), result.digest.len());
-    history::record(conn, "post", case, Some(p.thread.id), p.inbound, &detail).await?;
-    Ok(result)
+    let target = Target { post: Some(post_id), report: None, thread: Some(p.thread) };
+    let outbox = insert_deliveries(conn, target, &fan.deliveries, now).await?;
+    insert_digest_entries(conn, post_id, &fan.digest, now).await?;
+    let detail = format!("post {post_id}: {} queued, {} digest", outbox.len(), fan.digest.len());
+    history::record(conn, "post", p.case, Some(p.thread), p.inbound, &detail).await?;
+    let digest = fan.digest.iter().map(|(_, e)| e.clone()).collect();
+    Ok(PostResult { post_id, outbox, digest, direct: fan.direct.clone() })
 }
 
-async fn insert_attachment(conn: &mut Conn, post: PostId, a: &Attachment) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO attachments (post_id, filename, content_type, size, sha256, bytes) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(post)
-    .bind(&a.filename)
-    .bind(&a.content_type)
-    .bind(a.bytes.len() as i64)
-    .bind(a.sha256_hex())
-    .bind(&a.bytes)
-    .execute(&mut *conn)
-    .await?;
+async fn insert_attachments(conn: &mut Conn, post: PostId, attachments: &[Attachment]) -> Result<()> {
+    for chunk in attachments.chunks(CHUNK) {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO attachments (post_id, filename, content_type, size, sha256, bytes) ");
+        q.push_values(chunk, |mut b, a| {
+            b.push_bind(post).push_bind(&a.filename).push_bind(&a.content_type).push_bind(a.bytes.len() as i64).push_bind(a.sha256_hex()).push_bind(&a.bytes);
+        });
+        q.build().execute(&mut *conn).await?;
+    }
     Ok(())
 }
 
-async fn queue_delivery(
-    conn: &mut Conn,
-    composer: &Composer,
-    world: &World,
-    draft: &PostDraft<'_>,
-    d: &audience::Delivery,
-    post: PostId,
-    now: i64,
-) -> Result<Option<(OutboxId, String, String)>> {
-    let earlier = earlier_message_ids(conn, draft.thread.id, d.contact).await?;
-    let message_id = new_message_id(&composer.book().domain);
-    let slot = OutboxSlot { kind: OutboxKind::Notification, post: Some(post), report: None, thread: Some(draft.thread.id), contact: Some(d.contact), rcpt: &d.email, message_id: &message_id };
-    let id = reserve_outbox(conn, &slot, now).await?;
-    let ids = Ids { message_id: &message_id, outbox_id: id, earlier: &earlier };
-    let Some((kind, rendered)) = composer.render_delivery(world, draft, d, &ids, now) else {
-        sqlx::query("DELETE FROM outbox WHERE id = $1").bind(id).execute(&mut *conn).await?;
-        return Ok(None);
-    };
-    fill_outbox(conn, id, kind, &rendered).await?;
-    index_message_id(conn, &message_id, draft.thread.id, Some(d.contact), Some(id)).await?;
-    Ok(Some((id, d.email.clone(), kind.as_str().to_string())))
+async fn insert_digest_entries(conn: &mut Conn, post: PostId, digest: &[(ContactId, String)], now: i64) -> Result<()> {
+    for chunk in digest.chunks(CHUNK) {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO digest_queue (contact_id, post_id, created_at) ");
+        q.push_values(chunk, |mut b, (contact, _)| {
+            b.push_bind(*contact).push_bind(post).push_bind(now);
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
-/// Message-IDs a contact was sent in a thread, oldest first (for In-Reply-To/References).
-async fn earlier_message_ids(conn: &mut Conn, thread: ThreadId, contact: ContactId) -> Result<Vec<String>> {
-    let mut ids: Vec<String> = sqlx::query_scalar(
-        "SELECT message_id FROM message_index WHERE thread_id = $1 AND contact_id = $2 ORDER BY created_at DESC, outbox_id DESC LIMIT 20",
-    )
-    .bind(thread)
-    .bind(contact)
-    .fetch_all(&mut *conn)
-    .await?;
-    ids.reverse();
-    Ok(ids)
-}
-
-/// The fixed facts of an outbox row, before its bytes are rendered.
-pub(crate) struct OutboxSlot<'a> {
-    pub kind: OutboxKind,
+/// What the deliveries of one statement belong to.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Target {
     pub post: Option<PostId>,
     pub report: Option<ReportId>,
     pub thread: Option<ThreadId>,
-    pub contact: Option<ContactId>,
-    pub rcpt: &'a str,
-    pub message_id: &'a str,
 }
 
-/// Insert an outbox row without its bytes, to learn its id (the VERP key binds it).
-pub(crate) async fn reserve_outbox(conn: &mut Conn, s: &OutboxSlot<'_>, now: i64) -> Result<OutboxId> {
-    Ok(sqlx::query_scalar(
-        "INSERT INTO outbox (kind, post_id, report_id, thread_id, contact_id, rcpt, envelope_from, message_id, bytes,
-                             next_attempt_at, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, '', $7, $8, $9, $9, $9) RETURNING id",
-    )
-    .bind(s.kind.as_str())
-    .bind(s.post)
-    .bind(s.report)
-    .bind(s.thread)
-    .bind(s.contact)
-    .bind(s.rcpt)
-    .bind(s.message_id)
-    .bind(Vec::<u8>::new())
-    .bind(now)
-    .fetch_one(&mut *conn)
-    .await?)
+/// Store decided deliveries (pending, rendered when sent) and index their Message-IDs under
+/// the thread for In-Reply-To/References. Returns (outbox id, recipient, kind) in order.
+pub(crate) async fn insert_deliveries(conn: &mut Conn, t: Target, ds: &[NewDelivery], now: i64) -> Result<Vec<(OutboxId, String, String)>> {
+    let mut out = Vec::with_capacity(ds.len());
+    for chunk in ds.chunks(CHUNK) {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO outbox (kind, post_id, report_id, thread_id, contact_id, rcpt, envelope_from, message_id, bytes,
+                                 content, payload, next_attempt_at, created_at, updated_at) ",
+        );
+        q.push_values(chunk, |mut b, d| {
+            b.push_bind(d.kind.as_str()).push_bind(t.post).push_bind(t.report).push_bind(t.thread).push_bind(d.contact);
+            b.push_bind(&d.rcpt).push_bind("").push_bind(&d.message_id).push_bind(Vec::<u8>::new());
+            b.push_bind(content_str(d.content)).push_bind(d.payload.to_column()).push_bind(now).push_bind(now).push_bind(now);
+        });
+        q.push(" RETURNING id, message_id");
+        let rows: Vec<(i64, String)> = q.build_query_as().fetch_all(&mut *conn).await?;
+        // RETURNING gives no order guarantee: pair the ids by Message-ID.
+        let ids: std::collections::HashMap<String, i64> = rows.into_iter().map(|(id, m)| (m, id)).collect();
+        for d in chunk {
+            let id = ids.get(&d.message_id).copied().unwrap_or_default();
+            out.push((id, d.rcpt.clone(), d.kind.as_str().to_string()));
+        }
+        if let Some(thread) = t.thread {
+            index_deliveries(conn, thread, chunk, &ids, now).await?;
+        }
+    }
+    Ok(out)
 }
 
-pub(crate) async fn fill_outbox(conn: &mut Conn, id: OutboxId, kind: OutboxKind, r: &render::Rendered) -> Result<()> {
-    sqlx::query("UPDATE outbox SET kind = $1, envelope_from = $2, bytes = $3 WHERE id = $4")
-        .bind(kind.as_str())
-        .bind(&r.envelope_from)
-        .bind(&r.bytes)
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
+async fn index_deliveries(conn: &mut Conn, thread: ThreadId, ds: &[NewDelivery], ids: &std::collections::HashMap<String, i64>, now: i64) -> Result<()> {
+    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO message_index (message_id, thread_id, contact_id, outbox_id, created_at) ");
+    q.push_values(ds, |mut b, d| {
+        b.push_bind(&d.message_id).push_bind(thread).push_bind(d.contact).push_bind(ids.get(&d.message_id).copied()).push_bind(now);
+    });
+    q.push(" ON CONFLICT (message_id) DO NOTHING");
+    q.build().execute(&mut *conn).await?;
     Ok(())
 }
 
@@ -202,12 +160,22 @@ pub struct NewReport<'a> {
     pub inbound: i64,
     pub inbound_message_id: Option<&'a str>,
     pub assurance: Assurance,
-    pub ack_interval_ms: i64,
-    /// False when the mail must get no automatic answer (RFC 3834 §2: list mail).
-    pub acknowledge: bool,
     /// Certificates the reporter offered (stored unconfirmed before the acknowledgement,
     /// which is encrypted to them, SPEC §8).
     pub candidates: &'a [crate::pgp::open::Candidate],
+}
+
+/// The acknowledgement a new report gets, if the rate limits allow (SPEC §8, RFC 3834).
+#[derive(Debug, Clone)]
+pub struct AckPlan {
+    /// The bare address it goes to.
+    pub rcpt: String,
+    pub message_id: String,
+    /// None if one went to `rcpt` at or after this time.
+    pub sender_since: i64,
+    /// None if `global_max` or more went to anyone at or after `global_since`.
+    pub global_since: i64,
+    pub global_max: i64,
 }
 
 /// What opening a report did.
@@ -216,96 +184,104 @@ pub struct ReportResult {
     pub report: String,
     pub thread: ThreadId,
     pub post: PostResult,
-    /// The acknowledgement's outbox id; `None` when rate-limited.
+    /// The acknowledgement's outbox id; `None` when not sent or rate-limited.
     pub acknowledgement: Option<OutboxId>,
 }
 
-pub(crate) async fn open_report(conn: &mut Conn, composer: &Composer, world: &World, r: &NewReport<'_>) -> Result<ReportResult> {
+pub(crate) async fn open_report(conn: &mut Conn, r: &NewReport<'_>, fan: &PostPlan, ack: Option<&AckPlan>) -> Result<ReportResult> {
     let now = now_ms();
-    let reporter = match super::directory::contact_by_email(conn, r.from).await? {
-        Some(c) => c,
-        None => {
-            let name = if r.from_name.trim().is_empty() { r.from } else { r.from_name.trim() };
-            let nc = super::directory::NewContact { email: r.from, name, org: None, notify: NotifyMode::Immediate, encrypt_only: false };
-            let id = super::directory::insert_contact(conn, &nc).await?;
-            ContactSnap { id, email: r.from.to_ascii_lowercase(), name: name.to_string(), org: None, notify: NotifyMode::Immediate, encrypt_only: false }
-        }
-    };
+    let reporter = reporter_contact(conn, r).await?;
     let public_id = super::cases::unused_report_id(conn, now).await?;
     let subject = if r.subject.trim().is_empty() { "(no subject)" } else { r.subject.trim() };
     let report_id: i64 = sqlx::query_scalar(
         "INSERT INTO reports (public_id, reporter_id, subject, assurance, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
     )
     .bind(&public_id)
-    .bind(reporter.id)
+    .bind(reporter)
     .bind(subject)
     .bind(r.assurance.as_str())
     .bind(now)
     .fetch_one(&mut *conn)
     .await?;
-    let thread_id: i64 = sqlx::query_scalar("INSERT INTO threads (kind, report_id, created_at) VALUES ('report', $1, $2) RETURNING id")
+    let thread: i64 = sqlx::query_scalar("INSERT INTO threads (kind, report_id, created_at) VALUES ('report', $1, $2) RETURNING id")
         .bind(report_id)
         .bind(now)
         .fetch_one(&mut *conn)
         .await?;
-    let thread = ThreadSnap { id: thread_id, kind: ThreadKind::Report, case: None, org: None, report: Some(report_id) };
-    let mut world = world.clone();
-    world.reports.push(ReportSnap { id: report_id, public_id: public_id.clone(), reporter: reporter.id, state: ReportState::New, case: None, thread: thread_id, subject: subject.to_string() });
-    world.threads.push(thread.clone());
-    if world.contact(reporter.id).is_none() {
-        world.contacts.push(reporter.clone());
-    }
-    history::record(conn, "report-opened", None, Some(thread_id), Some(r.inbound), &public_id).await?;
-    super::keys::store_candidates(conn, reporter.id, r.candidates, r.inbound).await?;
-    let np = NewPost { thread: &thread, author: Some(reporter.id), source: PostSource::Email, body: r.body, attachments: r.attachments, inbound: Some(r.inbound), inbound_message_id: r.inbound_message_id, assurance: r.assurance, pinned: false, direct: &[] };
-    let post = insert_post(conn, composer, &world, &np).await?;
-    let acknowledgement = match r.acknowledge {
-        true => acknowledge(conn, composer, &reporter, &public_id, thread_id, r, now).await?,
-        false => None,
+    history::record(conn, "report-opened", None, Some(thread), Some(r.inbound), &public_id).await?;
+    super::keys::store_candidates(conn, reporter, r.candidates, r.inbound).await?;
+    let np = NewPost { thread, case: None, author: Some(reporter), source: PostSource::Email, body: r.body, attachments: r.attachments, inbound: Some(r.inbound), inbound_message_id: r.inbound_message_id, assurance: r.assurance, pinned: false, direct: &[] };
+    let post = insert_post(conn, &np, fan).await?;
+    let acknowledgement = match ack {
+        Some(plan) => acknowledge(conn, plan, reporter, Target { post: None, report: Some(report_id), thread: Some(thread) }, r.inbound_message_id, now).await?,
+        None => None,
     };
-    Ok(ReportResult { report: public_id, thread: thread_id, post, acknowledgement })
+    Ok(ReportResult { report: public_id, thread, post, acknowledgement })
 }
 
-/// SPEC §8: one acknowledgement, at most one per sender per interval; never quotes the report.
-async fn acknowledge(
-    conn: &mut Conn,
-    composer: &Composer,
-    reporter: &ContactSnap,
-    public_id: &str,
-    thread: ThreadId,
-    r: &NewReport<'_>,
-    now: i64,
-) -> Result<Option<OutboxId>> {
-    let recent: Option<i64> = sqlx::query_scalar(
-        "SELECT id FROM outbox WHERE rcpt = $1 AND kind = 'acknowledgement' AND created_at > $2 LIMIT 1",
+/// The reporter's contact, created (without an organization) for an unknown sender.
+async fn reporter_contact(conn: &mut Conn, r: &NewReport<'_>) -> Result<ContactId> {
+    if let Some(c) = super::directory::contact_by_email(conn, r.from).await? {
+        return Ok(c.id);
+    }
+    let name = if r.from_name.trim().is_empty() { r.from } else { r.from_name.trim() };
+    let nc = super::directory::NewContact { email: r.from, name, org: None, notify: NotifyMode::Immediate, encrypt_only: false };
+    super::directory::insert_contact(conn, &nc).await
+}
+
+/// SPEC §8: the acknowledgement, unless one went to this address recently or too many went
+/// out altogether (a forged From must not turn the gateway into a mail cannon).
+async fn acknowledge(conn: &mut Conn, plan: &AckPlan, reporter: ContactId, t: Target, in_reply_to: Option<&str>, now: i64) -> Result<Option<OutboxId>> {
+    let (to_sender, to_all): (i64, i64) = sqlx::query_as(
+        "SELECT COALESCE(SUM(CASE WHEN rcpt = $1 AND created_at >= $2 THEN 1 ELSE 0 END), 0),
+                COALESCE(SUM(CASE WHEN created_at >= $3 THEN 1 ELSE 0 END), 0)
+           FROM outbox WHERE kind = 'acknowledgement' AND created_at >= $4",
     )
-    .bind(&reporter.email)
-    .bind(now - r.ack_interval_ms)
-    .fetch_optional(&mut *conn)
+    .bind(&plan.rcpt)
+    .bind(plan.sender_since)
+    .bind(plan.global_since)
+    .bind(plan.global_since.min(plan.sender_since))
+    .fetch_one(&mut *conn)
     .await?;
-    if recent.is_some() {
+    if to_sender > 0 || to_all >= plan.global_max {
         return Ok(None);
     }
-    let message_id = new_message_id(&composer.book().domain);
-    let slot = OutboxSlot { kind: OutboxKind::Acknowledgement, post: None, report: None, thread: Some(thread), contact: Some(reporter.id), rcpt: &reporter.email, message_id: &message_id };
-    let id = reserve_outbox(conn, &slot, now).await?;
-    let to = Addressing {
-        to_name: reporter.name.clone(),
-        to: reporter.email.clone(),
-        reply_to: composer.reply_address(thread, reporter.id),
-        private_reply_to: None,
-        message_id: message_id.clone(),
-        in_reply_to: r.inbound_message_id.map(str::to_string),
-        references: r.inbound_message_id.map(|m| vec![m.to_string()]).unwrap_or_default(),
-        bounce: composer.bounce_address(id),
+    let d = NewDelivery {
+        kind: OutboxKind::Acknowledgement,
+        contact: reporter,
+        rcpt: plan.rcpt.clone(),
+        message_id: plan.message_id.clone(),
+        content: crate::audience::Content::Full,
+        payload: Payload::Ack { in_reply_to: in_reply_to.map(str::to_string) },
     };
-    let plain = render::acknowledgement(&composer.gateway, public_id, &to, now);
-    // SPEC §8: encrypted when the reporter's key is known (also one offered in the report).
-    super::keys::refresh(conn, &composer.pgp).await?;
-    let rendered = composer.seal(reporter.id, public_id, plain.clone(), now).unwrap_or(plain);
-    fill_outbox(conn, id, OutboxKind::Acknowledgement, &rendered).await?;
-    index_message_id(conn, &message_id, thread, Some(reporter.id), Some(id)).await?;
-    Ok(Some(id))
+    let ids = insert_deliveries(conn, t, std::slice::from_ref(&d), now).await?;
+    Ok(ids.first().map(|(id, _, _)| *id))
+}
+
+impl super::Store {
+    /// A post written at the gateway (`casegate post`) and its deliveries, in one transaction.
+    pub async fn store_post(&self, p: &NewPost<'_>, plan: &PostPlan) -> Result<PostResult> {
+        let mut tx = self.begin_write().await?;
+        let r = insert_post(&mut tx, p, plan).await?;
+        tx.commit().await?;
+        Ok(r)
+    }
+
+    /// A quarantined mail released into a thread: the item resolved, the post and its
+    /// deliveries, the mail's protection and its new decision, in one transaction.
+    pub async fn release_quarantined(&self, item: i64, p: &NewPost<'_>, plan: &PostPlan, protection: &crate::pgp::Protection) -> Result<PostResult> {
+        let mut tx = self.begin_write().await?;
+        let inbound = super::quarantine::resolve(&mut tx, item, "released", &format!("into thread {}", p.thread)).await?;
+        let r = insert_post(&mut tx, p, plan).await?;
+        super::keys::store_protection(&mut tx, inbound, Some(r.post_id), protection).await?;
+        sqlx::query("UPDATE inbound_messages SET action = 'post', reason = 'released-by-coordinator', thread_id = $1 WHERE id = $2")
+            .bind(p.thread)
+            .bind(inbound)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(r)
+    }
 }
 
 pub(crate) async fn insert_quarantine(conn: &mut Conn, inbound: i64, reason: &Reason, candidate: Option<ThreadId>) -> Result<i64> {

@@ -16,6 +16,8 @@ pub struct WorldQuery {
     pub thread_ids: Vec<ThreadId>,
     /// Contacts to include by address (the sender, the direct recipients).
     pub emails: Vec<String>,
+    /// Contacts to include by id.
+    pub contact_ids: Vec<ContactId>,
 }
 
 pub(crate) async fn load_world(conn: &mut Conn, q: &WorldQuery) -> Result<World> {
@@ -58,7 +60,7 @@ pub(crate) async fn load_world(conn: &mut Conn, q: &WorldQuery) -> Result<World>
         world.reports.extend(load_report(conn, *r).await?);
     }
     load_threads(conn, &mut world, &case_ids, &report_ids, &q.thread_ids).await?;
-    load_people(conn, &mut world, &q.emails).await?;
+    load_people(conn, &mut world, q).await?;
     Ok(world)
 }
 
@@ -163,7 +165,7 @@ async fn load_threads(
 }
 
 /// Organizations and contacts: coordinators, participants, reporters and the given addresses.
-async fn load_people(conn: &mut Conn, world: &mut World, emails: &[String]) -> Result<()> {
+async fn load_people(conn: &mut Conn, world: &mut World, q: &WorldQuery) -> Result<()> {
     let mut org_ids: BTreeSet<i64> = sqlx::query_scalar::<_, i64>("SELECT id FROM orgs WHERE kind = 'coordinator'")
         .fetch_all(&mut *conn)
         .await?
@@ -177,6 +179,7 @@ async fn load_people(conn: &mut Conn, world: &mut World, emails: &[String]) -> R
         }
     }
     contact_ids.extend(world.reports.iter().map(|r| r.reporter));
+    contact_ids.extend(q.contact_ids.iter().copied());
     let mut contacts = Vec::new();
     for org in &org_ids {
         contacts.extend(contacts_where(conn, "org_id = $1", Some(*org)).await?);
@@ -184,7 +187,7 @@ async fn load_people(conn: &mut Conn, world: &mut World, emails: &[String]) -> R
     for id in &contact_ids {
         contacts.extend(contacts_where(conn, "id = $1", Some(*id)).await?);
     }
-    for e in emails {
+    for e in &q.emails {
         if let Some(c) = super::directory::contact_by_email(conn, e).await? {
             contacts.push(c);
         }

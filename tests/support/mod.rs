@@ -244,10 +244,11 @@ title = "Test case"
 participants = [ { org = "Acme", role = "vendor" } ]
 "#;
 
-/// A new report to the intake address.
+/// A new report to the intake address (DMARC pass from the trusted MX: acknowledged).
 pub fn report(i: usize) -> Vec<u8> {
     format!(
         "From: Reporter {i} <r{i}@reporters.example>\r\nTo: security@cert.example\r\nSubject: Report {i}\r\n\
+         Authentication-Results: mx.cert.example; dmarc=pass header.from=reporters.example\r\n\
          Message-ID: <report-{i}@reporters.example>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\n\r\nFinding {i}.\r\n"
     )
     .into_bytes()
@@ -271,4 +272,11 @@ pub fn expiring_cert(email: &str) -> sequoia_openpgp::Cert {
         .generate()
         .expect("generate a certificate");
     cert
+}
+
+/// Render and send everything due, as the outbox worker does (the test gateways use the
+/// file transport): afterwards every sent item's bytes are in the outbox table.
+pub async fn send(g: &Gateway) -> casegate::outbound::SendSummary {
+    let t = casegate::outbound::Transport::from_config(&g.cfg.outbound).expect("transport");
+    casegate::outbound::send_due(&g.store, &g.pipeline.composer, &t, &g.cfg.outbound).await.expect("outbox pass")
 }

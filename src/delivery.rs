@@ -1,0 +1,134 @@
+//! What the gateway will send (SPEC §7.1): one decision per (item, recipient), stored as an
+//! outbox item in the same transaction as the post or action that causes it, and rendered
+//! and sealed by the outbox worker when it sends (docs/architecture.md, "Deliveries").
+//!
+//! Pure: ids and Message-IDs are given by the caller.
+
+use crate::audience::{self, Content, DeliveryMode, PostFacts};
+use crate::model::*;
+use serde::{Deserialize, Serialize};
+
+/// Kind-specific facts fixed when the item is decided; rendering reads the rest (the post,
+/// the case, the people) as they are when it is sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Payload {
+    #[default]
+    None,
+    /// A digest: the posts it carries, oldest first.
+    Digest { posts: Vec<PostId> },
+    /// The initial contact of a vendor organization and the public date it announces.
+    Vendor { org: OrgId, public_at: i64 },
+    /// The acknowledgement of a report: the report mail it answers (for threading).
+    Ack { in_reply_to: Option<String> },
+}
+
+impl Payload {
+    /// The stored form: `None` for no payload, else JSON.
+    pub fn to_column(&self) -> Option<String> {
+        match self {
+            Payload::None => None,
+            other => serde_json::to_string(other).ok(),
+        }
+    }
+    /// Reads the stored form; anything unreadable is `None` (the renderer then withholds).
+    pub fn from_column(column: Option<&str>) -> Payload {
+        column.and_then(|c| serde_json::from_str(c).ok()).unwrap_or_default()
+    }
+}
+
+/// The stored spelling of a content decision.
+pub fn content_str(c: Content) -> &'static str {
+    match c {
+        Content::Full => "full",
+        Content::Notice => "notice",
+    }
+}
+
+/// Reads a stored content decision; anything but `full` is the notice (fail closed).
+pub fn content_from(s: &str) -> Content {
+    if s == "full" {
+        Content::Full
+    } else {
+        Content::Notice
+    }
+}
+
+/// One decided delivery, before it is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDelivery {
+    pub kind: OutboxKind,
+    pub contact: ContactId,
+    pub rcpt: String,
+    /// Without angle brackets.
+    pub message_id: String,
+    pub content: Content,
+    pub payload: Payload,
+}
+
+/// A stored delivery, as the worker renders it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decided {
+    pub id: OutboxId,
+    pub kind: OutboxKind,
+    pub contact: Option<ContactId>,
+    pub rcpt: String,
+    pub thread: Option<ThreadId>,
+    pub post: Option<PostId>,
+    pub report: Option<ReportId>,
+    pub content: Content,
+    pub payload: Payload,
+    pub message_id: String,
+    pub created_at: i64,
+}
+
+/// What a new post will send (SPEC §6.1): a delivery for every immediate reader, a digest
+/// entry for every digest reader, and the readers who had the mail already (§6.5).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PostPlan {
+    pub deliveries: Vec<NewDelivery>,
+    /// (contact, address) of the readers who get the post in their daily digest.
+    pub digest: Vec<(ContactId, String)>,
+    pub direct: Vec<ContactId>,
+}
+
+/// Decides a post's deliveries from its audience; `message_id` gives each notification its
+/// own Message-ID.
+pub fn plan_post(world: &World, facts: &PostFacts, mut message_id: impl FnMut() -> String) -> PostPlan {
+    let fan = audience::fan_out(world, facts);
+    let mut plan = PostPlan { direct: fan.direct, ..Default::default() };
+    for d in fan.deliveries {
+        match d.mode {
+            DeliveryMode::Digest => plan.digest.push((d.contact, d.email)),
+            DeliveryMode::Immediate => plan.deliveries.push(NewDelivery {
+                kind: OutboxKind::Notification,
+                contact: d.contact,
+                rcpt: d.email,
+                message_id: message_id(),
+                content: d.content,
+                payload: Payload::None,
+            }),
+        }
+    }
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_round_trip_and_unreadable_ones_are_none() {
+        for p in [Payload::None, Payload::Digest { posts: vec![3, 1] }, Payload::Vendor { org: 7, public_at: 9 }, Payload::Ack { in_reply_to: Some("a@b".into()) }] {
+            assert_eq!(Payload::from_column(p.to_column().as_deref()), p);
+        }
+        assert_eq!(Payload::from_column(Some("{not json")), Payload::None);
+    }
+
+    #[test]
+    fn an_unknown_content_decision_is_the_notice() {
+        assert_eq!(content_from("full"), Content::Full);
+        assert_eq!(content_from("notice"), Content::Notice);
+        assert_eq!(content_from("FULL "), Content::Notice);
+    }
+}

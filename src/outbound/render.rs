@@ -1,0 +1,52 @@
+//! Rendering claimed outbox items before they are sent: items stored as decisions get their
+//! bytes here, from the world as it is now (docs/architecture.md, "Deliveries"). CPU work
+//! (rendering, signing, encrypting) runs on the blocking pool.
+
+use crate::compose::Composer;
+use crate::model::OutboxKind;
+use crate::outgoing;
+use crate::render::Rendered;
+use crate::store::outbox::OutboxItem;
+use crate::store::{now_ms, Store, StoreError};
+use std::sync::Arc;
+
+/// Why an item is not sent at all.
+const DROPPED: &str = "not sent: the recipient may no longer read what it names, or it is gone";
+
+/// Render the claimed items that need it, keep their bytes, and return the items to send.
+/// Items that cannot be rendered for their recipient are marked `failed` and left out.
+pub(crate) async fn render_claimed(store: &Store, composer: &Arc<Composer>, items: Vec<OutboxItem>) -> Result<Vec<OutboxItem>, StoreError> {
+    let todo: Vec<_> = items.iter().filter(|i| i.needs_rendering()).filter_map(OutboxItem::decided).collect();
+    if todo.is_empty() {
+        return Ok(items);
+    }
+    store.refresh_keyring(&composer.pgp).await?;
+    let ctx = store.render_context(&todo, now_ms()).await?;
+    let c = composer.clone();
+    let rendered: Vec<(i64, Option<(OutboxKind, Rendered)>)> = tokio::task::spawn_blocking(move || todo.iter().map(|d| (d.id, outgoing::render(&c, d, &ctx))).collect())
+        .await
+        .map_err(|e| StoreError::Invalid(format!("rendering failed: {e}")))?;
+    let keep: Vec<(i64, OutboxKind, &Rendered)> = rendered.iter().filter_map(|(id, r)| r.as_ref().map(|(k, r)| (*id, *k, r))).collect();
+    store.store_rendered(&keep).await?;
+    let rendered: std::collections::HashMap<i64, Option<(OutboxKind, Rendered)>> = rendered.into_iter().collect();
+    let mut out = Vec::with_capacity(items.len());
+    for mut item in items {
+        if !item.needs_rendering() {
+            out.push(item);
+            continue;
+        }
+        match rendered.get(&item.id).and_then(Option::as_ref) {
+            Some((kind, r)) => {
+                item.kind = kind.as_str().to_string();
+                item.envelope_from = r.envelope_from.clone();
+                item.bytes = r.bytes.clone();
+                out.push(item);
+            }
+            None => {
+                tracing::warn!(outbox_id = item.id, rcpt = %item.rcpt, "{DROPPED}");
+                store.mark_outbox_dropped(item.id, DROPPED, now_ms()).await?;
+            }
+        }
+    }
+    Ok(out)
+}

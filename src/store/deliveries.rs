@@ -1,0 +1,115 @@
+//! Reading what rendering stored deliveries needs: the world around them, the posts they
+//! name (with their attachments and whether they arrived encrypted), and each recipient's
+//! earlier Message-IDs in the thread (In-Reply-To/References, SPEC §6.2).
+
+use super::world::{load_world, WorldQuery};
+use super::{Result, Store};
+use crate::delivery::{Decided, Payload};
+use crate::model::*;
+use crate::outgoing::{RenderCtx, StoredPost};
+use crate::pgp::Protection;
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection as Conn};
+use std::collections::{BTreeSet, HashMap};
+
+/// How many earlier Message-IDs a notification names in References.
+const EARLIER: i64 = 20;
+
+impl Store {
+    /// Everything rendering `items` reads, in one snapshot.
+    pub async fn render_context(&self, items: &[Decided], now_ms: i64) -> Result<RenderCtx> {
+        let mut conn = self.pool.acquire().await?;
+        let post_ids: BTreeSet<PostId> = items.iter().flat_map(named_posts).collect();
+        let posts = load_posts(&mut conn, &post_ids).await?;
+        let mut q = WorldQuery::default();
+        q.thread_ids.extend(items.iter().filter_map(|i| i.thread));
+        q.thread_ids.extend(posts.values().map(|p| p.thread));
+        q.thread_ids.sort_unstable();
+        q.thread_ids.dedup();
+        q.emails.extend(items.iter().map(|i| i.rcpt.clone()));
+        let world = load_world(&mut conn, &q).await?;
+        let mut earlier = HashMap::new();
+        for i in items {
+            if let (Some(thread), Some(contact)) = (i.thread, i.contact) {
+                earlier.insert(i.id, earlier_message_ids(&mut conn, thread, contact, i.id).await?);
+            }
+        }
+        Ok(RenderCtx { world, posts, earlier, now_ms })
+    }
+}
+
+/// The posts an item names: its own, or a digest's.
+fn named_posts(i: &Decided) -> Vec<PostId> {
+    match &i.payload {
+        Payload::Digest { posts } => posts.clone(),
+        _ => i.post.into_iter().collect(),
+    }
+}
+
+type PostRow = (i64, i64, Option<i64>, String, i64, Option<String>);
+
+async fn load_posts(conn: &mut Conn, ids: &BTreeSet<PostId>) -> Result<HashMap<PostId, StoredPost>> {
+    let mut out = HashMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT id, thread_id, author_id, body, created_at, protection FROM posts WHERE id IN (");
+    let mut list = q.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    q.push(")");
+    let rows: Vec<PostRow> = q.build_query_as().fetch_all(&mut *conn).await?;
+    for (id, thread, author, body, created_at, protection) in rows {
+        let arrived_encrypted = arrived_encrypted(protection.as_deref());
+        out.insert(id, StoredPost { id, thread, author, body, attachments: Vec::new(), created_at, arrived_encrypted });
+    }
+    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT post_id, filename, content_type, bytes FROM attachments WHERE post_id IN (");
+    let mut list = q.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    q.push(") ORDER BY id");
+    let rows: Vec<(i64, String, String, Vec<u8>)> = q.build_query_as().fetch_all(&mut *conn).await?;
+    for (post, filename, content_type, bytes) in rows {
+        if let Some(p) = out.get_mut(&post) {
+            p.attachments.push(Attachment { filename, content_type, bytes });
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a post's stored protection says it arrived encrypted (and was opened). A record
+/// that cannot be read counts as encrypted: its content then leaves only encrypted.
+pub(crate) fn arrived_encrypted(protection: Option<&str>) -> bool {
+    match protection {
+        None => false,
+        Some(json) => serde_json::from_str::<Protection>(json).map_or(true, |p| p.encrypted && p.refusal.is_none()),
+    }
+}
+
+/// Message-IDs `contact` was sent in `thread` before outbox item `before`, oldest first.
+async fn earlier_message_ids(conn: &mut Conn, thread: ThreadId, contact: ContactId, before: OutboxId) -> Result<Vec<String>> {
+    let mut ids: Vec<String> = sqlx::query_scalar(
+        "SELECT message_id FROM message_index WHERE thread_id = $1 AND contact_id = $2 AND outbox_id < $3
+         ORDER BY created_at DESC, outbox_id DESC LIMIT $4",
+    )
+    .bind(thread)
+    .bind(contact)
+    .bind(before)
+    .bind(EARLIER)
+    .fetch_all(&mut *conn)
+    .await?;
+    ids.reverse();
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::arrived_encrypted;
+
+    #[test]
+    fn an_unreadable_protection_record_counts_as_encrypted() {
+        assert!(!arrived_encrypted(None));
+        assert!(arrived_encrypted(Some("{not json")));
+    }
+}
