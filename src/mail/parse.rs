@@ -42,7 +42,7 @@ pub fn parse_with(raw: &[u8], limits: &Limits) -> Result<Inbound, ParseError> {
     // Past a structural limit only the headers are parsed: no structure is built for
     // every one of many parts.
     let excess = structure_excess(raw, limits);
-    let parser = MessageParser::default();
+    let parser = parser();
     let message = match excess {
         Some(_) => parser.parse_headers(raw),
         None => parser.parse(raw),
@@ -56,7 +56,8 @@ pub fn parse_with(raw: &[u8], limits: &Limits) -> Result<Inbound, ParseError> {
         headers: collect_headers(raw, root, limits.max_header_fields),
         ..Inbound::default()
     };
-    read_envelope(&mut inbound, limits.max_references);
+    read_envelope(&mut inbound);
+    read_threading(&mut inbound, raw, root, limits.max_references);
     read_addresses(&mut inbound, raw, root);
     read_content_type(&mut inbound, root);
     if let Some(excess) = excess.or_else(|| over_limits(&message, &inbound, limits)) {
@@ -70,6 +71,15 @@ pub fn parse_with(raw: &[u8], limits: &Limits) -> Result<Inbound, ParseError> {
     read_body(&mut inbound, raw, &message);
     body_text_as_attachment(&mut inbound, limits.max_body_text_bytes);
     Ok(inbound)
+}
+
+/// The MIME parser: it parses the MIME headers it needs for the body (Content-Type,
+/// Content-Disposition, Content-Transfer-Encoding …) and keeps every other header raw.
+/// Headers are decoded here (addresses by our own RFC 5322 parser, only the newest
+/// References), so that a header of 100,000 addresses or ids is not parsed into as many
+/// values first.
+fn parser() -> MessageParser {
+    MessageParser::new().with_mime_headers()
 }
 
 /// MIME parts and nesting counted on the raw bytes, before parsing: a walk over borrowed
@@ -215,16 +225,19 @@ fn slice(raw: &[u8], start: u32, end: u32) -> &[u8] {
     raw.get(start as usize..end as usize).unwrap_or_default()
 }
 
-/// The first `max` header fields (more make the mail malformed; the rest are not read).
+/// The longest header value kept (the rest is cut: threading ids and addresses are read
+/// from the raw bytes, a header this long is hostile anyway).
+const MAX_HEADER_VALUE: u32 = 64 * 1024;
+
+/// The first `max` header fields (more make the mail malformed; the rest are not read),
+/// each value at most [`MAX_HEADER_VALUE`] bytes before decoding.
 fn collect_headers(raw: &[u8], root: &MessagePart<'_>, max: usize) -> Vec<(String, String)> {
     root.headers
         .iter()
         .take(max)
         .map(|h| {
-            (
-                raw_header_name(raw, h),
-                decode_header_value(slice(raw, h.offset_start, h.offset_end)),
-            )
+            let end = h.offset_end.min(h.offset_start.saturating_add(MAX_HEADER_VALUE));
+            (raw_header_name(raw, h), decode_header_value(slice(raw, h.offset_start, end)))
         })
         .collect()
 }
@@ -267,23 +280,9 @@ fn first_value<'a>(inbound: &'a Inbound, name: &'a str) -> Option<&'a str> {
 }
 
 /// Message-ID, In-Reply-To, References, Subject, Return-Path, Delivered-To.
-fn read_envelope(inbound: &mut Inbound, max_references: usize) {
+fn read_envelope(inbound: &mut Inbound) {
     inbound.message_id =
         first_value(inbound, "Message-ID").and_then(|v| message_ids(v).into_iter().next());
-    inbound.in_reply_to = inbound
-        .header_values("In-Reply-To")
-        .flat_map(message_ids)
-        .take(max_references)
-        .collect();
-    // RFC 5322 §3.6.4: References lists the thread's ids oldest first; the newest
-    // `max_references` are kept.
-    let mut references: Vec<String> = inbound
-        .header_values("References")
-        .flat_map(message_ids)
-        .collect();
-    let skip = references.len().saturating_sub(max_references);
-    references.drain(..skip);
-    inbound.references = references;
     inbound.subject = first_value(inbound, "Subject")
         .unwrap_or_default()
         .to_string();
@@ -298,6 +297,52 @@ fn read_envelope(inbound: &mut Inbound, max_references: usize) {
         .filter(|a| !a.is_empty())
         .collect();
     inbound.delivered_to = delivered;
+}
+
+/// In-Reply-To and References (RFC 5322 §3.6.4) from the raw header values: the first
+/// `max` In-Reply-To ids, and the newest `max` References ids (References lists the
+/// thread oldest first). Ids beyond are never held.
+fn read_threading(inbound: &mut Inbound, raw: &[u8], root: &MessagePart<'_>, max: usize) {
+    let values = |name: HeaderName<'static>| {
+        root.headers
+            .iter()
+            .filter(move |h| h.name == name)
+            .map(|h| String::from_utf8_lossy(slice(raw, h.offset_start, h.offset_end)).into_owned())
+    };
+    inbound.in_reply_to = values(HeaderName::InReplyTo)
+        .flat_map(|v| message_ids(&v))
+        .take(max)
+        .collect();
+    let mut newest = std::collections::VecDeque::with_capacity(max.min(1024));
+    for value in values(HeaderName::References) {
+        for_each_message_id(&value, |id| {
+            if newest.len() == max {
+                newest.pop_front();
+            }
+            if max > 0 {
+                newest.push_back(id);
+            }
+        });
+    }
+    inbound.references = newest.into();
+}
+
+/// Calls `f` with each msg-id of `value`, as [`message_ids`] finds them, one at a time.
+fn for_each_message_id(value: &str, mut f: impl FnMut(String)) {
+    let bracketed = value
+        .split('<')
+        .skip(1)
+        .filter_map(|s| s.split_once('>'))
+        .map(|(id, _)| id.split_whitespace().collect::<String>())
+        .filter(|id| !id.is_empty());
+    let mut any = false;
+    for id in bracketed {
+        any = true;
+        f(id);
+    }
+    if !any {
+        message_ids(value).into_iter().for_each(f);
+    }
 }
 
 /// RFC 5322 §3.6.4 msg-id values without angle brackets; ids written without brackets
@@ -413,7 +458,7 @@ fn read_content_type(inbound: &mut Inbound, root: &MessagePart<'_>) {
 fn read_body(inbound: &mut Inbound, raw: &[u8], message: &Message<'_>) {
     let mut notes = Notes::default();
     match repair_root_boundary(raw, message, &mut notes) {
-        Some(repaired_raw) => match MessageParser::default().parse(&repaired_raw) {
+        Some(repaired_raw) => match parser().parse(&repaired_raw) {
             Some(repaired) => read_parts(inbound, &repaired_raw, &repaired, &mut notes),
             None => read_parts(inbound, raw, message, &mut notes),
         },
