@@ -25,14 +25,61 @@ enum Tok {
 /// Every mailbox of an address-list value, group members included (RFC 5322 §3.4).
 /// `decode` turns a display-name phrase into text (RFC 2047 encoded words).
 pub fn address_list(value: &[u8], decode: &dyn Fn(&str) -> String) -> Vec<Mailbox> {
+    address_list_upto(value, decode, usize::MAX).0
+}
+
+/// The first `max` mailboxes of an address-list value, and how many it holds in all.
+/// The value is read one address at a time, so that a list of 100,000 addresses costs
+/// no more than the addresses kept.
+pub fn address_list_upto(value: &[u8], decode: &dyn Fn(&str) -> String, max: usize) -> (Vec<Mailbox>, usize) {
     let text = String::from_utf8_lossy(value);
-    let toks = tokenize(&text);
-    let mut out = Vec::new();
-    for chunk in split_top_level(&toks) {
-        if let Some(m) = mailbox(chunk, decode) {
-            out.push(m);
+    let (mut out, mut count) = (Vec::new(), 0usize);
+    for piece in top_level_pieces(&text) {
+        if out.len() >= max {
+            count += usize::from(piece.contains('@'));
+            continue;
+        }
+        let toks = tokenize(piece);
+        for chunk in split_top_level(&toks) {
+            if let Some(m) = mailbox(chunk, decode) {
+                count += 1;
+                out.push(m);
+            }
         }
     }
+    (out, count)
+}
+
+/// The text between top-level `,` `;` and group `:` separators (outside quoted strings,
+/// comments, domain literals and angle brackets).
+fn top_level_pieces(text: &str) -> Vec<&str> {
+    let (mut out, mut start) = (Vec::new(), 0);
+    let (mut quoted, mut comment, mut literal, mut angle, mut escaped) = (false, 0usize, false, false, false);
+    for (i, c) in text.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' if quoted || comment > 0 || literal => escaped = true,
+            '"' if comment == 0 && !literal => quoted = !quoted,
+            _ if quoted => {}
+            '(' if !literal => comment += 1,
+            ')' if comment > 0 => comment -= 1,
+            _ if comment > 0 => {}
+            '[' => literal = true,
+            ']' => literal = false,
+            _ if literal => {}
+            '<' => angle = true,
+            '>' => angle = false,
+            ',' | ';' | ':' if !angle => {
+                out.push(&text[start..i]);
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
+    }
+    out.push(&text[start..]);
     out
 }
 

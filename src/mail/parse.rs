@@ -58,9 +58,9 @@ pub fn parse_with(raw: &[u8], limits: &Limits) -> Result<Inbound, ParseError> {
     };
     read_envelope(&mut inbound);
     read_threading(&mut inbound, raw, root, limits.max_references);
-    read_addresses(&mut inbound, raw, root);
+    let recipients = read_addresses(&mut inbound, raw, root, limits.max_recipients);
     read_content_type(&mut inbound, root);
-    if let Some(excess) = excess.or_else(|| over_limits(&message, &inbound, limits)) {
+    if let Some(excess) = excess.or_else(|| over_limits(&message, recipients, limits)) {
         // Held as malformed: the addresses past the limit are not needed, nor kept.
         inbound.to.truncate(limits.max_recipients);
         inbound.cc.truncate(limits.max_recipients.saturating_sub(inbound.to.len()));
@@ -109,12 +109,11 @@ fn structure_excess(raw: &[u8], limits: &Limits) -> Option<String> {
 }
 
 /// The first structural limit the mail exceeds, named.
-fn over_limits(message: &Message<'_>, inbound: &Inbound, limits: &Limits) -> Option<String> {
+fn over_limits(message: &Message<'_>, recipients: usize, limits: &Limits) -> Option<String> {
     let fields = message.parts.first().map_or(0, |p| p.headers.len());
     if fields > limits.max_header_fields {
         return Some(format!("{fields} header fields, limit {}", limits.max_header_fields));
     }
-    let recipients = inbound.to.len() + inbound.cc.len();
     if recipients > limits.max_recipients {
         return Some(format!("{recipients} To/Cc addresses, limit {}", limits.max_recipients));
     }
@@ -385,7 +384,9 @@ fn return_path(value: &str) -> Option<String> {
 // Addresses and content type
 // ---------------------------------------------------------------------------------------
 
-fn read_addresses(inbound: &mut Inbound, raw: &[u8], root: &MessagePart<'_>) {
+/// From, To and Cc; To and Cc keep at most `max_recipients + 1` mailboxes. Returns how
+/// many To and Cc mailboxes the mail names.
+fn read_addresses(inbound: &mut Inbound, raw: &[u8], root: &MessagePart<'_>, max_recipients: usize) -> usize {
     let from_headers: Vec<&Header<'_>> = root
         .headers
         .iter()
@@ -399,28 +400,34 @@ fn read_addresses(inbound: &mut Inbound, raw: &[u8], root: &MessagePart<'_>) {
         ));
     }
     if let Some(header) = from_headers.first() {
-        inbound.from = mailboxes(raw, header).into_iter().next();
+        inbound.from = mailboxes(raw, header, 1).0.into_iter().next();
         if inbound.from.is_none() {
             inbound
                 .warnings
                 .push("From header has no usable address".to_string());
         }
     }
+    let mut seen = 0usize;
     for header in &root.headers {
-        match header.name {
-            HeaderName::To => inbound.to.extend(mailboxes(raw, header)),
-            HeaderName::Cc => inbound.cc.extend(mailboxes(raw, header)),
-            _ => {}
-        }
+        let budget = max_recipients.saturating_add(1).saturating_sub(inbound.to.len() + inbound.cc.len());
+        let list = match header.name {
+            HeaderName::To => &mut inbound.to,
+            HeaderName::Cc => &mut inbound.cc,
+            _ => continue,
+        };
+        let (found, count) = mailboxes(raw, header, budget);
+        list.extend(found);
+        seen += count;
     }
+    seen
 }
 
 /// Every mailbox of an address header, group members included, read from the raw value
 /// (RFC 5322 §3.4; quoted local parts of §3.4.1 included).
-fn mailboxes(raw: &[u8], header: &Header<'_>) -> Vec<Mailbox> {
+fn mailboxes(raw: &[u8], header: &Header<'_>, max: usize) -> (Vec<Mailbox>, usize) {
     let value = slice(raw, header.offset_start, header.offset_end);
     let decode = |phrase: &str| decode_header_value(phrase.as_bytes());
-    super::address::address_list(value, &decode)
+    super::address::address_list_upto(value, &decode, max)
 }
 
 /// Lowercase `type/subtype` of a part; RFC 2045 §5.2: text/plain when absent or invalid.
