@@ -2,9 +2,9 @@
 //! `post`, `quarantine release`, `case notify`. Each decides its rows first (audience,
 //! content, Message-IDs) and stores them in one transaction; the outbox worker renders them.
 
-use crate::audience::{self, PostFacts};
+use crate::audience;
 use crate::compose::Composer;
-use crate::delivery::{self, NewDelivery, Payload, PostPlan};
+use crate::delivery::{self, Content, NewDelivery, Payload, PostPlan};
 use crate::mail;
 use crate::model::*;
 use crate::pgp::open::{routing_inbound, OpenCtx};
@@ -12,6 +12,7 @@ use crate::pgp::Protection;
 use crate::store::posts::{self, NewPost, PostResult};
 use crate::store::world::WorldQuery;
 use crate::store::{now_ms, Store, StoreError};
+use crate::view::{self, Item, PostItem, VendorContact};
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
@@ -20,15 +21,26 @@ async fn world_of(store: &Store, thread: ThreadId, emails: Vec<String>) -> Resul
     store.world(&WorldQuery { thread_ids: vec![thread], emails, ..Default::default() }).await
 }
 
-/// The deliveries of a new post in `thread` (SPEC §6.1, §6.4, §6.5), decided with the
+/// The deliveries of a new post (SPEC §6.1, §6.4, §6.5), decided by the view with the
 /// keyring as it is now; each notification gets its own Message-ID.
-pub(crate) fn plan_post(composer: &Composer, world: &World, thread: &ThreadSnap, author: Option<ContactId>, pinned: bool, direct: &[String]) -> PostPlan {
-    let keyring = composer.pgp.keyring();
+pub(crate) fn plan_post(composer: &Composer, world: &World, post: &PostItem) -> PostPlan {
     let now = now_ms();
-    let usable = |c: ContactId| keyring.has_usable_key(c, now);
-    let facts = PostFacts { thread, author, pinned, direct_recipients: direct, has_usable_key: &usable };
     let domain = &composer.book().domain;
-    delivery::plan_post(world, &facts, || posts::new_message_id(domain))
+    delivery::plan_post(world, post, |c| composer.facts(c, None, now), || posts::new_message_id(domain))
+}
+
+/// A post as the view sees it, created now.
+fn post_item<'a>(thread: &'a ThreadSnap, np: &NewPost<'a>, arrival: view::Arrival) -> PostItem<'a> {
+    PostItem {
+        thread,
+        author: view::Author::of(np.author, np.source),
+        body: np.body,
+        attachments: np.attachments,
+        created_at_ms: now_ms(),
+        pinned: np.pinned,
+        direct: np.direct,
+        arrival,
+    }
 }
 
 /// A coordinator writes into a thread from the CLI (`casegate post`).
@@ -53,7 +65,6 @@ pub async fn post(
         return Err(StoreError::Invalid("only coordinators pin posts".into()));
     }
     store.refresh_keyring(&composer.pgp).await?;
-    let plan = plan_post(composer, &world, t, Some(author.id), pinned, &[]);
     let np = NewPost {
         thread: t.id,
         case: audience::case_of_thread(&world, t).map(|c| c.id),
@@ -68,6 +79,7 @@ pub async fn post(
         pinned,
         direct: &[],
     };
+    let plan = plan_post(composer, &world, &post_item(t, &np, view::Arrival::Plain));
     store.store_post(&np, &plan).await
 }
 
@@ -83,11 +95,8 @@ pub async fn release(store: &Store, composer: &Composer, item: i64, thread: Thre
     let mut emails = direct.clone();
     emails.push(from.clone());
     let world = world_of(store, thread, emails).await?;
-    // Content that arrived encrypted leaves only encrypted.
-    let world = if protection.encrypted && protection.refusal.is_none() { crate::compose::confidential(&world) } else { world };
     let t = world.thread(thread).ok_or_else(|| StoreError::NotFound(format!("no thread {thread}")))?;
     let author = world.contact_by_email(&from).map(|c| c.id);
-    let plan = plan_post(composer, &world, t, author, false, &direct);
     let np = NewPost {
         thread: t.id,
         case: audience::case_of_thread(&world, t).map(|c| c.id),
@@ -101,6 +110,7 @@ pub async fn release(store: &Store, composer: &Composer, item: i64, thread: Thre
         pinned: false,
         direct: &direct,
     };
+    let plan = plan_post(composer, &world, &post_item(t, &np, view::Arrival::of(Some(&protection))));
     store.release_quarantined(item, &np, &plan, &protection).await
 }
 
@@ -141,16 +151,17 @@ pub async fn notify_vendor(store: &Store, composer: &Composer, case_public_id: &
     store.refresh_keyring(&composer.pgp).await?;
     let (initial, public) = store.case_dates(case.id).await?;
     let public_at = public.unwrap_or_else(|| default_public_date(initial.unwrap_or(now)));
+    let item = Item::VendorContact(VendorContact { case, org: org.id, public_date_ms: public_at, fingerprint: None });
     let deliveries: Vec<NewDelivery> = world
         .contacts
         .iter()
-        .filter(|c| c.org == Some(org.id) && c.notify != NotifyMode::None)
-        .map(|c| NewDelivery {
+        .filter_map(|c| Some((c, Content::of(view::form(&world, &item, c.id, &composer.facts(c.id, None, now)))?)))
+        .map(|(c, content)| NewDelivery {
             kind: OutboxKind::VendorNotification,
             contact: c.id,
             rcpt: c.email.clone(),
             message_id: posts::new_message_id(&composer.book().domain),
-            content: composer.content_for(c, case.embargoed, now),
+            content,
             payload: Payload::Vendor { org: org.id, public_at },
         })
         .collect();

@@ -1,13 +1,16 @@
-//! Composition of outbound mail for one post: from a [`World`], the post and the audience
-//! to one rendered message per recipient (SPEC §6.2). Pure: ids (Message-IDs, outbox ids)
-//! are given by the caller.
+//! Composition of outbound mail: the single entry point through which every caller
+//! renders anything. For each item and recipient it asks [`view::view`] what they
+//! receive, adds the per-recipient addressing (reply keys, VERP keys, threading headers),
+//! has `render` format it and `pgp::seal` seal it (SPEC §5.3, §6.2). Pure: ids
+//! (Message-IDs, outbox ids) are given by the caller.
 
-use crate::audience::{AuthorView, Content, Delivery};
+use crate::audience::Delivery;
 use crate::mail::AddressBook;
 use crate::model::*;
 use crate::pgp::{seal, PgpError, PgpState};
-use crate::render::{self, Addressing, Gateway, PostView, Rendered, ThreadView};
+use crate::render::{self, Addressing, Gateway, Rendered};
 use crate::replykey;
+use crate::view::{self, Content, Ctx, Facts, Item, PostItem, Queued, Seal, VendorContact, View};
 use std::sync::Arc;
 
 /// The parts of the configuration composition needs.
@@ -21,14 +24,7 @@ pub struct Composer {
 }
 
 /// A post as it is fanned out.
-#[derive(Debug, Clone)]
-pub struct PostDraft<'a> {
-    pub thread: &'a ThreadSnap,
-    pub author: Option<ContactId>,
-    pub body: &'a str,
-    pub attachments: &'a [Attachment],
-    pub created_at_ms: i64,
-}
+pub type PostDraft<'a> = PostItem<'a>;
 
 /// Per-recipient ids chosen by the caller.
 #[derive(Debug, Clone)]
@@ -52,6 +48,15 @@ impl Composer {
 
     pub fn book(&self) -> &AddressBook {
         &self.gateway.book
+    }
+
+    /// What the view needs of the configuration.
+    pub fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            gateway_name: &self.gateway.name,
+            book: &self.gateway.book,
+            max_attachment_bytes: self.max_attachment_bytes,
+        }
     }
 
     /// `cases+r-<key>@domain` for (thread, contact).
@@ -91,42 +96,91 @@ impl Composer {
         }
     }
 
-    /// Render one delivery of a post: the full notification, or the content-free notice,
-    /// sealed for the recipient (SPEC §5.3, §6.4). A contact with a confirmed certificate
-    /// that is no longer usable (expired, revoked) gets the notice: someone who asked for
-    /// encrypted mail never gets content in plaintext.
-    pub fn render_delivery(&self, world: &World, draft: &PostDraft, d: &Delivery, ids: &Ids, now_ms: i64) -> Option<(OutboxKind, Rendered)> {
+    /// One delivery of a post: the notification, or the content-free notice. `None` when
+    /// the view gives the recipient nothing now.
+    pub fn render_delivery(&self, world: &World, post: &PostItem, d: &Delivery, ids: &Ids, now_ms: i64) -> Option<(OutboxKind, Rendered)> {
         let contact = world.contact(d.contact)?;
-        let to = self.addressing(world, draft.thread, contact, ids);
-        let view = thread_view(world, draft.thread, contact);
+        let to = self.addressing(world, post.thread, contact, ids);
+        self.render(world, &Item::Post(post), contact, &to, None, now_ms)
+    }
+
+    /// The digest of `posts` for `who`, replying into `home` (SPEC §8).
+    pub fn render_digest(&self, world: &World, who: &ContactSnap, home: &ThreadSnap, posts: &[PostItem], ids: &Ids, now_ms: i64) -> Option<(OutboxKind, Rendered)> {
+        let to = self.addressing(world, home, who, ids);
+        self.render(world, &Item::Digest { home, posts }, who, &to, None, now_ms)
+    }
+
+    /// The initial contact of `contact`'s organization in `v.case` (SPEC §8).
+    pub fn render_vendor_notification(&self, world: &World, v: VendorContact, contact: &ContactSnap, ids: &Ids, now_ms: i64) -> Option<(OutboxKind, Rendered)> {
+        let thread = world.thread(v.case.discussion)?;
+        let to = self.addressing(world, thread, contact, ids);
+        self.render(world, &Item::VendorContact(v), contact, &to, None, now_ms)
+    }
+
+    /// The acknowledgement of `report` to its reporter (SPEC §8); `to` carries the
+    /// threading to the report mail.
+    pub fn render_acknowledgement(&self, world: &World, report: &ReportSnap, to: &Addressing, now_ms: i64) -> Option<(OutboxKind, Rendered)> {
+        let reporter = world.contact(report.reporter)?;
+        self.render(world, &Item::Acknowledgement { report }, reporter, to, None, now_ms)
+    }
+
+    /// What the view decides `contact` gets of `item` now, formatted for `to` and sealed;
+    /// `queued` is what was decided when the item was queued. `None`: nothing. Content
+    /// whose encryption fails is decided again as such, which gives the notice: never
+    /// plaintext.
+    pub fn render(&self, world: &World, item: &Item, contact: &ContactSnap, to: &Addressing, queued: Option<Queued>, now_ms: i64) -> Option<(OutboxKind, Rendered)> {
+        let facts = self.facts(contact.id, queued, now_ms);
+        let content = match view::view(world, item, contact.id, &facts, &self.ctx()) {
+            View::Nothing(_) => return None,
+            View::Notice(n) => return Some((OutboxKind::Notice, self.signed(render::notice(&self.gateway, &n, to, now_ms), now_ms))),
+            View::Content(c) => c,
+        };
+        if let Ok(sealed) = self.seal_content(&content, contact.id, to, now_ms) {
+            return Some(sealed);
+        }
+        let failed = Facts { sealing_failed: true, ..facts };
+        match view::view(world, item, contact.id, &failed, &self.ctx()) {
+            View::Notice(n) => Some((OutboxKind::Notice, self.signed(render::notice(&self.gateway, &n, to, now_ms), now_ms))),
+            View::Content(c) if c.seal == Seal::Sign => self.seal_content(&c, contact.id, to, now_ms).ok(),
+            _ => None,
+        }
+    }
+
+    /// What the view needs to know about `contact` now: their certificates (SPEC §5.4,
+    /// §6.4), and what was decided when the item was queued.
+    pub fn facts(&self, contact: ContactId, queued: Option<Queued>, now_ms: i64) -> Facts {
         let keys = self.pgp.keyring();
-        let cert = keys.recipient_cert(contact.id, now_ms);
-        let withheld = cert.is_none() && keys.has_confirmed_cert(contact.id);
-        if d.content == Content::Full && !withheld {
-            let post = post_view(draft, &d.view);
-            let r = render::notification(&self.gateway, &view, &post, &to, self.max_attachment_bytes, now_ms);
-            // A failed encryption falls through to the notice, never to plaintext.
-            if let Ok(sealed) = self.seal_with(cert.as_deref(), &view.token, r, now_ms) {
-                return Some((OutboxKind::Notification, sealed));
+        Facts {
+            usable_cert: keys.recipient_cert(contact, now_ms).is_some(),
+            confirmed_cert: keys.has_confirmed_cert(contact),
+            sealing_failed: false,
+            queued,
+        }
+    }
+
+    fn seal_content(&self, c: &Content, contact: ContactId, to: &Addressing, now_ms: i64) -> Result<(OutboxKind, Rendered), PgpError> {
+        let (kind, r) = render::content(&self.gateway, c, to, now_ms);
+        let sealed = match c.seal {
+            Seal::Encrypt => self.encrypt(contact, &c.token, r, now_ms)?,
+            Seal::Sign => self.signed(r, now_ms),
+        };
+        Ok((kind, sealed))
+    }
+
+    fn encrypt(&self, contact: ContactId, token: &str, r: Rendered, now_ms: i64) -> Result<Rendered, PgpError> {
+        let cert = self.pgp.keyring().recipient_cert(contact, now_ms).ok_or(PgpError::NoEncryptionKey)?;
+        self.seal_with(Some(&cert), token, r, now_ms)
+    }
+
+    /// Signed by the gateway key when there is one; unsigned when signing fails (the
+    /// message may go in plaintext either way).
+    fn signed(&self, mut r: Rendered, now_ms: i64) -> Rendered {
+        if let Some(g) = self.pgp.gateway.as_deref() {
+            if let Ok(signed) = seal::sign(&r.bytes, g, now_ms) {
+                r.bytes = signed;
             }
         }
-        let notice = render::embargo_notice(&self.gateway, &view.token, &to, now_ms);
-        Some((OutboxKind::Notice, self.seal_with(None, &view.token, notice.clone(), now_ms).unwrap_or(notice)))
-    }
-
-    /// The content-free notice for `contact` (SPEC §6.4), signed when the gateway has a key.
-    pub fn notice(&self, contact: ContactId, token: &str, to: &Addressing, now_ms: i64) -> (OutboxKind, Rendered) {
-        let notice = render::embargo_notice(&self.gateway, token, to, now_ms);
-        (OutboxKind::Notice, self.seal(contact, token, notice.clone(), now_ms).unwrap_or(notice))
-    }
-
-    /// `rendered` sealed for `contact` as `kind`; a message that cannot be sealed becomes
-    /// the notice, never plaintext.
-    pub fn seal_or_notice(&self, contact: ContactId, kind: OutboxKind, rendered: Rendered, token: &str, to: &Addressing, now_ms: i64) -> (OutboxKind, Rendered) {
-        match self.seal(contact, token, rendered, now_ms) {
-            Ok(sealed) => (kind, sealed),
-            Err(_) => self.notice(contact, token, to, now_ms),
-        }
+        r
     }
 
     /// Seals a rendered message for `contact`: encrypted to their usable certificate, else
@@ -134,26 +188,6 @@ impl Composer {
     pub fn seal(&self, contact: ContactId, token: &str, r: Rendered, now_ms: i64) -> Result<Rendered, PgpError> {
         let cert = self.pgp.keyring().recipient_cert(contact, now_ms);
         self.seal_with(cert.as_deref(), token, r, now_ms)
-    }
-
-    /// SPEC §6.4 for one recipient: the content, unless it may only travel encrypted
-    /// (`confidential`: an embargo or content that arrived encrypted; or an encrypt-only
-    /// contact) and they have no usable certificate, or their confirmed certificate stopped
-    /// being usable (someone who asked for encrypted mail never gets plaintext).
-    pub fn content_for(&self, contact: &ContactSnap, confidential: bool, now_ms: i64) -> Content {
-        let usable = self.pgp.keyring().has_usable_key(contact.id, now_ms);
-        if ((confidential || contact.encrypt_only) && !usable) || self.withholds_plaintext(contact.id, now_ms) {
-            Content::Notice
-        } else {
-            Content::Full
-        }
-    }
-
-    /// Whether `contact` may only get content encrypted and has no usable certificate now:
-    /// a confirmed certificate that expired or was revoked.
-    pub fn withholds_plaintext(&self, contact: ContactId, now_ms: i64) -> bool {
-        let keys = self.pgp.keyring();
-        !keys.has_usable_key(contact, now_ms) && keys.has_confirmed_cert(contact)
     }
 
     /// RFC 3156: encrypted (and signed when the gateway has a key) to `cert`; without a
@@ -167,41 +201,6 @@ impl Composer {
         };
         Ok(r)
     }
-}
-
-fn post_view<'a>(draft: &'a PostDraft, view: &'a AuthorView) -> PostView<'a> {
-    PostView {
-        author_display: &view.display,
-        body: draft.body,
-        attachments: draft.attachments,
-        created_at_ms: draft.created_at_ms,
-        redactions: &view.redactions,
-    }
-}
-
-/// A copy of `world` in which every contact takes content only encrypted (SPEC §6.4):
-/// the fan-out of a post that arrived encrypted, so that readers without a usable key get
-/// the notice instead of plaintext.
-pub fn confidential(world: &World) -> World {
-    let mut w = world.clone();
-    for c in &mut w.contacts {
-        c.encrypt_only = true;
-    }
-    w
-}
-
-/// Token, title and kind of a thread as `recipient` may see them.
-pub fn thread_view(world: &World, thread: &ThreadSnap, recipient: &ContactSnap) -> ThreadView {
-    let case = thread.case.and_then(|c| world.case(c));
-    let report = thread.report.and_then(|r| world.report(r));
-    let (token, title) = match (case, report) {
-        (Some(c), _) => (c.public_id.clone(), c.title.clone()),
-        (None, Some(r)) => (r.public_id.clone(), r.subject.clone()),
-        (None, None) => (String::new(), String::new()),
-    };
-    let own_org = thread.org.is_some() && (recipient.org == thread.org || world.is_coordinator(recipient));
-    let org_name = thread.org.filter(|_| own_org).and_then(|o| world.org(o)).map(|o| o.name.clone());
-    ThreadView { token, title, kind: thread.kind, org_name }
 }
 
 /// A readable name of a thread for listings: `discussion:VU#123456`,

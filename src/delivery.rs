@@ -4,8 +4,9 @@
 //!
 //! Pure: ids and Message-IDs are given by the caller.
 
-use crate::audience::{self, Content, DeliveryMode, PostFacts};
+use crate::audience;
 use crate::model::*;
+use crate::view::{self, Facts, Form, Item, Mode, PostItem, Queued};
 use serde::{Deserialize, Serialize};
 
 /// Kind-specific facts fixed when the item is decided; rendering reads the rest (the post,
@@ -34,6 +35,32 @@ impl Payload {
     /// Reads the stored form; anything unreadable is `None` (the renderer then withholds).
     pub fn from_column(column: Option<&str>) -> Payload {
         column.and_then(|c| serde_json::from_str(c).ok()).unwrap_or_default()
+    }
+}
+
+/// What a recipient was decided to get when the item was queued ([`view::form`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Content {
+    Full,
+    /// The content-free notice.
+    Notice,
+}
+
+impl Content {
+    /// The stored form of a decision; `None` for nothing to send.
+    pub fn of(form: Form) -> Option<Content> {
+        match form {
+            Form::Nothing(_) => None,
+            Form::Notice(_) => Some(Content::Notice),
+            Form::Content(_) => Some(Content::Full),
+        }
+    }
+    /// What the view is told when the item is rendered.
+    pub fn queued(self) -> Queued {
+        match self {
+            Content::Full => Queued::Content,
+            Content::Notice => Queued::Notice,
+        }
     }
 }
 
@@ -92,23 +119,26 @@ pub struct PostPlan {
     pub direct: Vec<ContactId>,
 }
 
-/// Decides a post's deliveries from its audience; `message_id` gives each notification its
-/// own Message-ID.
-pub fn plan_post(world: &World, facts: &PostFacts, mut message_id: impl FnMut() -> String) -> PostPlan {
-    let fan = audience::fan_out(world, facts);
+/// Decides a post's deliveries from its audience and what [`view::form`] says each reader
+/// gets (`facts` of each recipient now); `message_id` gives each notification its own
+/// Message-ID.
+pub fn plan_post(world: &World, post: &PostItem, facts: impl Fn(ContactId) -> Facts, mut message_id: impl FnMut() -> String) -> PostPlan {
+    let fan = audience::fan_out(world, post);
     let mut plan = PostPlan { direct: fan.direct, ..Default::default() };
     for d in fan.deliveries {
-        match d.mode {
-            DeliveryMode::Digest => plan.digest.push((d.contact, d.email)),
-            DeliveryMode::Immediate => plan.deliveries.push(NewDelivery {
-                kind: OutboxKind::Notification,
-                contact: d.contact,
-                rcpt: d.email,
-                message_id: message_id(),
-                content: d.content,
-                payload: Payload::None,
-            }),
+        if d.mode == Mode::Digest {
+            plan.digest.push((d.contact, d.email));
+            continue;
         }
+        let Some(content) = Content::of(view::form(world, &Item::Post(post), d.contact, &facts(d.contact))) else { continue };
+        plan.deliveries.push(NewDelivery {
+            kind: OutboxKind::Notification,
+            contact: d.contact,
+            rcpt: d.email,
+            message_id: message_id(),
+            content,
+            payload: Payload::None,
+        });
     }
     plan
 }

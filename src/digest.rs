@@ -4,12 +4,13 @@
 
 use crate::audience;
 use crate::compose::Composer;
-use crate::delivery::{NewDelivery, Payload};
+use crate::delivery::{Content, NewDelivery, Payload};
 use crate::model::*;
 use crate::store::digest::{DigestMessage, QueuedPost};
 use crate::store::posts;
 use crate::store::world::WorldQuery;
 use crate::store::{now_ms, Store, StoreError};
+use crate::view::{self, Arrival, Author, Item, PostItem};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -51,42 +52,49 @@ async fn queue_for_contact(store: &Store, composer: &Composer, contact: ContactI
     q.thread_ids.dedup();
     let world = store.world(&q).await?;
     let Some(who) = world.contact(contact) else { return Ok(()) };
-    let mut groups: BTreeMap<ThreadId, (Vec<PostId>, bool)> = BTreeMap::new();
+    let mut groups: BTreeMap<ThreadId, Vec<&QueuedPost>> = BTreeMap::new();
     let mut dropped = Vec::new();
     for p in queued {
         match world.thread(p.thread).filter(|t| audience::may_read(&world, t, contact)) {
-            Some(t) => {
-                let embargoed = audience::case_of_thread(&world, t).is_some_and(|c| c.embargoed);
-                let g = groups.entry(home(&world, t)).or_default();
-                g.0.push(p.post);
-                g.1 |= embargoed || p.arrived_encrypted;
-            }
+            Some(t) => groups.entry(home(&world, t)).or_default().push(p),
             None => dropped.push(p.post),
         }
     }
     let now = now_ms();
     store.refresh_keyring(&composer.pgp).await?;
-    let messages: Vec<DigestMessage> = groups
-        .into_iter()
-        .map(|(home, (posts, confidential))| DigestMessage {
-            home,
-            delivery: NewDelivery {
-                kind: OutboxKind::Digest,
-                contact,
-                rcpt: who.email.clone(),
-                message_id: posts::new_message_id(&composer.book().domain),
-                // SPEC §6.4, §6.6: an embargo or a post that arrived encrypted, without a
-                // usable key, make it the notice (checked again when rendered).
-                content: composer.content_for(who, confidential, now),
-                payload: Payload::Digest { posts },
-            },
-        })
-        .collect();
+    let facts = composer.facts(contact, None, now);
+    let mut messages = Vec::new();
+    for (home, posts) in groups {
+        // SPEC §6.4, §6.6: the view decides between the digest and the notice (checked
+        // again when rendered); what the posts say does not enter that decision.
+        let items: Vec<PostItem> = posts.iter().filter_map(|p| world.thread(p.thread).map(|t| form_only(t, p.arrival))).collect();
+        let item = world.thread(home).map(|h| Item::Digest { home: h, posts: &items });
+        let ids: Vec<PostId> = posts.iter().map(|p| p.post).collect();
+        let Some(content) = item.and_then(|i| Content::of(view::form(&world, &i, contact, &facts))) else {
+            dropped.extend(ids);
+            continue;
+        };
+        let delivery = NewDelivery {
+            kind: OutboxKind::Digest,
+            contact,
+            rcpt: who.email.clone(),
+            message_id: posts::new_message_id(&composer.book().domain),
+            content,
+            payload: Payload::Digest { posts: ids },
+        };
+        messages.push(DigestMessage { home, delivery });
+    }
     store.record_digests(contact, &messages, &dropped, now).await?;
     summary.dropped += dropped.len() as u64;
     summary.messages += messages.len() as u64;
     summary.posts += messages.iter().map(|m| match &m.delivery.payload { Payload::Digest { posts } => posts.len() as u64, _ => 0 }).sum::<u64>();
     Ok(())
+}
+
+/// A queued post as the view's decision of a digest's form needs it: where it was written
+/// and how it arrived.
+fn form_only(thread: &ThreadSnap, arrival: Arrival) -> PostItem<'_> {
+    PostItem { thread, author: Author::Unknown, body: "", attachments: &[], created_at_ms: 0, pinned: false, direct: &[], arrival }
 }
 
 /// Milliseconds from `now_ms` to the next `hour_utc`:00 UTC.

@@ -9,22 +9,25 @@
 //!   ──► pgp::open → Protection        (pure: decrypt, verify, protected headers)
 //!   ──► pipeline::gather  → route::Evidence + model::World   (reads the database)
 //!   ──► route::decide     → model::Decision { action, reason } (pure)
-//!   ──► audience + render → one rendered message per recipient (pure)
-//!   ──► pgp::seal         → signed and encrypted per recipient (pure)
-//!   ──► store::apply      → post + attachments + outbox + history, one transaction
+//!   ──► audience + view::form → who gets the content, the notice, the digest (pure)
+//!   ──► store::apply      → post + attachments + outbox items + history, one transaction
 //!   ──► source acknowledged (maildir new/ → cur/, stdin exit 0)
-//! outbound::worker: outbox ──► transport (smtp | file | sendmail), retry with backoff
+//! outbound::worker: outbox ──► view (what each recipient receives, redacted) → render
+//!   → pgp::seal (pure) ──► transport (smtp | file | sendmail), retry with backoff
 //! ```
 //!
 //! Pure core (no tokio, sqlx, lettre): [`model`], [`mail`], [`replykey`], [`route`],
-//! [`audience`], [`render`], [`pgp`]. I/O shell: [`config`], [`store`], [`pipeline`], [`ingest`],
-//! [`outbound`], [`app`], [`cli`], [`demo`].
+//! [`audience`], [`view`], `redact`, [`render`], [`compose`], `delivery`, `intake`,
+//! `outgoing`, [`pgp`]. I/O shell:
+//! [`config`], [`store`], [`pipeline`], [`ingest`], [`outbound`], [`app`], [`cli`], [`demo`].
 
 pub mod model;
 pub mod mail;
 pub mod replykey;
 pub mod route;
 pub mod audience;
+pub(crate) mod redact;
+pub mod view;
 pub mod render;
 pub mod compose;
 pub(crate) mod delivery;

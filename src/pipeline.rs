@@ -17,6 +17,7 @@ use crate::store::posts::{self, AckPlan, NewPost, NewReport, PostResult, ReportR
 use crate::{audience, delivery, intake};
 use crate::store::world::WorldQuery;
 use crate::store::{self, Store, StoreError};
+use crate::view::{Arrival, Author, PostItem};
 use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -498,24 +499,35 @@ impl Pipeline {
     /// delivery's Message-ID, and for a report the acknowledgement (SPEC §8).
     fn plan(&self, a: &Analysis) -> Plan {
         let author = a.evidence.from.as_deref().and_then(|f| a.world.contact_by_email(f)).map(|c| c.id);
+        let inb = a.inbound.as_ref();
+        let post = |thread, direct| PostItem {
+            thread,
+            author: Author::of(author, PostSource::Email),
+            body: inb.map_or("", |i| i.text.as_str()),
+            attachments: inb.map_or(&[][..], |i| i.attachments.as_slice()),
+            created_at_ms: store::now_ms(),
+            pinned: false,
+            direct,
+            // Content that arrived encrypted leaves only encrypted (SPEC §6.4 applied to §5.1).
+            arrival: Arrival::of(a.evidence.protection.as_ref()),
+        };
         match &a.decision.action {
             Action::Post { thread, .. } => match a.world.thread(*thread) {
-                Some(t) => self.fan_out(&fan_out_world(a), t, author, &a.evidence.direct_recipients),
+                Some(t) => self.fan_out(&a.world, &post(t, &a.evidence.direct_recipients)),
                 None => Plan::default(),
             },
             Action::OpenReport { .. } => {
                 let (world, thread) = provisional_report(a, author);
-                let mut plan = self.fan_out(&world, &thread, author, &[]);
-                plan.ack = a.inbound.as_ref().and_then(|inb| self.ack_plan(inb, &a.evidence));
+                let mut plan = self.fan_out(&world, &post(&thread, &[]));
+                plan.ack = inb.and_then(|inb| self.ack_plan(inb, &a.evidence));
                 plan
             }
             _ => Plan::default(),
         }
     }
 
-    fn fan_out(&self, world: &World, thread: &ThreadSnap, author: Option<ContactId>, direct: &[String]) -> Plan {
-        let post = crate::actions::plan_post(&self.composer, world, thread, author, false, direct);
-        Plan { post, ack: None }
+    fn fan_out(&self, world: &World, post: &PostItem) -> Plan {
+        Plan { post: crate::actions::plan_post(&self.composer, world, post), ack: None }
     }
 
     /// SPEC §8: the acknowledgement of a new report, within the rate limits.
@@ -631,21 +643,12 @@ struct Plan {
 /// The report thread a new report will get, for deciding its audience before it exists:
 /// coordinators and the reporter (SPEC §6.1). Its ids are placeholders.
 fn provisional_report(a: &Analysis, reporter: Option<ContactId>) -> (World, ThreadSnap) {
-    let mut world = fan_out_world(a).into_owned();
+    let mut world = a.world.clone();
     let thread = ThreadSnap { id: -1, kind: ThreadKind::Report, case: None, org: None, report: Some(-1) };
     let report = ReportSnap { id: -1, public_id: String::new(), reporter: reporter.unwrap_or(-1), state: ReportState::New, case: None, thread: -1, subject: String::new() };
     world.reports.push(report);
     world.threads.push(thread.clone());
     (world, thread)
-}
-
-/// The world the fan-out sees: content that arrived encrypted leaves only encrypted, so
-/// for such a post every reader counts as `encrypt-only` (SPEC §6.4 applied to §5.1).
-fn fan_out_world(a: &Analysis) -> std::borrow::Cow<'_, World> {
-    match &a.evidence.protection {
-        Some(p) if p.encrypted && p.refusal.is_none() => std::borrow::Cow::Owned(crate::compose::confidential(&a.world)),
-        _ => std::borrow::Cow::Borrowed(&a.world),
-    }
 }
 
 /// Runs CPU-heavy work (parsing, decrypting) without holding up the async workers: on a

@@ -1,7 +1,7 @@
 //! `init`, `route explain`, `org`, `contact`, `case`, `report`.
 
 use super::{output, CmdResult, Failure};
-use crate::audience::{self, PostFacts};
+use crate::audience;
 use crate::compose::thread_name;
 use crate::config::Config;
 use crate::model::*;
@@ -86,9 +86,7 @@ pub async fn route(cfg: &Config, cmd: &RouteCmd) -> CmdResult {
     let store = crate::app::open_store(cfg).await?;
     let pipeline = Pipeline::new(store, cfg);
     let a = pipeline.explain(&raw).await?;
-    let keyring = pipeline.composer.pgp.keyring();
-    let now = crate::store::now_ms();
-    let x = explanation(&a, &|c| keyring.has_usable_key(c, now));
+    let x = explanation(&a);
     if *json {
         output::json(&x);
     } else {
@@ -97,7 +95,7 @@ pub async fn route(cfg: &Config, cmd: &RouteCmd) -> CmdResult {
     Ok(())
 }
 
-fn explanation(a: &Analysis, has_usable_key: &(dyn Fn(ContactId) -> bool + Sync)) -> Explanation {
+fn explanation(a: &Analysis) -> Explanation {
     let ev = &a.evidence;
     let (target, assurance) = match &a.decision.action {
         Action::Post { thread, assurance } => (Some(*thread), *assurance),
@@ -109,13 +107,22 @@ fn explanation(a: &Analysis, has_usable_key: &(dyn Fn(ContactId) -> bool + Sync)
     let author = ev.from.as_deref().and_then(|f| a.world.contact_by_email(f)).map(|c| c.id);
     let fan = match (&a.decision.action, thread) {
         (Action::Post { .. }, Some(t)) => {
-            let facts = PostFacts { thread: t, author, pinned: false, direct_recipients: &ev.direct_recipients, has_usable_key };
-            audience::fan_out(&a.world, &facts)
+            let post = crate::view::PostItem {
+                thread: t,
+                author: author.map_or(crate::view::Author::Unknown, crate::view::Author::Contact),
+                body: "",
+                attachments: &[],
+                created_at_ms: 0,
+                pinned: false,
+                direct: &ev.direct_recipients,
+                arrival: crate::view::Arrival::of(ev.protection.as_ref()),
+            };
+            audience::fan_out(&a.world, &post)
         }
         _ => Default::default(),
     };
     let email = |id: &ContactId| a.world.contact(*id).map(|c| c.email.clone()).unwrap_or_default();
-    let (digest, immediate): (Vec<_>, Vec<_>) = fan.deliveries.iter().partition(|d| d.mode == audience::DeliveryMode::Digest);
+    let (digest, immediate): (Vec<_>, Vec<_>) = fan.deliveries.iter().partition(|d| d.mode == crate::view::Mode::Digest);
     Explanation {
         decision: a.decision.action.code().into(),
         reason: a.decision.reason.code().into(),

@@ -8,14 +8,15 @@
 //!   encrypted per recipient, committed to the outbox and accepted by the SMTP server; the
 //!   time split into rendering, cryptography, storage and SMTP.
 
-use crate::audience::{self, PostFacts};
-use crate::compose::{Composer, Ids, PostDraft};
+use crate::audience;
+use crate::compose::{Composer, Ids};
 use crate::config::Config;
 use crate::model::*;
 use crate::pgp::keyring::{self, GatewayKeys, Suite};
 use crate::pgp::{open, seal, PgpState};
 use crate::pipeline::Pipeline;
 use crate::render::Rendered;
+use crate::view::{Arrival, Author, PostItem};
 use crate::store::cases::{NewCase, NewParticipant};
 use crate::store::directory::NewContact;
 use crate::store::world::WorldQuery;
@@ -538,12 +539,15 @@ impl Bench {
         let world = self.store.world(&q).await?;
         let t = world.thread(thread).context("thread")?;
         let author = world.contact_by_email(COORDINATOR).map(|c| c.id);
-        let draft = PostDraft {
+        let draft = PostItem {
             thread: t,
-            author,
+            author: author.map_or(Author::Unknown, Author::Contact),
             body,
             attachments: &[],
             created_at_ms: now_ms(),
+            pinned: false,
+            direct: &[],
+            arrival: Arrival::Plain,
         };
         let start = Instant::now();
         let rendered = self.render_plain(&world, &draft);
@@ -560,15 +564,8 @@ impl Bench {
     }
 
     /// Every delivery of the post rendered without keys (no sealing).
-    fn render_plain(&self, world: &World, draft: &PostDraft) -> Vec<(ContactId, Rendered)> {
-        let facts = PostFacts {
-            thread: draft.thread,
-            author: draft.author,
-            pinned: false,
-            direct_recipients: &[],
-            has_usable_key: &|_| true,
-        };
-        let fan = audience::fan_out(world, &facts);
+    fn render_plain(&self, world: &World, draft: &PostItem) -> Vec<(ContactId, Rendered)> {
+        let fan = audience::fan_out(world, draft);
         let plain = Composer {
             pgp: Arc::new(PgpState::new(None)),
             ..(*self.pipeline.composer).clone()

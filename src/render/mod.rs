@@ -1,13 +1,18 @@
 //! Outbound messages as bytes: one message per recipient (SPEC §6.2), built with
 //! mail-builder, CRLF line endings, deterministic for the same inputs.
 //!
+//! The renderers only format what [`crate::view::view`] decided a recipient receives; none
+//! of them redacts, withholds or decides visibility.
+//!
 //! - [`notification()`]: a new post in a thread (§6.2, §6.3);
+//! - [`digest()`]: the daily digest (§8);
 //! - [`acknowledgement()`]: the answer to a new report (§8, RFC 3834);
-//! - [`embargo_notice()`]: the content-free notice of an embargoed post (§6.4);
+//! - [`embargo_notice()`]: the content-free notice (§6.4);
 //! - [`vendor_notification()`]: the initial contact of a vendor organization (§8).
 //!
 //! Pure: identifiers and the time are parameters. The MIME boundary is derived from the
-//! Message-ID and the content, so rendering the same item twice gives the same bytes.
+//! Message-ID and the parts as the recipient gets them, so rendering the same item twice
+//! gives the same bytes, and nothing the recipient may not see changes them.
 
 pub mod ack;
 pub mod digest;
@@ -16,13 +21,15 @@ pub mod notification;
 pub mod vendor;
 
 pub use ack::acknowledgement;
-pub use digest::{digest, DigestEntry};
+pub use digest::digest;
 pub use notice::embargo_notice;
 pub use notification::notification;
-pub use vendor::{vendor_notification, VendorNotice};
+pub use vendor::{format_public_date, vendor_notification};
 
 use crate::mail::AddressBook;
-use crate::model::{Attachment, ThreadKind};
+use crate::model::OutboxKind;
+use crate::redact::clean_line;
+use crate::view::{Body, Content, Notice};
 use mail_builder::headers::address::Address;
 use mail_builder::headers::content_type::ContentType;
 use mail_builder::headers::date::Date;
@@ -60,28 +67,6 @@ pub struct Addressing {
     pub references: Vec<String>,
     /// Envelope sender (VERP bounce address).
     pub bounce: String,
-}
-
-/// The thread a notification belongs to, as the recipient may see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ThreadView {
-    /// `VU#123456` or `VRF#26-11-BCDFG`.
-    pub token: String,
-    pub title: String,
-    pub kind: ThreadKind,
-    /// A private thread's organization, shown only to its members and coordinators.
-    pub org_name: Option<String>,
-}
-
-/// A post as one recipient gets it (see `audience::AuthorView`).
-#[derive(Debug, Clone, Copy)]
-pub struct PostView<'a> {
-    pub author_display: &'a str,
-    pub body: &'a str,
-    pub attachments: &'a [Attachment],
-    pub created_at_ms: i64,
-    /// Strings replaced by `author_display` in the body, subject and attachment names.
-    pub redactions: &'a [String],
 }
 
 /// A message ready for the outbox: envelope and bytes.
@@ -184,14 +169,15 @@ pub(crate) fn text_message(
 }
 
 /// RFC 2046 §5.1.1: a boundary that cannot occur in the encapsulated parts. It is derived
-/// from a hash over the Message-ID and every part's content, so no part contains it.
-pub(crate) fn boundary(message_id: &str, text: &str, attachments: &[&Attachment]) -> String {
+/// from a hash over the Message-ID and every part as the recipient gets it (SPEC §6.3:
+/// nothing in a message is a function of what its recipient may not see).
+pub(crate) fn boundary(message_id: &str, text: &str, files: &[(&str, &[u8])]) -> String {
     let mut h = Sha256::new();
     h.update(message_id.as_bytes());
     h.update(text.as_bytes());
-    for a in attachments {
-        h.update(a.filename.as_bytes());
-        h.update(&a.bytes);
+    for (name, bytes) in files {
+        h.update(name.as_bytes());
+        h.update(bytes);
     }
     format!("=_cg{}", &hex::encode(h.finalize())[..40])
 }
@@ -204,14 +190,11 @@ pub(crate) fn body_text(text: &str) -> String {
         .replace('\0', "\u{FFFD}")
 }
 
-/// Header-safe phrase text: control characters (CR, LF, TAB, …) become spaces and runs of
-/// whitespace collapse, so no value can start a new header line.
+/// Header-safe phrase text: control characters (CR, LF, TAB, …) become spaces, runs of
+/// whitespace collapse (no value can start a new header line) and format characters
+/// (bidi overrides, zero-width characters) go.
 pub(crate) fn phrase(s: &str) -> String {
-    let spaced: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    spaced.split_whitespace().collect::<Vec<_>>().join(" ")
+    clean_line(s)
 }
 
 /// An address as it may appear inside `<...>`: no whitespace, controls or angle brackets.
@@ -255,101 +238,35 @@ pub(crate) fn subject(token: &str, rest: &str) -> String {
     format!("[{}] {}", phrase(token), phrase(rest))
 }
 
-/// Replaces every redaction string, case-insensitively, by `display` (SPEC §6.3).
-/// Strings of four characters or more are replaced wherever they occur; shorter ones
-/// (an organization called "HP") only as whole words, so that "php" in a proof of concept
-/// survives.
-pub fn redact(text: &str, redactions: &[String], display: &str) -> String {
-    let mut needles: Vec<&str> = redactions
-        .iter()
-        .map(|r| r.trim())
-        .filter(|r| !r.is_empty())
-        .collect();
-    if needles.is_empty() {
-        return text.to_string();
-    }
-    // Longest first: the alternation is leftmost-first, so a name wins over its parts.
-    needles.sort_by_key(|n| std::cmp::Reverse(n.chars().count()));
-    let pattern = needles
-        .iter()
-        .map(|n| regex::escape(n))
-        .collect::<Vec<_>>()
-        .join("|");
-    match regex::RegexBuilder::new(&pattern)
-        .case_insensitive(true)
-        .size_limit(1 << 26)
-        .build()
-    {
-        Ok(re) => replace_matches(text, &re, display),
-        Err(_) => replace_ascii_folded(text, &needles, display),
+/// The message of one decided content (SPEC §6.2), by kind.
+pub fn content(gw: &Gateway, c: &Content, to: &Addressing, now_ms: i64) -> (OutboxKind, Rendered) {
+    match &c.body {
+        Body::Post(p) => (OutboxKind::Notification, notification(gw, p, to, now_ms)),
+        Body::Digest(d) => (OutboxKind::Digest, digest(gw, d, to, now_ms)),
+        Body::VendorContact(v) => (
+            OutboxKind::VendorNotification,
+            vendor_notification(gw, v, to, now_ms),
+        ),
+        Body::Acknowledgement => (
+            OutboxKind::Acknowledgement,
+            acknowledgement(gw, &c.token, to, now_ms),
+        ),
     }
 }
 
-/// Replaces the matches of `re` that satisfy [`word_ok`]; a rejected match is searched
-/// again from its next character so that an overlapping needle is still found.
-fn replace_matches(text: &str, re: &regex::Regex, display: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let (mut last, mut pos) = (0, 0);
-    while let Some(m) = re.find_at(text, pos) {
-        if word_ok(text, m.start(), m.end()) {
-            out.push_str(&text[last..m.start()]);
-            out.push_str(display);
-            last = m.end();
-            pos = m.end();
-        } else {
-            pos = m.start() + text[m.start()..].chars().next().map_or(1, char::len_utf8);
-        }
-        if pos > text.len() {
-            break;
-        }
-    }
-    out.push_str(&text[last..]);
-    out
-}
-
-/// Whether a match may be replaced: long matches always, short ones only when not flanked
-/// by letters or digits.
-fn word_ok(text: &str, start: usize, end: usize) -> bool {
-    if text[start..end].chars().count() >= 4 {
-        return true;
-    }
-    let before = text[..start]
-        .chars()
-        .next_back()
-        .is_some_and(char::is_alphanumeric);
-    let after = text[end..]
-        .chars()
-        .next()
-        .is_some_and(char::is_alphanumeric);
-    !before && !after
-}
-
-/// Fallback when the pattern is too large to compile: ASCII case folding, one needle at a
-/// time, longest first.
-fn replace_ascii_folded(text: &str, needles: &[&str], display: &str) -> String {
-    let mut out = text.to_string();
-    for needle in needles {
-        let lower_needle = needle.to_ascii_lowercase();
-        let mut result = String::with_capacity(out.len());
-        let lower = out.to_ascii_lowercase();
-        let mut last = 0;
-        for (i, _) in lower.match_indices(&lower_needle) {
-            if i >= last && word_ok(&out, i, i + lower_needle.len()) {
-                result.push_str(&out[last..i]);
-                result.push_str(display);
-                last = i + lower_needle.len();
-            }
-        }
-        result.push_str(&out[last..]);
-        out = result;
-    }
-    out
+/// The content-free notice (SPEC §6.4).
+pub fn notice(gw: &Gateway, n: &Notice, to: &Addressing, now_ms: i64) -> Rendered {
+    embargo_notice(gw, &n.token, to, now_ms)
 }
 
 /// A MIME part for a forwarded attachment: its media type (parameters other than charset
 /// dropped), its file name (mail-builder encodes it), and its bytes unchanged.
-pub(crate) fn attachment_part(a: &Attachment, filename: &str) -> MimePart<'static> {
-    let (media, charset) = media_type(&a.content_type);
+pub(crate) fn attachment_part(
+    content_type: &str,
+    filename: &str,
+    bytes: &[u8],
+) -> MimePart<'static> {
+    let (media, charset) = media_type(content_type);
     let mut ct = ContentType::new(media);
     if let Some(cs) = charset {
         ct = ct.attribute("charset", cs);
@@ -362,9 +279,9 @@ pub(crate) fn attachment_part(a: &Attachment, filename: &str) -> MimePart<'stati
     };
     // RFC 2045 §6.8: base64 for every attachment keeps it byte-exact (bare CR, bare LF and
     // NUL in text files included), which mail-builder's 7bit choice for text would not.
-    let mut encoded = Vec::with_capacity(a.bytes.len() / 3 * 4 + a.bytes.len() / 38 + 8);
+    let mut encoded = Vec::with_capacity(bytes.len() / 3 * 4 + bytes.len() / 38 + 8);
     // io::Write for Vec<u8> never fails.
-    let _ = mail_builder::encoders::base64::base64_encode_mime(&a.bytes, &mut encoded, false);
+    let _ = mail_builder::encoders::base64::base64_encode_mime(bytes, &mut encoded, false);
     MimePart::new(ct, BodyPart::Binary(encoded.into()))
         .attachment(name)
         .transfer_encoding("base64")

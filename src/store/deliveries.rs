@@ -7,7 +7,7 @@ use super::{Result, Store};
 use crate::delivery::{Decided, Payload};
 use crate::model::*;
 use crate::outgoing::{RenderCtx, StoredPost};
-use crate::pgp::Protection;
+use crate::view::Arrival;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection as Conn};
 use std::collections::{BTreeSet, HashMap};
 
@@ -45,23 +45,24 @@ fn named_posts(i: &Decided) -> Vec<PostId> {
     }
 }
 
-type PostRow = (i64, i64, Option<i64>, String, i64, Option<String>);
+type PostRow = (i64, i64, Option<i64>, String, String, i64, Option<String>);
 
 async fn load_posts(conn: &mut Conn, ids: &BTreeSet<PostId>) -> Result<HashMap<PostId, StoredPost>> {
     let mut out = HashMap::new();
     if ids.is_empty() {
         return Ok(out);
     }
-    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT id, thread_id, author_id, body, created_at, protection FROM posts WHERE id IN (");
+    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT id, thread_id, author_id, source, body, created_at, protection FROM posts WHERE id IN (");
     let mut list = q.separated(", ");
     for id in ids {
         list.push_bind(*id);
     }
     q.push(")");
     let rows: Vec<PostRow> = q.build_query_as().fetch_all(&mut *conn).await?;
-    for (id, thread, author, body, created_at, protection) in rows {
-        let arrived_encrypted = arrived_encrypted(protection.as_deref());
-        out.insert(id, StoredPost { id, thread, author, body, attachments: Vec::new(), created_at, arrived_encrypted });
+    for (id, thread, author, source, body, created_at, protection) in rows {
+        let source = PostSource::parse(&source).unwrap_or(PostSource::Email);
+        let arrival = Arrival::of_record(protection.as_deref());
+        out.insert(id, StoredPost { id, thread, author, source, body, attachments: Vec::new(), created_at, arrival });
     }
     let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT post_id, filename, content_type, bytes FROM attachments WHERE post_id IN (");
     let mut list = q.separated(", ");
@@ -78,15 +79,6 @@ async fn load_posts(conn: &mut Conn, ids: &BTreeSet<PostId>) -> Result<HashMap<P
     Ok(out)
 }
 
-/// Whether a post's stored protection says it arrived encrypted (and was opened). A record
-/// that cannot be read counts as encrypted: its content then leaves only encrypted.
-pub(crate) fn arrived_encrypted(protection: Option<&str>) -> bool {
-    match protection {
-        None => false,
-        Some(json) => serde_json::from_str::<Protection>(json).map_or(true, |p| p.encrypted && p.refusal.is_none()),
-    }
-}
-
 /// Message-IDs `contact` was sent in `thread` before outbox item `before`, oldest first.
 async fn earlier_message_ids(conn: &mut Conn, thread: ThreadId, contact: ContactId, before: OutboxId) -> Result<Vec<String>> {
     let mut ids: Vec<String> = sqlx::query_scalar(
@@ -101,15 +93,4 @@ async fn earlier_message_ids(conn: &mut Conn, thread: ThreadId, contact: Contact
     .await?;
     ids.reverse();
     Ok(ids)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::arrived_encrypted;
-
-    #[test]
-    fn an_unreadable_protection_record_counts_as_encrypted() {
-        assert!(!arrived_encrypted(None));
-        assert!(arrived_encrypted(Some("{not json")));
-    }
 }

@@ -3,6 +3,7 @@
 use super::{Result, Store};
 use crate::delivery::{NewDelivery, Payload};
 use crate::model::{ContactId, PostId, ThreadId};
+use crate::view::Arrival;
 use sqlx::SqliteConnection as Conn;
 
 /// A queued post: who waits for it, and where it was written.
@@ -11,8 +12,8 @@ pub struct QueuedPost {
     pub contact: ContactId,
     pub post: PostId,
     pub thread: ThreadId,
-    /// The post arrived encrypted (or its protection record cannot be read).
-    pub arrived_encrypted: bool,
+    /// How the post arrived (an unreadable protection record counts as encrypted).
+    pub arrival: Arrival,
 }
 
 /// One digest message decided for a contact: the thread replies go to, and its delivery.
@@ -38,7 +39,7 @@ impl Store {
                 contact,
                 post,
                 thread,
-                arrived_encrypted: super::deliveries::arrived_encrypted(protection.as_deref()),
+                arrival: Arrival::of_record(protection.as_deref()),
             })
             .collect())
     }

@@ -251,7 +251,7 @@ async fn acknowledge(conn: &mut Conn, plan: &AckPlan, reporter: ContactId, t: Ta
         contact: reporter,
         rcpt: plan.rcpt.clone(),
         message_id: plan.message_id.clone(),
-        content: crate::audience::Content::Full,
+        content: crate::delivery::Content::Full,
         payload: Payload::Ack { in_reply_to: in_reply_to.map(str::to_string) },
     };
     let ids = insert_deliveries(conn, t, std::slice::from_ref(&d), now).await?;
