@@ -6,8 +6,9 @@
 
 use casegate::mail::address::shown_name;
 use casegate::mail::AddressBook;
-use casegate::model::{Attachment, ThreadKind};
-use casegate::render::{notification::notification, Addressing, Gateway, PostView, ThreadView};
+use casegate::model::ThreadKind;
+use casegate::render::{notification::notification, Addressing, Gateway};
+use casegate::view::{FileView, PostContent, ThreadView};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -23,10 +24,16 @@ fuzz_target!(|data: &[u8]| {
         name: "CERT Coordination".into(),
         book: AddressBook { domain: "cert.example".into(), local_part: "cases".into(), intake: vec!["security@cert.example".into()], case_prefix: "VU#".into() },
     };
-    let thread = ThreadView { token: "VU#111111".into(), title, kind: ThreadKind::Private, org_name: Some(org) };
-    let attachments = [Attachment { filename, content_type: "application/octet-stream".into(), bytes: b"PoC".to_vec() }];
-    let redactions = ["Globex".to_string()];
-    let post = PostView { author_display: &author, body: &body, attachments: &attachments, created_at_ms: 1_795_000_000_000, redactions: &redactions };
+    let post = PostContent {
+        thread: ThreadView { token: "VU#111111".into(), title, kind: ThreadKind::Private, org_label: Some(org) },
+        author,
+        text: body.into(),
+        files: vec![
+            FileView::Forward { name: filename.clone(), content_type: "application/octet-stream", bytes: b"PoC"[..].into() },
+            FileView::Listed { name: filename, size: 1 << 30, sha256: "0".repeat(64) },
+        ],
+        created_at_ms: 1_795_000_000_000,
+    };
     let to = Addressing {
         to_name,
         to: "bob@globex.example".into(),
@@ -37,7 +44,7 @@ fuzz_target!(|data: &[u8]| {
         references: vec![],
         bounce: "cases+b-cccc@cert.example".into(),
     };
-    let r = notification(&gw, &thread, &post, &to, 10 << 20, 1_795_000_000_000);
+    let r = notification(&gw, &post, &to, 1_795_000_000_000);
     let m = casegate::mail::parse::parse(&r.bytes).expect("a rendered message parses");
     for name in ["From", "To", "Reply-To", "Subject", "Message-ID"] {
         assert_eq!(m.header_values(name).count(), 1, "{name} in {:?}", String::from_utf8_lossy(&r.bytes));

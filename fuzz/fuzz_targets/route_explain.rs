@@ -3,7 +3,8 @@
 //! `route::decide`, and the audience of a post.
 #![no_main]
 
-use casegate::audience::{fan_out, PostFacts};
+use casegate::audience::fan_out;
+use casegate::view::{Arrival, Author, PostItem};
 use casegate::mail::tokens::{classify_address, subject_tokens, GatewayAddress};
 use casegate::mail::{auth_results, machine, parse, AddressBook, Limits};
 use casegate::model::*;
@@ -113,9 +114,17 @@ fuzz_target!(|raw: &[u8]| {
         let t = world.thread(thread).expect("a post goes to a known thread");
         let author = ev.from.as_deref().and_then(|f| world.contact_by_email(f)).map(|c| c.id);
         assert!(author.is_some(), "only known contacts post");
-        let has_key = |_: ContactId| false;
-        let facts = PostFacts { thread: t, author, pinned: false, direct_recipients: &ev.direct_recipients, has_usable_key: &has_key };
-        let fan = fan_out(&world, &facts);
+        let post = PostItem {
+            thread: t,
+            author: author.map_or(Author::Unknown, Author::Contact),
+            body: &inb.text,
+            attachments: &inb.attachments,
+            created_at_ms: 1_795_000_000_000,
+            pinned: false,
+            direct: &ev.direct_recipients,
+            arrival: Arrival::Plain,
+        };
+        let fan = fan_out(&world, &post);
         assert!(fan.deliveries.iter().all(|x| Some(x.contact) != author), "the author never gets a copy");
     }
 });
