@@ -31,7 +31,11 @@ pub fn address_list(value: &[u8], decode: &dyn Fn(&str) -> String) -> Vec<Mailbo
 /// The first `max` mailboxes of an address-list value, and how many it holds in all.
 /// The value is read one address at a time, so that a list of 100,000 addresses costs
 /// no more than the addresses kept.
-pub fn address_list_upto(value: &[u8], decode: &dyn Fn(&str) -> String, max: usize) -> (Vec<Mailbox>, usize) {
+pub fn address_list_upto(
+    value: &[u8],
+    decode: &dyn Fn(&str) -> String,
+    max: usize,
+) -> (Vec<Mailbox>, usize) {
     let text = String::from_utf8_lossy(value);
     let (mut out, mut count) = (Vec::new(), 0usize);
     for piece in top_level_pieces(&text) {
@@ -54,7 +58,8 @@ pub fn address_list_upto(value: &[u8], decode: &dyn Fn(&str) -> String, max: usi
 /// comments, domain literals and angle brackets).
 fn top_level_pieces(text: &str) -> Vec<&str> {
     let (mut out, mut start) = (Vec::new(), 0);
-    let (mut quoted, mut comment, mut literal, mut angle, mut escaped) = (false, 0usize, false, false, false);
+    let (mut quoted, mut comment, mut literal, mut angle, mut escaped) =
+        (false, 0usize, false, false, false);
     for (i, c) in text.char_indices() {
         if escaped {
             escaped = false;
@@ -191,7 +196,10 @@ fn mailbox(chunk: &[Tok], decode: &dyn Fn(&str) -> String) -> Option<Mailbox> {
     let (phrase, spec) = match open {
         Some(i) => {
             let rest = &chunk[i + 1..];
-            let close = rest.iter().position(|t| *t == Tok::Special('>')).unwrap_or(rest.len());
+            let close = rest
+                .iter()
+                .position(|t| *t == Tok::Special('>'))
+                .unwrap_or(rest.len());
             (&chunk[..i], route_stripped(&rest[..close]))
         }
         None => (&[][..], chunk),
@@ -218,7 +226,10 @@ fn route_stripped(spec: &[Tok]) -> &[Tok] {
 /// RFC 5322 §3.4.1 addr-spec = local-part "@" domain. The domain follows the last `@`;
 /// the local part is every token before it. Comments are ignored.
 fn addr_spec(spec: &[Tok]) -> Option<String> {
-    let spec: Vec<&Tok> = spec.iter().filter(|t| !matches!(t, Tok::Comment(_))).collect();
+    let spec: Vec<&Tok> = spec
+        .iter()
+        .filter(|t| !matches!(t, Tok::Comment(_)))
+        .collect();
     let at = spec.iter().rposition(|t| **t == Tok::Special('@'))?;
     let (local, domain) = (&spec[..at], &spec[at + 1..]);
     let local = local_part(local)?;
@@ -255,7 +266,9 @@ fn local_part(toks: &[&Tok]) -> Option<String> {
 fn is_dot_atom(s: &str) -> bool {
     const SPECIALS: &str = "!#$%&'*+-/=?^_`{|}~";
     let atext = |c: char| c.is_ascii_alphanumeric() || SPECIALS.contains(c) || !c.is_ascii();
-    !s.is_empty() && s.split('.').all(|a| !a.is_empty() && a.chars().all(|c| atext(c) && !c.is_control()))
+    !s.is_empty()
+        && s.split('.')
+            .all(|a| !a.is_empty() && a.chars().all(|c| atext(c) && !c.is_control()))
 }
 
 /// The display name: words and quoted strings joined by single spaces, encoded words
@@ -301,7 +314,10 @@ mod tests {
 
     fn list(value: &str) -> Vec<(Option<String>, String)> {
         let decode = |s: &str| super::super::parse::collapse_whitespace(s);
-        address_list(value.as_bytes(), &decode).into_iter().map(|m| (m.name, m.address)).collect()
+        address_list(value.as_bytes(), &decode)
+            .into_iter()
+            .map(|m| (m.name, m.address))
+            .collect()
     }
 
     fn addr(a: &str) -> (Option<String>, String) {
@@ -310,32 +326,70 @@ mod tests {
 
     #[test]
     fn quoted_local_parts_are_addresses_on_their_real_domain() {
-        assert_eq!(list("\"alice@acme.example\"@evil.example"), [addr("\"alice@acme.example\"@evil.example")]);
+        assert_eq!(
+            list("\"alice@acme.example\"@evil.example"),
+            [addr("\"alice@acme.example\"@evil.example")]
+        );
         let m = list("Alice <\"alice@acme.example\"@evil.example>");
-        assert_eq!(m, [(Some("Alice".into()), "\"alice@acme.example\"@evil.example".into())]);
-        assert_eq!(list("\"john smith\"@example.com"), [addr("\"john smith\"@example.com")]);
-        assert_eq!(list("<\"a\\\"b\"@example.com>"), [addr("\"a\\\"b\"@example.com")]);
+        assert_eq!(
+            m,
+            [(
+                Some("Alice".into()),
+                "\"alice@acme.example\"@evil.example".into()
+            )]
+        );
+        assert_eq!(
+            list("\"john smith\"@example.com"),
+            [addr("\"john smith\"@example.com")]
+        );
+        assert_eq!(
+            list("<\"a\\\"b\"@example.com>"),
+            [addr("\"a\\\"b\"@example.com")]
+        );
         // Quotes that are not needed are dropped: the same mailbox as the plain form.
-        assert_eq!(list("\"Alice\" <\"alice\"@acme.example>"), [(Some("Alice".into()), "alice@acme.example".into())]);
+        assert_eq!(
+            list("\"Alice\" <\"alice\"@acme.example>"),
+            [(Some("Alice".into()), "alice@acme.example".into())]
+        );
     }
 
     #[test]
     fn display_names_cannot_carry_quotes_controls_or_bidi_overrides() {
         let m = list("=?utf-8?q?x=22_=3Cevil=40x=2Eexample=3E=0D=0ABcc=3A_y?= <a@b.example>");
-        let decode = |s: &str| crate::mail::parse::parse(format!("Subject: {s}\r\n\r\n").as_bytes()).unwrap().subject;
-        let decoded = address_list(b"=?utf-8?q?x=22_=3Cevil=40x=2Eexample=3E=0D=0ABcc=3A_y?= <a@b.example>", &decode);
+        let decode = |s: &str| {
+            crate::mail::parse::parse(format!("Subject: {s}\r\n\r\n").as_bytes())
+                .unwrap()
+                .subject
+        };
+        let decoded = address_list(
+            b"=?utf-8?q?x=22_=3Cevil=40x=2Eexample=3E=0D=0ABcc=3A_y?= <a@b.example>",
+            &decode,
+        );
         assert_eq!(m[0].1, "a@b.example");
-        assert_eq!(decoded[0].name.as_deref(), Some("x' <evil@x.example> Bcc: y"));
-        assert_eq!(shown_name("Ann\u{202e}gpj.exe\u{202c} \"\\ Smith\0"), "Ann gpj.exe '/ Smith");
+        assert_eq!(
+            decoded[0].name.as_deref(),
+            Some("x' <evil@x.example> Bcc: y")
+        );
+        assert_eq!(
+            shown_name("Ann\u{202e}gpj.exe\u{202c} \"\\ Smith\0"),
+            "Ann gpj.exe '/ Smith"
+        );
     }
 
     #[test]
     fn ordinary_forms() {
         assert_eq!(
             list("a@b.example, \"Last, First\" <f@c.example>,\r\n\t(x) d@e.example (Dee)"),
-            [addr("a@b.example"), (Some("Last, First".into()), "f@c.example".into()), (Some("Dee".into()), "d@e.example".into())]
+            [
+                addr("a@b.example"),
+                (Some("Last, First".into()), "f@c.example".into()),
+                (Some("Dee".into()), "d@e.example".into())
+            ]
         );
-        assert_eq!(list("Team: x@v.example, \"Y\" <y@v.example>;, z@o.example").len(), 3);
+        assert_eq!(
+            list("Team: x@v.example, \"Y\" <y@v.example>;, z@o.example").len(),
+            3
+        );
         assert!(list("undisclosed-recipients:;").is_empty());
         assert_eq!(list("<@relay.example:u@d.example>"), [addr("u@d.example")]);
         assert_eq!(list("u@[192.0.2.1]"), [addr("u@[192.0.2.1]")]);

@@ -428,10 +428,22 @@ mod tests {
         for (real, want) in [
             ("mx.example.org; none", Dmarc::Absent),
             ("mx.example.org 1; none", Dmarc::Absent),
-            ("mx2.example.org; dmarc=none header.from=vendor.example", Dmarc::None),
-            ("mx.example.org; dmarc=fail header.from=vendor.example", Dmarc::Fail),
-            ("mx.example.org; dmarc=temperror header.from=vendor.example", Dmarc::Absent),
-            ("mx.example.org; dmarc=pass header.from=other.example", Dmarc::Absent),
+            (
+                "mx2.example.org; dmarc=none header.from=vendor.example",
+                Dmarc::None,
+            ),
+            (
+                "mx.example.org; dmarc=fail header.from=vendor.example",
+                Dmarc::Fail,
+            ),
+            (
+                "mx.example.org; dmarc=temperror header.from=vendor.example",
+                Dmarc::Absent,
+            ),
+            (
+                "mx.example.org; dmarc=pass header.from=other.example",
+                Dmarc::Absent,
+            ),
         ] {
             let m = inbound("alice@vendor.example", &[real, forged]);
             assert_eq!(dmarc(&m), want, "{real}");

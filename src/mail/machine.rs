@@ -373,7 +373,11 @@ mod tests {
     fn list_mail_is_human() {
         let list = mail("alice@vendor.example", "x", &[("Precedence", "list")]);
         assert_eq!(classify(&list, &book()), MachineClass::Human);
-        let footer = mail("alice@vendor.example", "x", &[("List-Id", "<psirt.lists.vendor.example>")]);
+        let footer = mail(
+            "alice@vendor.example",
+            "x",
+            &[("List-Id", "<psirt.lists.vendor.example>")],
+        );
         assert_eq!(classify(&footer, &book()), MachineClass::Human);
     }
 

@@ -10,8 +10,7 @@
 use mail_parser::decoders::charsets::map::charset_decoder;
 use mail_parser::parsers::MessageStream;
 use mail_parser::{
-    Header, HeaderName, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders,
-    PartType,
+    Header, HeaderName, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
 };
 
 use super::{Inbound, Limits, Mailbox};
@@ -49,7 +48,11 @@ pub fn parse_with(raw: &[u8], limits: &Limits) -> Result<Inbound, ParseError> {
     }
     .ok_or_else(|| no_headers(raw))?;
     let root = message.parts.first().ok_or_else(|| no_headers(raw))?;
-    if !root.headers.iter().any(|h| is_field_name(&raw_header_name(raw, h))) {
+    if !root
+        .headers
+        .iter()
+        .any(|h| is_field_name(&raw_header_name(raw, h)))
+    {
         return Err(no_headers(raw));
     }
     let mut inbound = Inbound {
@@ -63,7 +66,9 @@ pub fn parse_with(raw: &[u8], limits: &Limits) -> Result<Inbound, ParseError> {
     if let Some(excess) = excess.or_else(|| over_limits(&message, recipients, limits)) {
         // Held as malformed: the addresses past the limit are not needed, nor kept.
         inbound.to.truncate(limits.max_recipients);
-        inbound.cc.truncate(limits.max_recipients.saturating_sub(inbound.to.len()));
+        inbound
+            .cc
+            .truncate(limits.max_recipients.saturating_sub(inbound.to.len()));
         inbound.damaged.push(excess.clone());
         inbound.warnings.push(excess);
         return Ok(inbound);
@@ -103,26 +108,42 @@ fn structure_excess(raw: &[u8], limits: &Limits) -> Option<String> {
         }
     }
     if deepest > limits.max_mime_depth {
-        return Some(format!("MIME nesting deeper than {} levels", limits.max_mime_depth));
+        return Some(format!(
+            "MIME nesting deeper than {} levels",
+            limits.max_mime_depth
+        ));
     }
-    (parts > limits.max_mime_parts).then(|| format!("{parts} MIME parts, limit {}", limits.max_mime_parts))
+    (parts > limits.max_mime_parts)
+        .then(|| format!("{parts} MIME parts, limit {}", limits.max_mime_parts))
 }
 
 /// The first structural limit the mail exceeds, named.
 fn over_limits(message: &Message<'_>, recipients: usize, limits: &Limits) -> Option<String> {
     let fields = message.parts.first().map_or(0, |p| p.headers.len());
     if fields > limits.max_header_fields {
-        return Some(format!("{fields} header fields, limit {}", limits.max_header_fields));
+        return Some(format!(
+            "{fields} header fields, limit {}",
+            limits.max_header_fields
+        ));
     }
     if recipients > limits.max_recipients {
-        return Some(format!("{recipients} To/Cc addresses, limit {}", limits.max_recipients));
+        return Some(format!(
+            "{recipients} To/Cc addresses, limit {}",
+            limits.max_recipients
+        ));
     }
     let (parts, depth) = mime_extent(message, limits.max_mime_depth);
     if depth > limits.max_mime_depth {
-        return Some(format!("MIME nesting deeper than {} levels", limits.max_mime_depth));
+        return Some(format!(
+            "MIME nesting deeper than {} levels",
+            limits.max_mime_depth
+        ));
     }
     if parts > limits.max_mime_parts {
-        return Some(format!("{parts} MIME parts, limit {}", limits.max_mime_parts));
+        return Some(format!(
+            "{parts} MIME parts, limit {}",
+            limits.max_mime_parts
+        ));
     }
     None
 }
@@ -235,8 +256,13 @@ fn collect_headers(raw: &[u8], root: &MessagePart<'_>, max: usize) -> Vec<(Strin
         .iter()
         .take(max)
         .map(|h| {
-            let end = h.offset_end.min(h.offset_start.saturating_add(MAX_HEADER_VALUE));
-            (raw_header_name(raw, h), decode_header_value(slice(raw, h.offset_start, end)))
+            let end = h
+                .offset_end
+                .min(h.offset_start.saturating_add(MAX_HEADER_VALUE));
+            (
+                raw_header_name(raw, h),
+                decode_header_value(slice(raw, h.offset_start, end)),
+            )
         })
         .collect()
 }
@@ -386,7 +412,12 @@ fn return_path(value: &str) -> Option<String> {
 
 /// From, To and Cc; To and Cc keep at most `max_recipients + 1` mailboxes. Returns how
 /// many To and Cc mailboxes the mail names.
-fn read_addresses(inbound: &mut Inbound, raw: &[u8], root: &MessagePart<'_>, max_recipients: usize) -> usize {
+fn read_addresses(
+    inbound: &mut Inbound,
+    raw: &[u8],
+    root: &MessagePart<'_>,
+    max_recipients: usize,
+) -> usize {
     let from_headers: Vec<&Header<'_>> = root
         .headers
         .iter()
@@ -409,7 +440,9 @@ fn read_addresses(inbound: &mut Inbound, raw: &[u8], root: &MessagePart<'_>, max
     }
     let mut seen = 0usize;
     for header in &root.headers {
-        let budget = max_recipients.saturating_add(1).saturating_sub(inbound.to.len() + inbound.cc.len());
+        let budget = max_recipients
+            .saturating_add(1)
+            .saturating_sub(inbound.to.len() + inbound.cc.len());
         let list = match header.name {
             HeaderName::To => &mut inbound.to,
             HeaderName::Cc => &mut inbound.cc,
@@ -620,7 +653,8 @@ fn is_broken_multipart(part: &MessagePart<'_>) -> bool {
 fn note_structure_problems(notes: &mut Notes, raw: &[u8], message: &Message<'_>) {
     for (id, part) in message.parts.iter().enumerate() {
         let kind = mime_type(part).unwrap_or_else(|| "multipart".to_string());
-        if is_quoted_printable(part) && qp_truncated(slice(raw, part.offset_body, part.offset_end)) {
+        if is_quoted_printable(part) && qp_truncated(slice(raw, part.offset_body, part.offset_end))
+        {
             notes.damage(format!(
                 "part {id}: quoted-printable escape cut off at the end, the part may be truncated"
             ));
@@ -784,12 +818,7 @@ fn decode_charset(bytes: &[u8], charset: Option<&str>) -> String {
 
 /// The part's content with its Content-Transfer-Encoding undone (RFC 2045 §6), read
 /// from the raw bytes so that text attachments stay byte-exact.
-fn transfer_decoded(
-    raw: &[u8],
-    id: u32,
-    part: &MessagePart<'_>,
-    warnings: &mut Notes,
-) -> Vec<u8> {
+fn transfer_decoded(raw: &[u8], id: u32, part: &MessagePart<'_>, warnings: &mut Notes) -> Vec<u8> {
     let body = slice(raw, part.offset_body, part.offset_end);
     let encoding = part
         .content_transfer_encoding()
@@ -804,7 +833,9 @@ fn transfer_decoded(
             // cut-off escape is found by `note_structure_problems`).
             let (bytes, clean) = quoted_printable_lenient(body);
             if !clean {
-                warnings.push(format!("part {id}: stray `=` in quoted-printable kept as written"));
+                warnings.push(format!(
+                    "part {id}: stray `=` in quoted-printable kept as written"
+                ));
             }
             (bytes, true, "quoted-printable")
         }
@@ -1702,16 +1733,26 @@ bGQ=
 
     #[test]
     fn damage_is_told_apart_from_cosmetic_problems() {
-        let truncated = b"From: a@b.example\nSubject: x\nContent-Type: multipart/mixed; boundary=XX\n\n\
+        let truncated =
+            b"From: a@b.example\nSubject: x\nContent-Type: multipart/mixed; boundary=XX\n\n\
 --XX\nContent-Type: text/plain\n\nhello\n--XX\nContent-Type: application/pdf\n\
 Content-Transfer-Encoding: base64\n\nJVBERi0xLjQKJcfs\nj6IKMSAwIG9i";
         let m = parse(truncated).expect("parses");
-        assert!(m.damaged.iter().any(|d| d.contains("closing boundary missing")), "{:?}", m.damaged);
+        assert!(
+            m.damaged
+                .iter()
+                .any(|d| d.contains("closing boundary missing")),
+            "{:?}",
+            m.damaged
+        );
         let cosmetic = parsed(
             "From: a@b.example\nSubject: x\nContent-Type: text/plain; charset=x-unknown-label\n\
 Content-Transfer-Encoding: quoted-printable\n\n1 + 1 =3D 2, and 50=% off\n",
         );
-        assert!(!cosmetic.warnings.is_empty(), "unknown charset and a stray = are noted");
+        assert!(
+            !cosmetic.warnings.is_empty(),
+            "unknown charset and a stray = are noted"
+        );
         assert!(cosmetic.damaged.is_empty(), "{:?}", cosmetic.damaged);
         let cut_qp = parsed("From: a@b.example\nSubject: x\nContent-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\ncaf=E\n");
         assert!(!cut_qp.damaged.is_empty(), "{:?}", cut_qp.warnings);
@@ -1719,11 +1760,22 @@ Content-Transfer-Encoding: quoted-printable\n\n1 + 1 =3D 2, and 50=% off\n",
 
     #[test]
     fn mime_depth_parts_headers_and_recipients_are_limited() {
-        let limits = Limits { max_mime_depth: 3, max_mime_parts: 4, max_header_fields: 5, max_recipients: 2, ..Limits::default() };
+        let limits = Limits {
+            max_mime_depth: 3,
+            max_mime_parts: 4,
+            max_header_fields: 5,
+            max_recipients: 2,
+            ..Limits::default()
+        };
         let nest = |depth: usize| {
-            let mut m = String::from("From: a@b.example\r\nContent-Type: multipart/mixed; boundary=b0\r\n\r\n");
+            let mut m = String::from(
+                "From: a@b.example\r\nContent-Type: multipart/mixed; boundary=b0\r\n\r\n",
+            );
             for i in 1..depth {
-                m += &format!("--b{}\r\nContent-Type: multipart/mixed; boundary=b{i}\r\n\r\n", i - 1);
+                m += &format!(
+                    "--b{}\r\nContent-Type: multipart/mixed; boundary=b{i}\r\n\r\n",
+                    i - 1
+                );
             }
             m += &format!("--b{}\r\n\r\ndeep\r\n--b{}--\r\n", depth - 1, depth - 1);
             for i in (0..depth - 1).rev() {
@@ -1731,17 +1783,31 @@ Content-Transfer-Encoding: quoted-printable\n\n1 + 1 =3D 2, and 50=% off\n",
             }
             m
         };
-        assert!(parse_with(nest(2).as_bytes(), &limits).unwrap().damaged.is_empty());
+        assert!(parse_with(nest(2).as_bytes(), &limits)
+            .unwrap()
+            .damaged
+            .is_empty());
         let deep = parse_with(nest(4).as_bytes(), &limits).unwrap();
         assert_eq!(deep.damaged, ["MIME nesting deeper than 3 levels"]);
         assert_eq!(deep.from.map(|f| f.address).as_deref(), Some("a@b.example"));
         let parts: String = (0..5).map(|i| format!("--p\r\n\r\npart {i}\r\n")).collect();
         let many = format!("From: a@b.example\r\nContent-Type: multipart/mixed; boundary=p\r\n\r\n{parts}--p--\r\n");
-        assert_eq!(parse_with(many.as_bytes(), &limits).unwrap().damaged, ["6 MIME parts, limit 4"]);
-        let headers = "From: a@b.example\r\nX-A: 1\r\nX-B: 2\r\nX-C: 3\r\nX-D: 4\r\nX-E: 5\r\n\r\nbody\r\n";
-        assert_eq!(parse_with(headers.as_bytes(), &limits).unwrap().damaged, ["6 header fields, limit 5"]);
-        let cc = "From: a@b.example\r\nTo: x@y.example\r\nCc: p@q.example, r@s.example\r\n\r\nbody\r\n";
-        assert_eq!(parse_with(cc.as_bytes(), &limits).unwrap().damaged, ["3 To/Cc addresses, limit 2"]);
+        assert_eq!(
+            parse_with(many.as_bytes(), &limits).unwrap().damaged,
+            ["6 MIME parts, limit 4"]
+        );
+        let headers =
+            "From: a@b.example\r\nX-A: 1\r\nX-B: 2\r\nX-C: 3\r\nX-D: 4\r\nX-E: 5\r\n\r\nbody\r\n";
+        assert_eq!(
+            parse_with(headers.as_bytes(), &limits).unwrap().damaged,
+            ["6 header fields, limit 5"]
+        );
+        let cc =
+            "From: a@b.example\r\nTo: x@y.example\r\nCc: p@q.example, r@s.example\r\n\r\nbody\r\n";
+        assert_eq!(
+            parse_with(cc.as_bytes(), &limits).unwrap().damaged,
+            ["3 To/Cc addresses, limit 2"]
+        );
     }
 
     #[test]
@@ -1749,17 +1815,37 @@ Content-Transfer-Encoding: quoted-printable\n\n1 + 1 =3D 2, and 50=% off\n",
         let ids: String = (0..150).map(|i| format!(" <r{i}@x.example>")).collect();
         let m = parsed(&format!("From: a@b.example\nReferences:{ids}\n\nbody\n"));
         assert_eq!(m.references.len(), 100);
-        assert_eq!(m.references.first().map(String::as_str), Some("r50@x.example"));
-        assert_eq!(m.references.last().map(String::as_str), Some("r149@x.example"));
+        assert_eq!(
+            m.references.first().map(String::as_str),
+            Some("r50@x.example")
+        );
+        assert_eq!(
+            m.references.last().map(String::as_str),
+            Some("r149@x.example")
+        );
     }
 
     #[test]
     fn a_huge_or_binary_body_becomes_an_attachment() {
-        let limits = Limits { max_body_text_bytes: 10, ..Limits::default() };
-        let m = parse_with(b"From: a@b.example\r\n\r\nthis text is longer than ten bytes\r\n", &limits).unwrap();
+        let limits = Limits {
+            max_body_text_bytes: 10,
+            ..Limits::default()
+        };
+        let m = parse_with(
+            b"From: a@b.example\r\n\r\nthis text is longer than ten bytes\r\n",
+            &limits,
+        )
+        .unwrap();
         assert_eq!(m.attachments[0].filename, "body.txt");
-        assert_eq!(m.attachments[0].bytes, b"this text is longer than ten bytes");
-        assert!(m.text.contains("attached as body.txt") && m.text.contains("longer than 10 bytes"), "{}", m.text);
+        assert_eq!(
+            m.attachments[0].bytes,
+            b"this text is longer than ten bytes"
+        );
+        assert!(
+            m.text.contains("attached as body.txt") && m.text.contains("longer than 10 bytes"),
+            "{}",
+            m.text
+        );
         let nul = parsed("From: a@b.example\nContent-Transfer-Encoding: base64\n\nAAAAAAAAAAAA\n");
         assert_eq!(nul.attachments[0].bytes, vec![0u8; 9]);
         assert!(nul.text.contains("not text"), "{}", nul.text);

@@ -338,7 +338,11 @@ fn leaf_ciphertexts(e: &Entity, media: &str) -> Vec<String> {
     if !may_hold {
         return Vec::new();
     }
-    let cte = e.field("Content-Transfer-Encoding").unwrap_or("7bit").trim().to_ascii_lowercase();
+    let cte = e
+        .field("Content-Transfer-Encoding")
+        .unwrap_or("7bit")
+        .trim()
+        .to_ascii_lowercase();
     let encoded = matches!(cte.as_str(), "base64" | "quoted-printable");
     // Unencoded bodies are read in place; most are not OpenPGP at all.
     if !encoded && media == "text/plain" && find(e.body, mime::BEGIN_MESSAGE.as_bytes()).is_none() {
@@ -510,10 +514,7 @@ fn refuse<T>(p: &mut Protection, r: Refusal) -> Option<T> {
 
 /// Runs the decryptor to the end; the plaintext is returned only when it completed. The
 /// helper's findings come back even when the library stopped with an error.
-fn decrypt_with(
-    data: &[u8],
-    ctx: &Ctx,
-) -> (openpgp::Result<Vec<u8>>, HelperState, Vec<SigResult>) {
+fn decrypt_with(data: &[u8], ctx: &Ctx) -> (openpgp::Result<Vec<u8>>, HelperState, Vec<SigResult>) {
     let builder = match DecryptorBuilder::from_bytes(data) {
         Ok(b) => b,
         Err(e) => return (Err(e), HelperState::default(), Vec::new()),
@@ -842,11 +843,7 @@ impl DecryptionHelper for Helper<'_> {
 }
 
 /// RFC 3156 §5: verify a detached signature over the canonical signed bytes.
-fn verify_detached(
-    data: &[u8],
-    signature: &[u8],
-    ctx: &Ctx,
-) -> Result<Vec<SigResult>, Refusal> {
+fn verify_detached(data: &[u8], signature: &[u8], ctx: &Ctx) -> Result<Vec<SigResult>, Refusal> {
     let builder =
         DetachedVerifierBuilder::from_bytes(signature).map_err(|e| Refusal::Malformed {
             detail: e.to_string(),
@@ -1255,8 +1252,16 @@ mod tests {
     #[test]
     fn ciphertexts_are_found_wherever_they_sit_and_a_refused_one_is_not_decrypted() {
         let f = fixture();
-        let sealed = seal::encrypt(RENDERED.as_bytes(), "VU#123456", "CERT", "cases@cert.example", &f.vendor.public_cert(), Some(&f.gateway), NOW)
-            .expect("seal");
+        let sealed = seal::encrypt(
+            RENDERED.as_bytes(),
+            "VU#123456",
+            "CERT",
+            "cases@cert.example",
+            &f.vendor.public_cert(),
+            Some(&f.gateway),
+            NOW,
+        )
+        .expect("seal");
         let root = ciphertext_hashes(&sealed);
         assert_eq!(root.len(), 1, "{root:?}");
         let entity = String::from_utf8_lossy(&sealed);
@@ -1264,21 +1269,45 @@ mod tests {
         let forwarded = format!(
             "From: b@x.example\r\nContent-Type: multipart/mixed; boundary=W\r\n\r\n--W\r\nContent-Type: text/plain\r\n\r\nsee\r\n--W\r\n{entity}\r\n--W--\r\n"
         );
-        assert_eq!(ciphertext_hashes(forwarded.as_bytes()), root, "below the root");
-        let (begin, end) = (entity.find(mime::BEGIN_MESSAGE).unwrap(), entity.find(mime::END_MESSAGE).unwrap());
+        assert_eq!(
+            ciphertext_hashes(forwarded.as_bytes()),
+            root,
+            "below the root"
+        );
+        let (begin, end) = (
+            entity.find(mime::BEGIN_MESSAGE).unwrap(),
+            entity.find(mime::END_MESSAGE).unwrap(),
+        );
         let armored = entity[begin..end + mime::END_MESSAGE.len()].to_string();
         let quoted: String = armored.lines().map(|l| format!("> {l}\r\n")).collect();
         let reply = format!("From: b@x.example\r\n\r\nAgreed.\r\n{quoted}");
-        assert!(ciphertext_hashes(reply.as_bytes()).is_empty(), "quoted armor is not a message");
+        assert!(
+            ciphertext_hashes(reply.as_bytes()).is_empty(),
+            "quoted armor is not a message"
+        );
         let inline = format!("From: b@x.example\r\n\r\n{armored}\r\n");
         assert_eq!(ciphertext_hashes(inline.as_bytes()), root, "inline");
-        let guard = Guard { refused_ciphertexts: root.clone(), ..Guard::default() };
+        let guard = Guard {
+            refused_ciphertexts: root.clone(),
+            ..Guard::default()
+        };
         let o = open_guarded(&sealed, &ctx(&f, "cases@cert.example"), &guard);
         assert_eq!(o.protection.refusal, Some(Refusal::Replayed));
-        assert_eq!((o.protection.decrypted_with.as_deref(), o.payload.as_deref()), (None, None));
-        let small = Guard { max_plaintext_bytes: 16, ..Guard::default() };
+        assert_eq!(
+            (o.protection.decrypted_with.as_deref(), o.payload.as_deref()),
+            (None, None)
+        );
+        let small = Guard {
+            max_plaintext_bytes: 16,
+            ..Guard::default()
+        };
         let o = open_guarded(&sealed, &ctx(&f, "cases@cert.example"), &small);
-        assert_eq!(o.protection.refusal, Some(Refusal::TooLarge { limit: 16 }), "{:?}", o.protection);
+        assert_eq!(
+            o.protection.refusal,
+            Some(Refusal::TooLarge { limit: 16 }),
+            "{:?}",
+            o.protection
+        );
         assert!(o.payload.is_none());
     }
 

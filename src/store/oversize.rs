@@ -39,7 +39,8 @@ impl Store {
         let (mut hash, mut size, mut seq) = (Sha256::new(), 0u64, 0i64);
         let mut all = head.chain(rest);
         for chunk in ChunkReader(&mut all) {
-            let chunk = chunk.map_err(|e| super::StoreError::Invalid(format!("cannot read the mail: {e}")))?;
+            let chunk = chunk
+                .map_err(|e| super::StoreError::Invalid(format!("cannot read the mail: {e}")))?;
             hash.update(&chunk);
             size += chunk.len() as u64;
             sqlx::query("INSERT INTO inbound_chunks (inbound_id, seq, bytes) VALUES ($1, $2, $3)")
@@ -51,10 +52,12 @@ impl Store {
             seq += 1;
         }
         let sha = hex::encode(hash.finalize());
-        let prior: Option<i64> = sqlx::query_scalar("SELECT id FROM inbound_messages WHERE sha256 = $1 AND state = 'processed' LIMIT 1")
-            .bind(&sha)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let prior: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM inbound_messages WHERE sha256 = $1 AND state = 'processed' LIMIT 1",
+        )
+        .bind(&sha)
+        .fetch_optional(&mut *tx)
+        .await?;
         if let Some(prior) = prior {
             drop(tx);
             return Ok((Stored::Done(prior), size));
@@ -77,7 +80,12 @@ impl<R: Read> Iterator for ChunkReader<'_, R> {
     type Item = std::io::Result<Vec<u8>>;
     fn next(&mut self) -> Option<Self::Item> {
         let mut chunk = Vec::with_capacity(CHUNK_BYTES);
-        match self.0.by_ref().take(CHUNK_BYTES as u64).read_to_end(&mut chunk) {
+        match self
+            .0
+            .by_ref()
+            .take(CHUNK_BYTES as u64)
+            .read_to_end(&mut chunk)
+        {
             Ok(0) => None,
             Ok(_) => Some(Ok(chunk)),
             Err(e) => Some(Err(e)),
