@@ -556,7 +556,27 @@ mod tests {
         );
         std::fs::write(&script, body).unwrap();
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        wait_until_executable(&script);
         script
+    }
+
+    /// A test thread that forks while another one still has the script open for writing
+    /// gives the child a copy of that descriptor until it execs; running the script
+    /// meanwhile fails with ETXTBSY. Run it once until that has passed.
+    fn wait_until_executable(script: &Path) {
+        const ETXTBSY: i32 = 26;
+        for _ in 0..200 {
+            let run = std::process::Command::new(script)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+            match run {
+                Err(e) if e.raw_os_error() == Some(ETXTBSY) => std::thread::sleep(std::time::Duration::from_millis(10)),
+                _ => return,
+            }
+        }
+        panic!("{} stayed busy", script.display());
     }
 
     #[tokio::test]
