@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod posts;
 pub mod quarantine;
 pub mod outbox;
+pub mod oversize;
 pub mod world;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
