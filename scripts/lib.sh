@@ -39,3 +39,15 @@ ensure_test_deps() {
   command -v openssl >/dev/null || missing+=(openssl)
   if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 }
+
+# What scripts/fuzz.sh needs: cargo-fuzz (from crates.io) and a C++ compiler for the
+# libFuzzer runtime that libfuzzer-sys builds.
+ensure_fuzz_deps() {
+  local missing=()
+  command -v g++ >/dev/null || missing+=(g++)
+  if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+  if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "installing cargo-fuzz from crates.io" >&2
+    cargo install cargo-fuzz --locked
+  fi
+}

@@ -114,6 +114,9 @@ pub struct InboundConfig {
     pub maildir: Option<PathBuf>,
     /// How often `serve` scans the Maildir, in milliseconds. Default 1000.
     pub poll_interval_ms: u64,
+    /// Limits on a mail's shape: `max_mime_depth` (at most 32), `max_mime_parts`,
+    /// `max_header_fields`, `max_recipients`, `max_references`, `max_body_text_bytes`.
+    pub limits: crate::mail::Limits,
 }
 
 #[derive(Debug, Clone)]
@@ -502,7 +505,19 @@ const GATEWAY_KEYS: &[&str] = &[
 ];
 const DATABASE_KEYS: &[&str] = &["url", "busy_timeout_ms"];
 const POSTING_KEYS: &[&str] = &["min_assurance", "trusted_authserv_ids"];
-const INBOUND_KEYS: &[&str] = &["max_message_bytes", "maildir", "poll_interval_ms"];
+const INBOUND_KEYS: &[&str] = &[
+    "max_message_bytes",
+    "maildir",
+    "poll_interval_ms",
+    "max_mime_depth",
+    "max_mime_parts",
+    "max_header_fields",
+    "max_recipients",
+    "max_references",
+    "max_body_text_bytes",
+];
+/// Deepest MIME nesting that may be configured.
+const MAX_MIME_DEPTH: u64 = 32;
 const INTAKE_KEYS: &[&str] = &["ack_interval_secs", "acknowledge", "ack_max_per_hour"];
 const OUTBOUND_KEYS: &[&str] = &[
     "transport",
@@ -1033,6 +1048,22 @@ fn read_inbound(root: &Section, base: &Path, p: &mut Problems) -> InboundConfig 
         max_message_bytes: s.count("max_message_bytes", 25 * MIB, TOML_MAX, p),
         maildir: s.path("maildir", base, p),
         poll_interval_ms: s.count("poll_interval_ms", 1000, TOML_MAX, p),
+        limits: read_limits(&s, p),
+    }
+}
+
+fn read_limits(s: &Section, p: &mut Problems) -> crate::mail::Limits {
+    let d = crate::mail::Limits::default();
+    let mut count = |key: &str, default: usize, max: u64| {
+        usize::try_from(s.count(key, default as u64, max, p)).unwrap_or(default)
+    };
+    crate::mail::Limits {
+        max_mime_depth: count("max_mime_depth", d.max_mime_depth, MAX_MIME_DEPTH),
+        max_mime_parts: count("max_mime_parts", d.max_mime_parts, u32::MAX.into()),
+        max_header_fields: count("max_header_fields", d.max_header_fields, u32::MAX.into()),
+        max_recipients: count("max_recipients", d.max_recipients, u32::MAX.into()),
+        max_references: count("max_references", d.max_references, u32::MAX.into()),
+        max_body_text_bytes: count("max_body_text_bytes", d.max_body_text_bytes, u32::MAX.into()),
     }
 }
 
@@ -1634,6 +1665,83 @@ impl Config {
     }
 }
 
+/// What `check-config` checks on the file system beyond loading (SPEC §10): secret files
+/// (HMAC secret, SMTP and IMAP passwords or tokens, gateway keys) readable by their owner
+/// only, and the outbox folder and the database creatable and writable. Every problem
+/// names its key.
+pub fn check_files(cfg: &Config) -> ConfigErrors {
+    let mut p = Problems::default();
+    let mut secrets: Vec<(String, &Path)> = vec![("gateway.secret_file".into(), cfg.gateway.secret_file.as_path())];
+    if let Some(f) = cfg.outbound.smtp.as_ref().and_then(|s| s.password_file.as_deref()) {
+        secrets.push(("outbound.smtp.password_file".into(), f));
+    }
+    if let Some(imap) = &cfg.imap {
+        let key = if imap.auth == ImapAuth::XOAuth2 { "imap.oauth2_token_file" } else { "imap.password_file" };
+        secrets.push((key.into(), imap.secret_file.as_path()));
+    }
+    if cfg.pgp.key_file.exists() {
+        secrets.push(("pgp.key_file".into(), cfg.pgp.key_file.as_path()));
+    }
+    for (i, f) in cfg.pgp.old_key_files.iter().enumerate() {
+        secrets.push((format!("pgp.old_key_files[{i}]"), f.as_path()));
+    }
+    for (key, path) in secrets {
+        if let Some(message) = shared_secret(path) {
+            p.add(&key, message);
+        }
+    }
+    if let Some(dir) = &cfg.outbound.file_dir {
+        if let Err(e) = writable_dir(dir) {
+            p.add("outbound.file_dir", format!("{} cannot be created or written: {e}", dir.display()));
+        }
+    }
+    if let Some(db) = cfg.sqlite_path() {
+        if let Err(e) = writable_file(&db) {
+            p.add("database.url", format!("{} cannot be created or written: {e}", db.display()));
+        }
+    }
+    ConfigErrors(p.0)
+}
+
+/// Why a secret file is not private, if it is not.
+fn shared_secret(path: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode();
+        if mode & 0o077 != 0 {
+            return Some(format!(
+                "{} is readable by group or others (mode {:o}); it must be readable by its owner only (chmod 600)",
+                path.display(),
+                mode & 0o777
+            ));
+        }
+    }
+    None
+}
+
+/// Creates the directory if needed and writes (then removes) a probe file in it.
+fn writable_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let probe = dir.join(format!(".casegate-check-{}", std::process::id()));
+    std::fs::OpenOptions::new().write(true).create_new(true).open(&probe)?;
+    std::fs::remove_file(&probe)
+}
+
+/// An existing file opens for writing; a new one could be created in its directory.
+fn writable_file(file: &Path) -> std::io::Result<()> {
+    if file.exists() {
+        return std::fs::OpenOptions::new().write(true).open(file).map(drop);
+    }
+    let parent = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if !parent.is_dir() {
+        return Err(std::io::Error::new(std::io::ErrorKind::NotFound, format!("no directory {}", parent.display())));
+    }
+    let probe = parent.join(format!(".casegate-check-{}", std::process::id()));
+    std::fs::OpenOptions::new().write(true).create_new(true).open(&probe)?;
+    std::fs::remove_file(&probe)
+}
+
 /// The configuration written by [`write_init`]. Paths are relative to the file's directory,
 /// so the directory can be moved as a whole.
 fn init_config_text(domain: &str) -> String {
@@ -1656,6 +1764,18 @@ fn init_config_text(domain: &str) -> String {
          transport = \"file\"\n\
          file_dir = \"outbox\"\n"
     )
+}
+
+/// Sets a path's permission bits (owner-only modes, whatever the umask).
+fn set_mode(path: &Path, mode: u32) -> anyhow::Result<()> {
+    use anyhow::Context;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("cannot set the mode of {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Writes the secret as hex, readable by the owner only. An existing secret file is kept:
@@ -1698,10 +1818,16 @@ pub fn write_init(dir: &Path, domain: &str, random_secret: [u8; 32]) -> anyhow::
         std::fs::create_dir_all(&path)
             .with_context(|| format!("cannot create {}", path.display()))?;
     }
+    // Private whatever the umask: the directory holds every raw mail and rendered message.
+    for sub in ["", "outbox", "maildir", "maildir/new", "maildir/cur", "maildir/tmp"] {
+        set_mode(&dir.join(sub), 0o700)?;
+    }
     write_secret(&dir.join("secret.key"), &random_secret)?;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
         .open(&config_path)
         .with_context(|| format!("cannot create {}", config_path.display()))?;
     std::io::Write::write_all(&mut file, init_config_text(&domain).as_bytes())

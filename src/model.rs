@@ -275,6 +275,9 @@ pub enum Reason {
     NoTarget,
     Oversize { size: u64, limit: u64 },
     Unparseable { error: String },
+    /// Parsed, but content was damaged (truncated, broken transfer encoding, a missing
+    /// boundary) or a structural limit was exceeded: held, never forwarded as if whole.
+    Malformed { detail: String },
     ProcessingError { error: String },
     /// OpenPGP protection that must not be opened or trusted (SPEC §5.2): a SED packet, a
     /// missing or bad MDC, an MD5/SHA-1 data signature. No plaintext is released.
@@ -318,6 +321,7 @@ impl Reason {
             NoTarget => "no-target",
             Oversize { .. } => "oversize",
             Unparseable { .. } => "unparseable",
+            Malformed { .. } => "malformed",
             ProcessingError { .. } => "processing-error",
             PgpRefused { .. } => "pgp-refused",
             PgpUndecryptable { .. } => "pgp-undecryptable",
@@ -345,6 +349,7 @@ impl fmt::Display for Reason {
             Oversize { size, limit } => write!(f, "oversize: {size} bytes, limit {limit}"),
             StatusMalformed { problem } => write!(f, "status-malformed: {problem}"),
             Unparseable { error } => write!(f, "unparseable: {error}"),
+            Malformed { detail } => write!(f, "malformed: {detail}"),
             ProcessingError { error } => write!(f, "processing-error: {error}"),
             PgpRefused { why } => write!(f, "pgp-refused: {why}"),
             PgpUndecryptable { detail } => write!(f, "pgp-undecryptable: {detail}"),

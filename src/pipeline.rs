@@ -77,6 +77,7 @@ pub struct Pipeline {
     policy: Policy,
     trusted_authserv_ids: Vec<String>,
     max_size: u64,
+    limits: mail::Limits,
     ack_interval_ms: i64,
     ack_policy: crate::config::AckPolicy,
     ack_max_per_hour: i64,
@@ -103,11 +104,17 @@ impl Pipeline {
             policy: Policy { min_assurance: cfg.posting.min_assurance },
             trusted_authserv_ids: cfg.posting.trusted_authserv_ids.clone(),
             max_size: cfg.inbound.max_message_bytes,
+            limits: cfg.inbound.limits,
             ack_interval_ms: (cfg.intake.ack_interval_secs as i64).saturating_mul(1000),
             ack_policy: cfg.intake.acknowledge,
             ack_max_per_hour: i64::try_from(cfg.intake.ack_max_per_hour).unwrap_or(i64::MAX),
             info_interval_ms: i64::try_from(cfg.coordination.info_interval_secs).unwrap_or(i64::MAX / 1000).saturating_mul(1000),
         }
+    }
+
+    /// `inbound.max_message_bytes`: larger mail is stored in chunks and held as oversize.
+    pub fn max_message_bytes(&self) -> u64 {
+        self.max_size
     }
 
     fn book(&self) -> &AddressBook {
@@ -118,7 +125,7 @@ impl Pipeline {
     fn parse_within_limit(&self, raw: &[u8]) -> Option<Result<Inbound, mail::parse::ParseError>> {
         #[cfg(debug_assertions)]
         crate::fault::inject(raw);
-        (raw.len() as u64 <= self.max_size).then(|| mail::parse::parse(raw))
+        (raw.len() as u64 <= self.max_size).then(|| mail::parse::parse_with(raw, &self.limits))
     }
 
     /// Stages 1–8 for one mail. `Ok` means stored and decided: the source may acknowledge.
@@ -164,6 +171,24 @@ impl Pipeline {
                 }
             }
         }
+    }
+
+    /// Stages 1 and 8 for a mail over the size limit, read from `head` then `rest`: stored
+    /// in chunks as it is read (never whole in memory) and held as `oversize`.
+    pub async fn ingest_oversize(&self, head: &[u8], rest: &mut (dyn std::io::Read + Send), source: &str, source_ref: &str) -> Result<Outcome, PipelineError> {
+        let message_id = mail::scan::message_id(head);
+        let holder = instance::holder_id(rand::random());
+        let dead = |h: &str| instance::holder_is_dead(h, &holder, instance::process_alive);
+        let now = store::now_ms();
+        let attempt = Attempt { holder: &holder, now, until: now + ATTEMPT_HOLD_MS, holder_is_dead: &dead };
+        let (stored, size) = self.store.store_chunked(head, rest, message_id.as_deref(), (source, source_ref), &attempt).await?;
+        if let Stored::Done(id) = stored {
+            return self.already_done(id).await;
+        }
+        let evidence = Evidence::empty(size, self.max_size);
+        let decision = route::decide(&evidence, &World::default(), &self.policy);
+        let analysis = Analysis { inbound: None, evidence, world: World::default(), decision };
+        self.apply(stored.id(), head, message_id.as_deref(), &analysis).await
     }
 
     /// Another live attempt is processing the same bytes: wait for its decision and answer
@@ -264,7 +289,12 @@ impl Pipeline {
         let mut world = World::default();
         let mut inbound = inbound;
         if let (Some(inb), None) = (inbound.as_mut(), &ev.parse_error) {
-            self.open_protection(raw, inb, id, &mut ev).await?;
+            // A damaged mail is held as it is: nothing is decrypted for it.
+            if inb.damaged.is_empty() {
+                let guard = self.guard(raw, inb, id).await?;
+                self.open_protection(raw, inb, id, &guard, &mut ev).await?;
+            }
+            ev.damaged = inb.damaged.clone();
             self.gather(inb, raw, id, &mut ev).await?;
             world = self.store.world(&world_query(&ev)).await?;
         }
@@ -274,13 +304,13 @@ impl Pipeline {
 
     /// Stage 4 (SPEC §5): open the OpenPGP protection. The opened mail (decrypted content,
     /// protected Subject and threading) replaces the parsed one for every later stage.
-    async fn open_protection(&self, raw: &[u8], inb: &mut Inbound, id: i64, ev: &mut Evidence) -> Result<(), PipelineError> {
+    async fn open_protection(&self, raw: &[u8], inb: &mut Inbound, id: i64, guard: &pgp::open::Guard, ev: &mut Evidence) -> Result<(), PipelineError> {
         let state = &self.composer.pgp;
         self.store.refresh_keyring(state).await?;
         let keyring = state.keyring();
         let from = inb.from.as_ref().map(mail::Mailbox::key);
         let ctx = pgp::open::OpenCtx { gateway: state.gateway.as_deref(), keyring: &keyring, from: from.as_deref(), now_ms: store::now_ms() };
-        let opened = cpu(|| pgp::open::open(raw, &ctx));
+        let opened = cpu(|| pgp::open::open_guarded(raw, &ctx, guard));
         if opened.protection.is_empty() {
             return Ok(());
         }
@@ -293,13 +323,38 @@ impl Pipeline {
         Ok(())
     }
 
+    /// SPEC §5.2, before anything is decrypted: every ciphertext of the mail (wherever it
+    /// sits) is looked up, and those seen before from another sender or in another thread
+    /// than the one the outer mail names are refused. Decompression is capped at the size
+    /// limit of a mail.
+    async fn guard(&self, raw: &[u8], inb: &Inbound, id: i64) -> Result<pgp::open::Guard, PipelineError> {
+        let mut guard = pgp::open::Guard { max_plaintext_bytes: usize::try_from(self.max_size).unwrap_or(usize::MAX), ..Default::default() };
+        let mut seen = Vec::new();
+        for sha in cpu(|| pgp::open::ciphertext_hashes(raw)) {
+            let records = self.store.seen_ciphertext(&sha, id).await?;
+            if !records.is_empty() {
+                seen.push((sha, records));
+            }
+        }
+        if seen.is_empty() {
+            return Ok(guard);
+        }
+        let mut outer = Evidence::empty(raw.len() as u64, self.max_size);
+        self.gather(inb, raw, id, &mut outer).await?;
+        let world = self.store.world(&world_query(&outer)).await?;
+        let thread = route::resolve_target(&outer, &world).ok().flatten().map(|s| s.thread);
+        let from = inb.from.as_ref().map(mail::Mailbox::key).unwrap_or_default();
+        guard.refused_ciphertexts = seen.into_iter().filter(|(_, r)| route::replay_refused(r, &from, thread)).map(|(sha, _)| sha).collect();
+        Ok(guard)
+    }
+
     /// Fill the evidence from the parsed mail and the database.
     async fn gather(&self, inb: &Inbound, raw: &[u8], id: i64, ev: &mut Evidence) -> Result<(), PipelineError> {
         ev.from = inb.from.as_ref().map(mail::Mailbox::key);
         ev.direct_recipients = inb.direct_recipients();
         ev.duplicate = self.store.is_duplicate(mail::scan::message_id(raw).as_deref(), raw, id).await?;
         ev.machine = machine::classify(inb, self.book());
-        ev.dmarc_pass = mail::auth_results::dmarc_pass(inb, &self.trusted_authserv_ids);
+        ev.dmarc = mail::auth_results::dmarc_result(inb, &self.trusted_authserv_ids);
         for addr in inb.recipient_addresses() {
             self.address_signal(&addr, ev);
         }
@@ -334,17 +389,13 @@ impl Pipeline {
 
     /// In-Reply-To first; else the newest References entry that belongs to a thread.
     async fn threading(&self, inb: &Inbound) -> Result<Option<(ThreadId, ThreadingVia)>, PipelineError> {
-        for mid in &inb.in_reply_to {
-            if let Some(t) = self.store.thread_of_message_id(mid).await? {
-                return Ok(Some((t, ThreadingVia::InReplyTo)));
-            }
+        let ids: Vec<&str> = inb.in_reply_to.iter().chain(&inb.references).map(String::as_str).collect();
+        let known = self.store.threads_of_message_ids(&ids).await?;
+        let thread = |m: &String| known.iter().find(|(k, _)| k == m).map(|(_, t)| *t);
+        if let Some(t) = inb.in_reply_to.iter().find_map(thread) {
+            return Ok(Some((t, ThreadingVia::InReplyTo)));
         }
-        for mid in inb.references.iter().rev() {
-            if let Some(t) = self.store.thread_of_message_id(mid).await? {
-                return Ok(Some((t, ThreadingVia::References)));
-            }
-        }
-        Ok(None)
+        Ok(inb.references.iter().rev().find_map(thread).map(|t| (t, ThreadingVia::References)))
     }
 
     /// Stage 8: one transaction, then the source may be acknowledged. The transaction
@@ -464,8 +515,11 @@ impl Pipeline {
         if let Some(p) = &a.evidence.protection {
             store::keys::store_protection(tx, id, post, p).await?;
             let replay = a.decision.reason == Reason::CiphertextReplayed;
-            if let (Some(sha), None, false) = (&p.ciphertext_sha256, &p.refusal, replay) {
-                store::keys::record_ciphertext(tx, sha, thread, from, id).await?;
+            if let (None, false) = (&p.refusal, replay) {
+                let root = p.ciphertext_sha256.iter().filter(|sha| !p.ciphertexts.contains(sha));
+                for sha in p.ciphertexts.iter().chain(root) {
+                    store::keys::record_ciphertext(tx, sha, thread, from, id).await?;
+                }
             }
         }
         let posted = matches!(a.decision.action, Action::Post { .. } | Action::Status { post_rest: true, .. } | Action::StatusHelp { .. });
@@ -651,7 +705,7 @@ fn sender_authenticated(ev: &Evidence) -> bool {
     let signed = ev.protection.as_ref().is_some_and(|p| {
         p.coverage == pgp::Coverage::Full && p.signature == pgp::SigStatus::Good && p.refusal.is_none() && p.signer_user_ids.iter().any(|u| u.eq_ignore_ascii_case(from))
     });
-    ev.dmarc_pass || signed
+    ev.dmarc == crate::mail::auth_results::Dmarc::Pass || signed
 }
 
 /// What one mail's post will send, decided before its transaction.

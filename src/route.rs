@@ -7,6 +7,7 @@
 //! signals that disagree send the mail to quarantine.
 
 use crate::audience;
+use crate::mail::auth_results::Dmarc;
 use crate::mail::machine::MachineClass;
 use crate::mail::tokens::SubjectToken;
 use crate::model::*;
@@ -44,6 +45,8 @@ pub struct Evidence {
     pub max_size: u64,
     /// Set when the mail could not be parsed (or has no From address).
     pub parse_error: Option<String>,
+    /// Content damage and exceeded limits found while parsing (`Inbound::damaged`).
+    pub damaged: Vec<String>,
     /// An earlier processed mail has the same Message-ID (or the same bytes).
     pub duplicate: bool,
     pub machine: MachineClass,
@@ -51,8 +54,9 @@ pub struct Evidence {
     pub bounce_outbox: Option<OutboxId>,
     /// Lowercase From address.
     pub from: Option<String>,
-    /// A trusted Authentication-Results header says `dmarc=pass` for the From domain.
-    pub dmarc_pass: bool,
+    /// Our border MTA's DMARC verdict for the From domain (the topmost trusted
+    /// Authentication-Results header that gives one).
+    pub dmarc: Dmarc,
     /// Lowercase To and Cc addresses.
     pub direct_recipients: Vec<String>,
     /// The mail was sent to an intake address.
@@ -84,11 +88,12 @@ impl Evidence {
             size,
             max_size,
             parse_error: None,
+            damaged: Vec::new(),
             duplicate: false,
             machine: MachineClass::Human,
             bounce_outbox: None,
             from: None,
-            dmarc_pass: false,
+            dmarc: Dmarc::Absent,
             direct_recipients: Vec::new(),
             to_intake: false,
             reply_keys: Vec::new(),
@@ -157,7 +162,7 @@ pub fn decide(ev: &Evidence, world: &World, policy: &Policy) -> Decision {
             if replayed(ev, None) {
                 return Decision::quarantine(Reason::CiphertextReplayed, None);
             }
-            return Decision::new(Action::OpenReport { assurance: assurance(ev, world, None) }, Reason::NewReport)
+            return Decision::new(Action::OpenReport { assurance: assurance(ev, world, None) }, Reason::NewReport);
         }
         Ok(None) => return Decision::quarantine(Reason::NoTarget, None),
         Err((reason, candidate)) => return Decision::quarantine(reason, candidate),
@@ -180,13 +185,22 @@ fn screen(ev: &Evidence) -> Option<Decision> {
         return Some(Decision::ignore(Reason::Duplicate));
     }
     match &ev.machine {
-        MachineClass::Human => pgp_refusal(ev),
+        MachineClass::Human => malformed(ev).or_else(|| pgp_refusal(ev)),
         MachineClass::OwnLoop => Some(Decision::ignore(Reason::OwnLoop)),
         MachineClass::Bounce => {
             Some(Decision::new(Action::Bounce { outbox: ev.bounce_outbox }, Reason::DeliveryStatus))
         }
         MachineClass::AutoReply { why } => Some(Decision::ignore(Reason::AutoReply { why: why.clone() })),
     }
+}
+
+/// SPEC §3: a mail whose content was damaged in parsing (or that exceeds a limit) is held
+/// with the warnings, never forwarded as if whole; a coordinator may release it knowingly.
+fn malformed(ev: &Evidence) -> Option<Decision> {
+    if ev.damaged.is_empty() {
+        return None;
+    }
+    Some(Decision::quarantine(Reason::Malformed { detail: ev.damaged.join("; ") }, None))
 }
 
 /// SPEC §5.2: refused protection (SED, MDC, weak hashes) or ciphertext not for the
@@ -199,8 +213,14 @@ fn pgp_refusal(ev: &Evidence) -> Option<Decision> {
 /// SPEC §5.2 ("Re: What's up Johnny"): ciphertext seen before from another sender, or in
 /// another thread (a new report is always another thread), is never opened into this one.
 fn replayed(ev: &Evidence, thread: Option<ThreadId>) -> bool {
-    let from = ev.from.as_deref().unwrap_or_default();
-    ev.ciphertext_seen.iter().any(|(t, sender)| {
+    replay_refused(&ev.ciphertext_seen, ev.from.as_deref().unwrap_or_default(), thread)
+}
+
+/// The replay rule on the records of one ciphertext, `(their thread, their sender)`: a
+/// record from another sender, or one naming another thread, or any record when this mail
+/// names no thread (a new report is always another thread) refuses it.
+pub fn replay_refused(seen: &[(Option<ThreadId>, String)], from: &str, thread: Option<ThreadId>) -> bool {
+    seen.iter().any(|(t, sender)| {
         !sender.eq_ignore_ascii_case(from) || thread.is_none() || (t.is_some() && *t != thread)
     })
 }
@@ -444,9 +464,12 @@ pub fn assurance(ev: &Evidence, world: &World, sender: Option<&ContactSnap>) -> 
         .reply_keys
         .iter()
         .any(|k| matches!(k, ReplyKeyEvidence::Valid { contact, .. } if *contact == sender.id));
-    if keyed {
+    // SPEC §4: a reply key is a bearer secret; it authenticates its owner unless our MTA
+    // says the From domain failed DMARC (the From is forged). `none` still counts: vendors
+    // without DMARC are what reply keys are for.
+    if keyed && ev.dmarc != Dmarc::Fail {
         Assurance::ReplyKey
-    } else if ev.dmarc_pass {
+    } else if ev.dmarc == Dmarc::Pass {
         Assurance::Dmarc
     } else {
         Assurance::Address
@@ -521,7 +544,7 @@ mod tests {
     #[test]
     fn a_malformed_status_block_goes_to_the_private_thread_with_help() {
         let mut e = ev("alice@acme.example");
-        e.dmarc_pass = true;
+        e.dmarc = Dmarc::Pass;
         e.case_addresses.push("VU#111111".into());
         e.status = status("Status: maybe\n\nWe are looking.");
         let d = decide(&e, &world(), &POLICY);
@@ -533,7 +556,7 @@ mod tests {
     #[test]
     fn status_lines_from_others_or_below_policy_are_not_a_status() {
         let mut e = ev("cora@cert.example");
-        e.dmarc_pass = true;
+        e.dmarc = Dmarc::Pass;
         e.case_addresses.push("VU#111111".into());
         e.status = status("Status: affected");
         assert_eq!(decide(&e, &world(), &POLICY).action, Action::Post { thread: 100, assurance: Assurance::Dmarc }, "a coordinator's mail is a post");
@@ -541,7 +564,7 @@ mod tests {
         bob.case_addresses.push("VU#111111".into());
         bob.status = status("Status: affected");
         assert_eq!(decide(&bob, &world(), &POLICY).reason.code(), "below-assurance");
-        bob.dmarc_pass = true;
+        bob.dmarc = Dmarc::Pass;
         bob.case_addresses.clear();
         bob.threading = Some((101, ThreadingVia::InReplyTo));
         assert_eq!(decide(&bob, &world(), &POLICY).reason, Reason::NotAParticipant, "not in another vendor's private thread");
@@ -550,22 +573,22 @@ mod tests {
     #[test]
     fn info_requests_are_answered_to_participants_only() {
         let mut e = ev("alice@acme.example");
-        e.dmarc_pass = true;
+        e.dmarc = Dmarc::Pass;
         e.info_addresses.push("VU#111111".into());
         assert_eq!(decide(&e, &world(), &POLICY), Decision::new(Action::Info { case: 10, channel: 101, assurance: Assurance::Dmarc }, Reason::InfoRequest));
         let mut cora = ev("cora@cert.example");
-        cora.dmarc_pass = true;
+        cora.dmarc = Dmarc::Pass;
         cora.info_addresses.push("vu#111111".into());
         assert!(matches!(decide(&cora, &world(), &POLICY).action, Action::Info { channel: 100, .. }), "coordinators get it in the discussion");
         let mut ivan = ev("ivan@initech.example");
-        ivan.dmarc_pass = true;
+        ivan.dmarc = Dmarc::Pass;
         ivan.info_addresses.push("VU#111111".into());
         assert_eq!(decide(&ivan, &world(), &POLICY), Decision::quarantine(Reason::NotAParticipant, Some(100)));
         ivan.from = Some("mallory@evil.example".into());
         assert_eq!(decide(&ivan, &world(), &POLICY).reason, Reason::UnknownSender);
-        e.dmarc_pass = false;
+        e.dmarc = Dmarc::Absent;
         assert_eq!(decide(&e, &world(), &POLICY).reason.code(), "below-assurance");
-        e.dmarc_pass = true;
+        e.dmarc = Dmarc::Pass;
         e.case_addresses.push("VU#111111".into());
         assert_eq!(decide(&e, &world(), &POLICY).reason, Reason::InfoWithOtherTarget);
         e.case_addresses.clear();
@@ -587,8 +610,20 @@ mod tests {
         e.reply_keys.push(ReplyKeyEvidence::Valid { thread: 100, contact: ALICE });
         let d = decide(&e, &world(), &POLICY);
         assert_eq!(d.reason, Reason::BelowAssurance { have: Assurance::Address, need: Assurance::Dmarc });
-        e.dmarc_pass = true;
+        e.dmarc = Dmarc::Pass;
         assert_eq!(decide(&e, &world(), &POLICY).action, Action::Post { thread: 100, assurance: Assurance::Dmarc });
+    }
+
+    #[test]
+    fn a_reply_key_does_not_authenticate_a_from_that_failed_dmarc() {
+        let mut e = ev("alice@acme.example");
+        e.reply_keys.push(ReplyKeyEvidence::Valid { thread: 100, contact: ALICE });
+        e.dmarc = Dmarc::Fail;
+        assert_eq!(decide(&e, &world(), &POLICY).reason, Reason::BelowAssurance { have: Assurance::Address, need: Assurance::Dmarc });
+        for vendor_without_dmarc in [Dmarc::None, Dmarc::Absent] {
+            e.dmarc = vendor_without_dmarc;
+            assert_eq!(decide(&e, &world(), &POLICY).action, Action::Post { thread: 100, assurance: Assurance::ReplyKey });
+        }
     }
 
     #[test]
@@ -610,7 +645,7 @@ mod tests {
     #[test]
     fn coordinator_private_address_needs_exactly_one_vendor() {
         let mut e = ev("cora@cert.example");
-        e.dmarc_pass = true;
+        e.dmarc = Dmarc::Pass;
         e.private_addresses.push("VU#111111".into());
         e.direct_recipients = vec!["bob@globex.example".into()];
         assert_eq!(decide(&e, &world(), &POLICY).action, Action::Post { thread: 102, assurance: Assurance::Dmarc });
@@ -623,7 +658,7 @@ mod tests {
     #[test]
     fn non_participants_and_strangers_are_held() {
         let mut e = ev("ivan@initech.example");
-        e.dmarc_pass = true;
+        e.dmarc = Dmarc::Pass;
         e.case_addresses.push("VU#111111".into());
         assert_eq!(decide(&e, &world(), &POLICY), Decision::quarantine(Reason::NotAParticipant, Some(100)));
         e.from = Some("mallory@evil.example".into());
@@ -633,7 +668,7 @@ mod tests {
     #[test]
     fn vendors_cannot_read_each_others_private_thread() {
         let mut e = ev("bob@globex.example");
-        e.dmarc_pass = true;
+        e.dmarc = Dmarc::Pass;
         e.threading = Some((101, ThreadingVia::InReplyTo));
         assert_eq!(decide(&e, &world(), &POLICY).reason, Reason::NotAParticipant);
     }
@@ -657,10 +692,22 @@ mod tests {
     }
 
     #[test]
+    fn damaged_content_is_held_before_routing_but_machine_mail_is_not() {
+        let mut e = ev("alice@acme.example");
+        e.reply_keys.push(ReplyKeyEvidence::Valid { thread: 100, contact: ALICE });
+        e.damaged = vec!["part 3: invalid or truncated base64; decoded what could be read".into()];
+        let d = decide(&e, &world(), &POLICY);
+        assert_eq!((d.action.code(), d.reason.code()), ("quarantine", "malformed"));
+        assert!(d.reason.to_string().contains("truncated base64"), "{}", d.reason);
+        e.machine = MachineClass::AutoReply { why: "x".into() };
+        assert_eq!(decide(&e, &world(), &POLICY).action, Action::Ignore);
+    }
+
+    #[test]
     fn closed_cases_and_per_case_policy() {
         let mut w = world();
         let mut e = ev("alice@acme.example");
-        e.dmarc_pass = true;
+        e.dmarc = Dmarc::Pass;
         e.case_addresses.push("VU#111111".into());
         w.cases[0].min_assurance = Some(Assurance::ReplyKey);
         assert_eq!(decide(&e, &w, &POLICY).reason, Reason::BelowAssurance { have: Assurance::Dmarc, need: Assurance::ReplyKey });
@@ -683,7 +730,7 @@ mod tests {
         w.cases[0].min_assurance = Some(Assurance::Signed);
         let mut e = ev("alice@acme.example");
         e.case_addresses.push("VU#111111".into());
-        e.dmarc_pass = true;
+        e.dmarc = Dmarc::Pass;
         assert_eq!(decide(&e, &w, &POLICY).reason, Reason::BelowAssurance { have: Assurance::Dmarc, need: Assurance::Signed });
         e.protection = Some(signed_by(ALICE));
         assert_eq!(decide(&e, &w, &POLICY).action, Action::Post { thread: 100, assurance: Assurance::Signed });

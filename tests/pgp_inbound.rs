@@ -769,6 +769,76 @@ async fn the_same_ciphertext_from_another_sender_or_thread_is_refused() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn replayed_ciphertext_is_refused_before_decrypting_wherever_it_sits() {
+    let w = world().await;
+    let armored = w.home.encrypt_sign(
+        "alice@acme.example",
+        GATEWAY,
+        b"Content-Type: text/plain\r\n\r\nAlice's embargoed details.\r\n",
+    );
+    let first = pgp_mime_encrypted(
+        &head("alice@acme.example", "cases+vu111111@cert.example", "[VU#111111] n", "first"),
+        &armored,
+    );
+    assert_eq!(deliver(&w, &first).await.outcome.decision, "post");
+    // At the root, sent to the intake address by someone else: no report, nothing decrypted.
+    let to_intake = pgp_mime_encrypted(
+        &head("bob@globex.example", "security@cert.example", "new report", "replay-root"),
+        &armored,
+    );
+    let d = deliver(&w, &to_intake).await;
+    assert_eq!(
+        (d.outcome.decision.as_str(), d.outcome.reason.as_str()),
+        ("quarantine", "ciphertext-replayed"),
+        "{:?}",
+        d.outcome
+    );
+    assert_eq!(prot(&d).decrypted_with, None, "decrypted before it was refused: {:?}", prot(&d));
+    let reports: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reports")
+        .fetch_one(&w.gw.store.pool)
+        .await
+        .expect("reports");
+    assert_eq!(reports, 0, "a report was opened for replayed ciphertext");
+    // Below the root (a forwarded encrypted part, the EFAIL shape): compared all the same.
+    let encrypted = pgp_mime_encrypted("", &armored);
+    let encrypted = String::from_utf8_lossy(&encrypted).replacen("MIME-Version: 1.0\r\n", "", 1);
+    let nested = format!(
+        "{}MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"fw\"\r\n\r\n\
+         --fw\r\nContent-Type: text/plain\r\n\r\nForwarding this.\r\n--fw\r\n{encrypted}\r\n--fw--\r\n",
+        head("bob@globex.example", "cases+vu222222@cert.example", "Fwd: [VU#222222] x", "replay-nested")
+    );
+    let d = deliver(&w, nested.as_bytes()).await;
+    assert_eq!(
+        (d.outcome.decision.as_str(), d.outcome.reason.as_str()),
+        ("quarantine", "ciphertext-replayed"),
+        "{:?}",
+        d.outcome
+    );
+}
+
+/// A small message whose compressed data expands past the limit is refused, and nothing of
+/// it is kept (RFC 9580 §5.6 compressed data is decompressed only as far as it is read).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_compression_bomb_is_refused_at_the_limit() {
+    let w = world().await;
+    let zeros = vec![b'0'; 40 * 1024 * 1024];
+    let armored = w.home.encrypt_compressed(GATEWAY, &zeros);
+    assert!(armored.len() < 1024 * 1024, "the bomb is small: {} bytes", armored.len());
+    let mail = pgp_mime_encrypted(
+        &head("alice@acme.example", "cases+vu222222@cert.example", "[VU#222222] z", "bomb"),
+        &armored,
+    );
+    let d = deliver(&w, &mail).await;
+    assert_eq!(
+        (d.outcome.decision.as_str(), d.outcome.reason.as_str()),
+        ("quarantine", "pgp-refused"),
+        "{:?}",
+        d.outcome
+    );
+    assert!(d.outcome.reason_detail.contains("larger than"), "{}", d.outcome.reason_detail);
+}
+
 /// RFC 9580 §5.2.3.36: Alice signed for Bob; the signed message re-encrypted to the gateway
 /// (surreptitious forwarding) is not a good signature.
 #[tokio::test(flavor = "multi_thread")]

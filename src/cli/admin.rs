@@ -64,7 +64,8 @@ struct EvidenceView {
     message_id: Option<String>,
     subject: Option<String>,
     machine: String,
-    dmarc_pass: bool,
+    /// Our MTA's DMARC verdict for the From domain: pass, fail, none or absent.
+    dmarc: crate::mail::auth_results::Dmarc,
     to_intake: bool,
     reply_keys: Vec<String>,
     case_addresses: Vec<String>,
@@ -73,6 +74,10 @@ struct EvidenceView {
     subject_tokens: Vec<String>,
     /// The OpenPGP evidence (SPEC §5.1), when the mail carried any.
     protection: Option<crate::pgp::Protection>,
+    /// Every problem found while parsing.
+    warnings: Vec<String>,
+    /// The warnings that mean damaged content or an exceeded limit (the mail is held).
+    damaged: Vec<String>,
 }
 
 pub async fn route(cfg: &Config, cmd: &RouteCmd) -> CmdResult {
@@ -143,7 +148,7 @@ fn evidence_view(a: &Analysis) -> EvidenceView {
         message_id: a.inbound.as_ref().and_then(|i| i.message_id.clone()),
         subject: a.inbound.as_ref().map(|i| i.subject.clone()),
         machine: format!("{:?}", ev.machine),
-        dmarc_pass: ev.dmarc_pass,
+        dmarc: ev.dmarc,
         to_intake: ev.to_intake,
         reply_keys: ev
             .reply_keys
@@ -161,6 +166,8 @@ fn evidence_view(a: &Analysis) -> EvidenceView {
         threading: ev.threading.map(|(t, via)| format!("{:?}: {}", via, name(t))),
         subject_tokens: ev.subject_tokens.iter().map(|t| format!("{t:?}")).collect(),
         protection: ev.protection.clone(),
+        warnings: a.inbound.as_ref().map(|i| i.warnings.clone()).unwrap_or_default(),
+        damaged: ev.damaged.clone(),
     }
 }
 
@@ -181,7 +188,7 @@ fn print_explanation(x: &Explanation) {
     println!("  message-id:      {}", e.message_id.as_deref().unwrap_or("-"));
     println!("  subject:         {}", e.subject.as_deref().unwrap_or("-"));
     println!("  machine:         {}", e.machine);
-    println!("  dmarc pass:      {}", e.dmarc_pass);
+    println!("  dmarc:           {}", e.dmarc.as_str());
     println!("  to intake:       {}", e.to_intake);
     println!("  reply keys:      {}", e.reply_keys.join("; "));
     println!("  case addresses:  {}", e.case_addresses.join(", "));
@@ -189,6 +196,14 @@ fn print_explanation(x: &Explanation) {
     println!("  threading:       {}", e.threading.as_deref().unwrap_or("-"));
     println!("  subject tokens:  {}", e.subject_tokens.join(", "));
     println!("  openpgp:         {}", e.protection.as_ref().map(|p| p.summary()).unwrap_or_else(|| "-".into()));
+    println!("  warnings:        {}", if e.warnings.is_empty() { "-" } else { "" });
+    for w in &e.warnings {
+        let mark = if e.damaged.contains(w) { "damaged" } else { "cosmetic" };
+        println!("    {mark}: {w}");
+    }
+    for d in e.damaged.iter().filter(|d| !e.warnings.contains(d)) {
+        println!("    damaged: {d}");
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -151,8 +151,20 @@ fn invokes_deliver(mut args: impl Iterator<Item = String>) -> bool {
     false
 }
 
+/// Files and directories this process creates (config, secret, database and its -wal and
+/// -shm, gateway key, outbox files, Maildir) are private to its user whatever umask it was
+/// started with: 0600 files, 0700 directories.
+pub fn private_files() {
+    // SAFETY: umask(2) only sets the process's file mode creation mask; it cannot fail.
+    #[cfg(unix)]
+    unsafe {
+        libc::umask(0o077);
+    }
+}
+
 /// Run one command; returns the process exit status.
 pub async fn run(cli: Cli) -> i32 {
+    private_files();
     let result = dispatch(&cli).await;
     match result {
         Ok(()) => 0,
@@ -178,6 +190,12 @@ async fn dispatch(cli: &Cli) -> CmdResult {
         }
         Command::CheckConfig => {
             let cfg = load_config(cfg_path)?;
+            let problems = crate::config::check_files(&cfg);
+            if !problems.0.is_empty() {
+                let n = problems.0.len();
+                let message = format!("configuration {} has {n} problem(s):\n{problems}", cfg.source.display());
+                return Err(Failure { code: EXIT_USAGE, message });
+            }
             println!("configuration {} is valid", cfg.source.display());
             Ok(())
         }

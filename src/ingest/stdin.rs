@@ -35,24 +35,38 @@ impl DeliverError {
     }
 }
 
-/// Read the whole mail from `file`, or from standard input when `None`.
-pub fn read_mail(file: Option<&Path>) -> Result<(Vec<u8>, String), DeliverError> {
-    match file {
-        Some(p) => Ok((std::fs::read(p).map_err(DeliverError::Read)?, p.display().to_string())),
-        None => {
-            let mut raw = Vec::new();
-            std::io::stdin().lock().read_to_end(&mut raw).map_err(DeliverError::Read)?;
-            Ok((raw, "-".to_string()))
-        }
+/// A mail as read from the source: whole, or (over the size limit) its first bytes and
+/// the rest still to be read.
+pub enum Mail {
+    Whole(Vec<u8>),
+    Oversize { head: Vec<u8>, rest: Box<dyn Read + Send> },
+}
+
+/// Reads the mail from `file`, or from standard input when `None`, holding at most
+/// `max_bytes + 1` bytes: a longer mail comes back as [`Mail::Oversize`] with the rest
+/// unread.
+pub fn read_mail(file: Option<&Path>, max_bytes: u64) -> Result<(Mail, String), DeliverError> {
+    let (mut reader, source_ref): (Box<dyn Read + Send>, String) = match file {
+        Some(p) => (Box::new(std::fs::File::open(p).map_err(DeliverError::Read)?), p.display().to_string()),
+        None => (Box::new(std::io::stdin()), "-".to_string()),
+    };
+    let mut head = Vec::new();
+    (&mut reader).take(max_bytes.saturating_add(1)).read_to_end(&mut head).map_err(DeliverError::Read)?;
+    if head.len() as u64 <= max_bytes {
+        return Ok((Mail::Whole(head), source_ref));
     }
+    Ok((Mail::Oversize { head, rest: reader }, source_ref))
 }
 
 /// Deliver one mail through the pipeline. `Ok` only once the decision is durable: the
 /// caller's exit 0 acknowledges the mail to the MTA (SPEC §3 stage 8).
 pub async fn deliver(pipeline: &Pipeline, file: Option<&Path>) -> Result<Outcome, DeliverError> {
-    let (raw, source_ref) = read_mail(file)?;
+    let (mail, source_ref) = read_mail(file, pipeline.max_message_bytes())?;
     let source = if file.is_some() { "file" } else { "stdin" };
-    let outcome = pipeline.ingest(&raw, source, &source_ref).await?;
+    let outcome = match mail {
+        Mail::Whole(raw) => pipeline.ingest(&raw, source, &source_ref).await?,
+        Mail::Oversize { head, mut rest } => pipeline.ingest_oversize(&head, &mut *rest, source, &source_ref).await?,
+    };
     durable::committed(source, &source_ref);
     durable::barrier(&pipeline.store).await.map_err(DeliverError::Durable)?;
     durable::acknowledged(source, &source_ref);

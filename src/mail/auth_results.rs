@@ -1,6 +1,6 @@
-//! `Authentication-Results` (RFC 8601): parse one header value, and decide whether a
-//! trusted border MTA found that the mail passed DMARC for its From domain (the `dmarc`
-//! sender assurance of SPEC §4).
+//! `Authentication-Results` (RFC 8601): parse one header value, and read the DMARC
+//! verdict our trusted border MTA gave the mail's From domain (the `dmarc` and
+//! `reply-key` sender assurance of SPEC §4).
 
 use super::Inbound;
 
@@ -172,37 +172,75 @@ fn word(chars: &mut Chars<'_>) -> String {
     out
 }
 
-/// Whether a trusted `Authentication-Results` header says the mail passed DMARC for its
-/// From domain.
-///
-/// RFC 8601 §5: the border MTA of the receiving domain removes (or renames) every
-/// `Authentication-Results` header that claims one of its own authserv-ids before
-/// delivery, so a header bearing a trusted authserv-id was written by that MTA, and
-/// headers bearing any other authserv-id may be forged by the sender: they are ignored
-/// entirely. Among the trusted headers, any DMARC verdict other than `pass` wins.
-pub fn dmarc_pass(inbound: &Inbound, trusted_authserv_ids: &[String]) -> bool {
-    let Some(from_domain) = inbound.from.as_ref().map(|f| f.domain()) else {
-        return false;
-    };
-    if from_domain.is_empty() {
-        return false;
+/// The DMARC verdict for the From domain (RFC 7489), as our border MTA reported it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Dmarc {
+    /// `dmarc=pass`: the From domain is authenticated.
+    Pass,
+    /// `dmarc=fail`: the From address is forged (or broken by a forwarder).
+    Fail,
+    /// `dmarc=none`: the From domain publishes no DMARC policy.
+    None,
+    /// No verdict: no trusted header, no DMARC result in it, a temporary or permanent
+    /// error, or a result about another domain.
+    #[default]
+    Absent,
+}
+
+impl Dmarc {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dmarc::Pass => "pass",
+            Dmarc::Fail => "fail",
+            Dmarc::None => "none",
+            Dmarc::Absent => "absent",
+        }
     }
-    let mut passed = false;
-    for results in inbound
+}
+
+/// The DMARC verdict of our border MTA for the mail's From domain (SPEC §4).
+///
+/// RFC 8601 §5: headers bearing an authserv-id we do not trust may be written by anyone
+/// and are ignored. Headers bearing a trusted one are read top-down, and the first that
+/// carries a DMARC result (or says `none`: nothing was checked) decides; every trusted
+/// header below it is evidence only. Our MTA adds its headers above everything the sender
+/// wrote, so a header forged with our authserv-id is always below the real verdict. Mail
+/// systems that write one header per method (a DKIM, an SPF and a DMARC milter) are read
+/// correctly: headers without a DMARC result are passed over.
+pub fn dmarc_result(inbound: &Inbound, trusted_authserv_ids: &[String]) -> Dmarc {
+    let Some(from_domain) = inbound.from.as_ref().map(|f| f.domain()) else {
+        return Dmarc::Absent;
+    };
+    let deciding = inbound
         .header_values("Authentication-Results")
         .filter_map(parse)
-    {
-        if !is_trusted(&results.authserv_id, trusted_authserv_ids) {
-            continue;
-        }
-        for dmarc in results.results.iter().filter(|r| r.method == "dmarc") {
-            if dmarc.result != "pass" {
-                return false;
-            }
-            passed |= header_from_matches(dmarc, &from_domain);
-        }
+        .filter(|r| is_trusted(&r.authserv_id, trusted_authserv_ids))
+        .find(|r| r.results.is_empty() || r.results.iter().any(|m| m.method == "dmarc"));
+    match deciding {
+        Some(results) if !from_domain.is_empty() => verdict(&results, &from_domain),
+        _ => Dmarc::Absent,
     }
-    passed
+}
+
+/// The verdict of one header about `from_domain`: any fail wins, then pass, then none.
+fn verdict(results: &AuthResults, from_domain: &str) -> Dmarc {
+    let about_from: Vec<&str> = results
+        .results
+        .iter()
+        .filter(|r| r.method == "dmarc" && header_from_matches(r, from_domain))
+        .map(|r| r.result.as_str())
+        .collect();
+    // RFC 7489 §11.2: the result values are pass, fail, none, temperror and permerror.
+    if about_from.contains(&"fail") {
+        Dmarc::Fail
+    } else if about_from.contains(&"pass") {
+        Dmarc::Pass
+    } else if about_from.contains(&"none") {
+        Dmarc::None
+    } else {
+        Dmarc::Absent
+    }
 }
 
 fn is_trusted(authserv_id: &str, trusted: &[String]) -> bool {
@@ -351,15 +389,19 @@ mod tests {
         vec!["mx.example.org".to_string(), "mx2.example.org".to_string()]
     }
 
+    fn dmarc(m: &Inbound) -> Dmarc {
+        dmarc_result(m, &trusted())
+    }
+
     #[test]
     fn dmarc_pass_from_a_trusted_border_mta() {
         let m = inbound(
             "alice@Vendor.Example",
             &["MX.example.org; dmarc=pass (p=reject) header.from=vendor.example"],
         );
-        assert!(dmarc_pass(&m, &trusted()));
+        assert_eq!(dmarc(&m), Dmarc::Pass);
         let without_header_from = inbound("alice@vendor.example", &["mx.example.org; dmarc=pass"]);
-        assert!(dmarc_pass(&without_header_from, &trusted()));
+        assert_eq!(dmarc(&without_header_from), Dmarc::Pass);
     }
 
     #[test]
@@ -368,7 +410,7 @@ mod tests {
             "alice@vendor.example",
             &["mx.attacker.example; dmarc=pass header.from=vendor.example"],
         );
-        assert!(!dmarc_pass(&forged, &trusted()));
+        assert_eq!(dmarc(&forged), Dmarc::Absent);
         let mixed = inbound(
             "alice@vendor.example",
             &[
@@ -376,22 +418,59 @@ mod tests {
                 "mx.example.org; dmarc=pass header.from=vendor.example",
             ],
         );
-        assert!(dmarc_pass(&mixed, &trusted()));
-        assert!(!dmarc_pass(&mixed, &[]));
+        assert_eq!(dmarc(&mixed), Dmarc::Pass);
+        assert_eq!(dmarc_result(&mixed, &[]), Dmarc::Absent);
     }
 
     #[test]
-    fn any_trusted_non_pass_wins() {
-        for verdict in ["fail", "none", "temperror", "permerror", "bestguesspass"] {
-            let m = inbound(
-                "alice@vendor.example",
-                &[
-                    "mx.example.org; dmarc=pass header.from=vendor.example",
-                    &format!("mx2.example.org; dmarc={verdict} header.from=vendor.example"),
-                ],
-            );
-            assert!(!dmarc_pass(&m, &trusted()), "{verdict}");
+    fn a_forged_header_below_the_trusted_verdict_is_evidence_only() {
+        let forged = "mx.example.org; dmarc=pass header.from=vendor.example";
+        for (real, want) in [
+            ("mx.example.org; none", Dmarc::Absent),
+            ("mx.example.org 1; none", Dmarc::Absent),
+            (
+                "mx2.example.org; dmarc=none header.from=vendor.example",
+                Dmarc::None,
+            ),
+            (
+                "mx.example.org; dmarc=fail header.from=vendor.example",
+                Dmarc::Fail,
+            ),
+            (
+                "mx.example.org; dmarc=temperror header.from=vendor.example",
+                Dmarc::Absent,
+            ),
+            (
+                "mx.example.org; dmarc=pass header.from=other.example",
+                Dmarc::Absent,
+            ),
+        ] {
+            let m = inbound("alice@vendor.example", &[real, forged]);
+            assert_eq!(dmarc(&m), want, "{real}");
         }
+    }
+
+    #[test]
+    fn one_header_per_method_is_read_down_to_the_dmarc_verdict() {
+        let m = inbound(
+            "alice@vendor.example",
+            &[
+                "mx.example.org; dkim=pass header.d=vendor.example",
+                "mx.example.org; spf=pass smtp.mailfrom=vendor.example",
+                "mx.example.org; dmarc=fail header.from=vendor.example",
+                "mx.example.org; dmarc=pass header.from=vendor.example",
+            ],
+        );
+        assert_eq!(dmarc(&m), Dmarc::Fail);
+    }
+
+    #[test]
+    fn within_the_deciding_header_fail_wins() {
+        let m = inbound(
+            "alice@vendor.example",
+            &["mx.example.org; dmarc=pass header.from=vendor.example; dmarc=fail header.from=vendor.example"],
+        );
+        assert_eq!(dmarc(&m), Dmarc::Fail);
     }
 
     #[test]
@@ -400,22 +479,22 @@ mod tests {
             "alice@vendor.example",
             &["mx.example.org; dmarc=pass header.from=attacker.example"],
         );
-        assert!(!dmarc_pass(&other, &trusted()));
+        assert_eq!(dmarc(&other), Dmarc::Absent);
         let dotted = inbound(
             "alice@vendor.example",
             &["mx.example.org; dmarc=pass header.from=VENDOR.example."],
         );
-        assert!(dmarc_pass(&dotted, &trusted()));
+        assert_eq!(dmarc(&dotted), Dmarc::Pass);
         let no_from = Inbound {
             from: None,
             ..other.clone()
         };
-        assert!(!dmarc_pass(&no_from, &trusted()));
+        assert_eq!(dmarc(&no_from), Dmarc::Absent);
         let only_other_methods = inbound(
             "alice@vendor.example",
             &["mx.example.org; dkim=pass header.d=vendor.example"],
         );
-        assert!(!dmarc_pass(&only_other_methods, &trusted()));
+        assert_eq!(dmarc(&only_other_methods), Dmarc::Absent);
     }
 
     #[test]
@@ -425,7 +504,7 @@ mod tests {
                    \tdmarc=pass (p=reject dis=none) header.from=vendor.example\r\n\
                    From: Alice <alice@vendor.example>\r\nSubject: s\r\n\r\nbody\r\n";
         let m = crate::mail::parse::parse(raw.as_bytes()).expect("parses");
-        assert!(dmarc_pass(&m, &trusted()));
+        assert_eq!(dmarc(&m), Dmarc::Pass);
     }
 
     proptest! {

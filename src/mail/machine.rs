@@ -93,8 +93,10 @@ fn is_bounce(inbound: &Inbound) -> bool {
 /// vacation programs and ticket systems).
 const AUTO_HEADERS: &[&str] = &["X-Autoreply", "X-Autorespond", "X-Autoresponder"];
 
-/// RFC 3834 §3.1.8 discusses `Precedence`: these values mark mail not to be answered.
-const AUTO_PRECEDENCE: &[&str] = &["bulk", "junk", "auto_reply", "list"];
+/// RFC 3834 §3.1.8 discusses `Precedence`: these values mark machine mail. `list` is
+/// not among them: a person's mail that came through a mailing list is still a person's
+/// (it is only never answered, see `intake`).
+const AUTO_PRECEDENCE: &[&str] = &["bulk", "junk", "auto_reply"];
 
 fn auto_reply_signal(inbound: &Inbound) -> Option<String> {
     // RFC 3834 §5: any value other than "no" (parameters after ';' aside) is automatic.
@@ -355,7 +357,7 @@ mod tests {
             let m = mail("alice@vendor.example", "x", &[(name, "yes")]);
             assert!(auto_why(&m).is_some_and(|w| w.ends_with(": yes")), "{name}");
         }
-        for value in ["bulk", "junk", "auto_reply", "list", " Bulk "] {
+        for value in ["bulk", "junk", "auto_reply", " Bulk "] {
             let m = mail("alice@vendor.example", "x", &[("Precedence", value)]);
             assert_eq!(auto_why(&m), Some(format!("Precedence: {}", value.trim())));
         }
@@ -365,6 +367,18 @@ mod tests {
             &[("X-Auto-Response-Suppress", "DR, OOF, AutoReply")],
         );
         assert_eq!(auto_why(&m), None);
+    }
+
+    #[test]
+    fn list_mail_is_human() {
+        let list = mail("alice@vendor.example", "x", &[("Precedence", "list")]);
+        assert_eq!(classify(&list, &book()), MachineClass::Human);
+        let footer = mail(
+            "alice@vendor.example",
+            "x",
+            &[("List-Id", "<psirt.lists.vendor.example>")],
+        );
+        assert_eq!(classify(&footer, &book()), MachineClass::Human);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //!
 //! No I/O here: every function takes bytes or values and returns values.
 
+pub mod address;
 pub mod auth_results;
 pub mod machine;
 pub mod parse;
@@ -10,6 +11,39 @@ pub mod scan;
 pub mod tokens;
 
 use crate::model::Attachment;
+
+/// Limits on the shape of one mail (SPEC §3: bad input never costs unbounded time or
+/// memory). A mail past a structural limit is held as `malformed` with the limit named;
+/// References beyond `max_references` are dropped (the newest are kept); a body text over
+/// `max_body_text_bytes`, or one that is not text, is kept as the attachment `body.txt`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Deepest MIME nesting (multiparts and attached messages). Default 32.
+    pub max_mime_depth: usize,
+    /// Most MIME parts in all. Default 5000.
+    pub max_mime_parts: usize,
+    /// Most header fields at the top level. Default 1000.
+    pub max_header_fields: usize,
+    /// Most To and Cc addresses together. Default 1000.
+    pub max_recipients: usize,
+    /// How many References ids are read (the newest). Default 100.
+    pub max_references: usize,
+    /// Largest body text posted as text. Default 1 MiB.
+    pub max_body_text_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_mime_depth: 32,
+            max_mime_parts: 5000,
+            max_header_fields: 1000,
+            max_recipients: 1000,
+            max_references: 100,
+            max_body_text_bytes: 1024 * 1024,
+        }
+    }
+}
 
 /// One mailbox from an address header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +96,10 @@ pub struct Inbound {
     pub attachments: Vec<Attachment>,
     /// Problems found while parsing that did not prevent it (malformed MIME, bad charset).
     pub warnings: Vec<String>,
+    /// The warnings that mean content was lost, cut or could not be separated (broken
+    /// transfer encoding, a missing boundary), and limits the mail exceeds: such a mail is
+    /// held as `malformed` (docs/routing.md).
+    pub damaged: Vec<String>,
 }
 
 impl Inbound {

@@ -10,11 +10,10 @@
 use mail_parser::decoders::charsets::map::charset_decoder;
 use mail_parser::parsers::MessageStream;
 use mail_parser::{
-    Addr, Header, HeaderName, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders,
-    PartType,
+    Header, HeaderName, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
 };
 
-use super::{Inbound, Mailbox};
+use super::{Inbound, Limits, Mailbox};
 use crate::model::Attachment;
 
 /// Why raw bytes are not a mail at all.
@@ -26,29 +25,190 @@ pub enum ParseError {
     NoHeaders(String),
 }
 
-/// Parses a raw mail. Never panics; malformed MIME yields warnings, not errors.
+/// Parses a raw mail with the default [`Limits`]. Never panics; malformed MIME yields
+/// warnings, not errors.
 pub fn parse(raw: &[u8]) -> Result<Inbound, ParseError> {
+    parse_with(raw, &Limits::default())
+}
+
+/// Parses a raw mail. A mail past a structural limit keeps its headers and addresses but
+/// not its body, and names the limit in [`Inbound::damaged`].
+pub fn parse_with(raw: &[u8], limits: &Limits) -> Result<Inbound, ParseError> {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Err(ParseError::Empty);
     }
     let raw = skip_mbox_separator(raw);
-    let message = MessageParser::default()
-        .parse(raw)
-        .ok_or_else(|| no_headers(raw))?;
+    // Past a structural limit only the headers are parsed: no structure is built for
+    // every one of many parts.
+    let excess = structure_excess(raw, limits);
+    let parser = parser();
+    let message = match excess {
+        Some(_) => parser.parse_headers(raw),
+        None => parser.parse(raw),
+    }
+    .ok_or_else(|| no_headers(raw))?;
     let root = message.parts.first().ok_or_else(|| no_headers(raw))?;
-    let headers = collect_headers(raw, root);
-    if !headers.iter().any(|(name, _)| is_field_name(name)) {
+    if !root
+        .headers
+        .iter()
+        .any(|h| is_field_name(&raw_header_name(raw, h)))
+    {
         return Err(no_headers(raw));
     }
     let mut inbound = Inbound {
-        headers,
+        headers: collect_headers(raw, root, limits.max_header_fields),
         ..Inbound::default()
     };
     read_envelope(&mut inbound);
-    read_addresses(&mut inbound, root);
+    read_threading(&mut inbound, raw, root, limits.max_references);
+    let recipients = read_addresses(&mut inbound, raw, root, limits.max_recipients);
     read_content_type(&mut inbound, root);
+    if let Some(excess) = excess.or_else(|| over_limits(&message, recipients, limits)) {
+        // Held as malformed: the addresses past the limit are not needed, nor kept.
+        inbound.to.truncate(limits.max_recipients);
+        inbound
+            .cc
+            .truncate(limits.max_recipients.saturating_sub(inbound.to.len()));
+        inbound.damaged.push(excess.clone());
+        inbound.warnings.push(excess);
+        return Ok(inbound);
+    }
     read_body(&mut inbound, raw, &message);
+    body_text_as_attachment(&mut inbound, limits.max_body_text_bytes);
     Ok(inbound)
+}
+
+/// The MIME parser: it parses the MIME headers it needs for the body (Content-Type,
+/// Content-Disposition, Content-Transfer-Encoding …) and keeps every other header raw.
+/// Headers are decoded here (addresses by our own RFC 5322 parser, only the newest
+/// References), so that a header of 100,000 addresses or ids is not parsed into as many
+/// values first.
+fn parser() -> MessageParser {
+    MessageParser::new().with_mime_headers()
+}
+
+/// MIME parts and nesting counted on the raw bytes, before parsing: a walk over borrowed
+/// slices (the OpenPGP layer's entity splitter) that stops descending past the depth
+/// limit.
+fn structure_excess(raw: &[u8], limits: &Limits) -> Option<String> {
+    use crate::pgp::mime::Entity;
+    let (mut parts, mut deepest) = (0usize, 0usize);
+    let mut stack = vec![(raw, 1usize)];
+    while let Some((bytes, depth)) = stack.pop() {
+        parts += 1;
+        deepest = deepest.max(depth);
+        if depth > limits.max_mime_depth {
+            continue;
+        }
+        let e = Entity::parse(bytes);
+        if e.content_type().media == "message/rfc822" {
+            stack.push((e.body, depth + 1));
+        } else {
+            stack.extend(e.children().into_iter().map(|c| (c, depth + 1)));
+        }
+    }
+    if deepest > limits.max_mime_depth {
+        return Some(format!(
+            "MIME nesting deeper than {} levels",
+            limits.max_mime_depth
+        ));
+    }
+    (parts > limits.max_mime_parts)
+        .then(|| format!("{parts} MIME parts, limit {}", limits.max_mime_parts))
+}
+
+/// The first structural limit the mail exceeds, named.
+fn over_limits(message: &Message<'_>, recipients: usize, limits: &Limits) -> Option<String> {
+    let fields = message.parts.first().map_or(0, |p| p.headers.len());
+    if fields > limits.max_header_fields {
+        return Some(format!(
+            "{fields} header fields, limit {}",
+            limits.max_header_fields
+        ));
+    }
+    if recipients > limits.max_recipients {
+        return Some(format!(
+            "{recipients} To/Cc addresses, limit {}",
+            limits.max_recipients
+        ));
+    }
+    let (parts, depth) = mime_extent(message, limits.max_mime_depth);
+    if depth > limits.max_mime_depth {
+        return Some(format!(
+            "MIME nesting deeper than {} levels",
+            limits.max_mime_depth
+        ));
+    }
+    if parts > limits.max_mime_parts {
+        return Some(format!(
+            "{parts} MIME parts, limit {}",
+            limits.max_mime_parts
+        ));
+    }
+    None
+}
+
+/// The number of MIME parts (attached messages' parts included) and the nesting depth,
+/// walked without recursion; the walk stops below `max_depth + 1`.
+fn mime_extent(message: &Message<'_>, max_depth: usize) -> (usize, usize) {
+    let (mut parts, mut deepest) = (0usize, 0usize);
+    let mut stack: Vec<(&Message<'_>, u32, usize)> = vec![(message, 0, 1)];
+    while let Some((m, id, depth)) = stack.pop() {
+        let Some(part) = m.parts.get(id as usize) else {
+            continue;
+        };
+        parts += 1;
+        deepest = deepest.max(depth);
+        if depth > max_depth {
+            continue;
+        }
+        match &part.body {
+            PartType::Multipart(children) => {
+                stack.extend(children.iter().map(|&c| (m, c, depth + 1)));
+            }
+            PartType::Message(inner) => stack.push((inner, 0, depth + 1)),
+            _ => {}
+        }
+    }
+    (parts, deepest)
+}
+
+/// A body text that is too long to send to every reader, or that is not text (NUL
+/// bytes, control characters), becomes the attachment `body.txt`; the text says so.
+fn body_text_as_attachment(inbound: &mut Inbound, max_bytes: usize) {
+    let why = if inbound.text.len() > max_bytes {
+        format!("it is longer than {max_bytes} bytes")
+    } else if !looks_like_text(&inbound.text) {
+        "it is not text (it holds NUL or other control characters)".to_string()
+    } else {
+        return;
+    };
+    let bytes = std::mem::take(&mut inbound.text).into_bytes();
+    inbound.text = format!(
+        "[The message body ({} bytes) is attached as body.txt: {why}.]",
+        bytes.len()
+    );
+    let attachment = Attachment {
+        filename: "body.txt".to_string(),
+        content_type: "text/plain".to_string(),
+        bytes,
+    };
+    inbound.attachments.insert(0, attachment);
+}
+
+/// No NUL, and at most one control character (other than tab, line ends and form feed)
+/// in a hundred.
+fn looks_like_text(text: &str) -> bool {
+    let mut controls = 0usize;
+    for c in text.chars() {
+        match c {
+            '\0' => return false,
+            '\t' | '\n' | '\r' | '\u{c}' => {}
+            c if c.is_control() => controls += 1,
+            _ => {}
+        }
+    }
+    controls * 100 <= text.len()
 }
 
 /// RFC 4155 §2: a mailbox-format separator line (`From sender date`) may precede the
@@ -85,13 +245,23 @@ fn slice(raw: &[u8], start: u32, end: u32) -> &[u8] {
     raw.get(start as usize..end as usize).unwrap_or_default()
 }
 
-fn collect_headers(raw: &[u8], root: &MessagePart<'_>) -> Vec<(String, String)> {
+/// The longest header value kept (the rest is cut: threading ids and addresses are read
+/// from the raw bytes, a header this long is hostile anyway).
+const MAX_HEADER_VALUE: u32 = 64 * 1024;
+
+/// The first `max` header fields (more make the mail malformed; the rest are not read),
+/// each value at most [`MAX_HEADER_VALUE`] bytes before decoding.
+fn collect_headers(raw: &[u8], root: &MessagePart<'_>, max: usize) -> Vec<(String, String)> {
     root.headers
         .iter()
+        .take(max)
         .map(|h| {
+            let end = h
+                .offset_end
+                .min(h.offset_start.saturating_add(MAX_HEADER_VALUE));
             (
                 raw_header_name(raw, h),
-                decode_header_value(slice(raw, h.offset_start, h.offset_end)),
+                decode_header_value(slice(raw, h.offset_start, end)),
             )
         })
         .collect()
@@ -126,7 +296,7 @@ fn decode_header_value(bytes: &[u8]) -> String {
     }
 }
 
-fn collapse_whitespace(s: &str) -> String {
+pub(crate) fn collapse_whitespace(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -138,15 +308,6 @@ fn first_value<'a>(inbound: &'a Inbound, name: &'a str) -> Option<&'a str> {
 fn read_envelope(inbound: &mut Inbound) {
     inbound.message_id =
         first_value(inbound, "Message-ID").and_then(|v| message_ids(v).into_iter().next());
-    inbound.in_reply_to = inbound
-        .header_values("In-Reply-To")
-        .flat_map(message_ids)
-        .collect();
-    // RFC 5322 §3.6.4: References lists the thread's ids oldest first.
-    inbound.references = inbound
-        .header_values("References")
-        .flat_map(message_ids)
-        .collect();
     inbound.subject = first_value(inbound, "Subject")
         .unwrap_or_default()
         .to_string();
@@ -161,6 +322,52 @@ fn read_envelope(inbound: &mut Inbound) {
         .filter(|a| !a.is_empty())
         .collect();
     inbound.delivered_to = delivered;
+}
+
+/// In-Reply-To and References (RFC 5322 §3.6.4) from the raw header values: the first
+/// `max` In-Reply-To ids, and the newest `max` References ids (References lists the
+/// thread oldest first). Ids beyond are never held.
+fn read_threading(inbound: &mut Inbound, raw: &[u8], root: &MessagePart<'_>, max: usize) {
+    let values = |name: HeaderName<'static>| {
+        root.headers
+            .iter()
+            .filter(move |h| h.name == name)
+            .map(|h| String::from_utf8_lossy(slice(raw, h.offset_start, h.offset_end)).into_owned())
+    };
+    inbound.in_reply_to = values(HeaderName::InReplyTo)
+        .flat_map(|v| message_ids(&v))
+        .take(max)
+        .collect();
+    let mut newest = std::collections::VecDeque::with_capacity(max.min(1024));
+    for value in values(HeaderName::References) {
+        for_each_message_id(&value, |id| {
+            if newest.len() == max {
+                newest.pop_front();
+            }
+            if max > 0 {
+                newest.push_back(id);
+            }
+        });
+    }
+    inbound.references = newest.into();
+}
+
+/// Calls `f` with each msg-id of `value`, as [`message_ids`] finds them, one at a time.
+fn for_each_message_id(value: &str, mut f: impl FnMut(String)) {
+    let bracketed = value
+        .split('<')
+        .skip(1)
+        .filter_map(|s| s.split_once('>'))
+        .map(|(id, _)| id.split_whitespace().collect::<String>())
+        .filter(|id| !id.is_empty());
+    let mut any = false;
+    for id in bracketed {
+        any = true;
+        f(id);
+    }
+    if !any {
+        message_ids(value).into_iter().for_each(f);
+    }
 }
 
 /// RFC 5322 §3.6.4 msg-id values without angle brackets; ids written without brackets
@@ -203,7 +410,14 @@ fn return_path(value: &str) -> Option<String> {
 // Addresses and content type
 // ---------------------------------------------------------------------------------------
 
-fn read_addresses(inbound: &mut Inbound, root: &MessagePart<'_>) {
+/// From, To and Cc; To and Cc keep at most `max_recipients + 1` mailboxes. Returns how
+/// many To and Cc mailboxes the mail names.
+fn read_addresses(
+    inbound: &mut Inbound,
+    raw: &[u8],
+    root: &MessagePart<'_>,
+    max_recipients: usize,
+) -> usize {
     let from_headers: Vec<&Header<'_>> = root
         .headers
         .iter()
@@ -217,49 +431,36 @@ fn read_addresses(inbound: &mut Inbound, root: &MessagePart<'_>) {
         ));
     }
     if let Some(header) = from_headers.first() {
-        inbound.from = mailboxes(&header.value).into_iter().next();
+        inbound.from = mailboxes(raw, header, 1).0.into_iter().next();
         if inbound.from.is_none() {
             inbound
                 .warnings
                 .push("From header has no usable address".to_string());
         }
     }
+    let mut seen = 0usize;
     for header in &root.headers {
-        match header.name {
-            HeaderName::To => inbound.to.extend(mailboxes(&header.value)),
-            HeaderName::Cc => inbound.cc.extend(mailboxes(&header.value)),
-            _ => {}
-        }
+        let budget = max_recipients
+            .saturating_add(1)
+            .saturating_sub(inbound.to.len() + inbound.cc.len());
+        let list = match header.name {
+            HeaderName::To => &mut inbound.to,
+            HeaderName::Cc => &mut inbound.cc,
+            _ => continue,
+        };
+        let (found, count) = mailboxes(raw, header, budget);
+        list.extend(found);
+        seen += count;
     }
+    seen
 }
 
-/// Every usable mailbox of an address header, group members included (RFC 5322 §3.4).
-fn mailboxes(value: &HeaderValue<'_>) -> Vec<Mailbox> {
-    match value.as_address() {
-        Some(address) => address.iter().filter_map(mailbox).collect(),
-        None => Vec::new(),
-    }
-}
-
-fn mailbox(addr: &Addr<'_>) -> Option<Mailbox> {
-    let address = addr.address.as_deref()?.trim();
-    let address = address.trim_start_matches('<').trim_end_matches('>');
-    let (local, domain) = address.rsplit_once('@')?;
-    if local.is_empty()
-        || domain.is_empty()
-        || address.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
-        return None;
-    }
-    let name = addr
-        .name
-        .as_deref()
-        .map(collapse_whitespace)
-        .filter(|n| !n.is_empty());
-    Some(Mailbox {
-        name,
-        address: address.to_string(),
-    })
+/// Every mailbox of an address header, group members included, read from the raw value
+/// (RFC 5322 §3.4; quoted local parts of §3.4.1 included).
+fn mailboxes(raw: &[u8], header: &Header<'_>, max: usize) -> (Vec<Mailbox>, usize) {
+    let value = slice(raw, header.offset_start, header.offset_end);
+    let decode = |phrase: &str| decode_header_value(phrase.as_bytes());
+    super::address::address_list_upto(value, &decode, max)
 }
 
 /// Lowercase `type/subtype` of a part; RFC 2045 §5.2: text/plain when absent or invalid.
@@ -295,20 +496,43 @@ fn read_content_type(inbound: &mut Inbound, root: &MessagePart<'_>) {
 // ---------------------------------------------------------------------------------------
 
 fn read_body(inbound: &mut Inbound, raw: &[u8], message: &Message<'_>) {
-    if let Some(repaired_raw) = repair_root_boundary(raw, message, &mut inbound.warnings) {
-        if let Some(repaired) = MessageParser::default().parse(&repaired_raw) {
-            read_parts(inbound, &repaired_raw, &repaired);
-            return;
-        }
+    let mut notes = Notes::default();
+    match repair_root_boundary(raw, message, &mut notes) {
+        Some(repaired_raw) => match parser().parse(&repaired_raw) {
+            Some(repaired) => read_parts(inbound, &repaired_raw, &repaired, &mut notes),
+            None => read_parts(inbound, raw, message, &mut notes),
+        },
+        None => read_parts(inbound, raw, message, &mut notes),
     }
-    read_parts(inbound, raw, message);
+    inbound.warnings.append(&mut notes.all);
+    inbound.damaged.append(&mut notes.damaged);
+}
+
+/// Warnings found while reading the body: every one, and those that mean content was
+/// lost or cut (the mail is then held as `malformed`, see docs/routing.md).
+#[derive(Debug, Default)]
+struct Notes {
+    all: Vec<String>,
+    damaged: Vec<String>,
+}
+
+impl Notes {
+    /// A cosmetic problem: the content is whole (an unknown charset label, a repair).
+    fn push(&mut self, warning: String) {
+        self.all.push(warning);
+    }
+    /// Content damage: bytes were lost, cut or could not be separated.
+    fn damage(&mut self, warning: String) {
+        self.damaged.push(warning.clone());
+        self.all.push(warning);
+    }
 }
 
 /// The parts that make up the readable body and the attachments, in MIME order.
-fn read_parts(inbound: &mut Inbound, raw: &[u8], message: &Message<'_>) {
-    note_structure_problems(inbound, raw, message);
+fn read_parts(inbound: &mut Inbound, raw: &[u8], message: &Message<'_>, notes: &mut Notes) {
+    note_structure_problems(notes, raw, message);
     let body_ids = body_part_ids(message);
-    let (texts, mut htmls) = body_texts(raw, message, &body_ids, &mut inbound.warnings);
+    let (texts, mut htmls) = body_texts(raw, message, &body_ids, notes);
     inbound.text = join_texts(texts);
     if inbound.text.is_empty() && htmls.is_empty() {
         // An empty plain alternative next to a real HTML one: read the HTML instead.
@@ -334,7 +558,7 @@ fn read_parts(inbound: &mut Inbound, raw: &[u8], message: &Message<'_>) {
         .filter(|id| !body_ids.contains(id));
     for (index, &id) in attachment_ids.enumerate() {
         if let Some(part) = message.parts.get(id as usize) {
-            let attachment = attachment(raw, id, index + 1, part, &mut inbound.warnings);
+            let attachment = attachment(raw, id, index + 1, part, notes);
             inbound.attachments.push(attachment);
         }
     }
@@ -345,7 +569,7 @@ fn body_texts(
     raw: &[u8],
     message: &Message<'_>,
     ids: &[u32],
-    warnings: &mut Vec<String>,
+    warnings: &mut Notes,
 ) -> (Vec<String>, Vec<String>) {
     let mut texts = Vec::new();
     let mut htmls = Vec::new();
@@ -426,11 +650,17 @@ fn is_broken_multipart(part: &MessagePart<'_>) -> bool {
 }
 
 /// Warnings for multiparts without a boundary or without their closing delimiter.
-fn note_structure_problems(inbound: &mut Inbound, raw: &[u8], message: &Message<'_>) {
+fn note_structure_problems(notes: &mut Notes, raw: &[u8], message: &Message<'_>) {
     for (id, part) in message.parts.iter().enumerate() {
         let kind = mime_type(part).unwrap_or_else(|| "multipart".to_string());
+        if is_quoted_printable(part) && qp_truncated(slice(raw, part.offset_body, part.offset_end))
+        {
+            notes.damage(format!(
+                "part {id}: quoted-printable escape cut off at the end, the part may be truncated"
+            ));
+        }
         if is_broken_multipart(part) {
-            inbound.warnings.push(format!(
+            notes.damage(format!(
                 "part {id} ({kind}): boundary not found; its content is kept as text"
             ));
             continue;
@@ -442,7 +672,7 @@ fn note_structure_problems(inbound: &mut Inbound, raw: &[u8], message: &Message<
         let close = [b"--".as_slice(), boundary.as_bytes(), b"--"].concat();
         let rest = raw.get(part.offset_body as usize..).unwrap_or_default();
         if !contains(rest, &close) {
-            inbound.warnings.push(format!(
+            notes.damage(format!(
                 "part {id} ({kind}): closing boundary missing, the message may be truncated"
             ));
         }
@@ -466,7 +696,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 fn repair_root_boundary(
     raw: &[u8],
     message: &Message<'_>,
-    warnings: &mut Vec<String>,
+    warnings: &mut Notes,
 ) -> Option<Vec<u8>> {
     let root = message.parts.first()?;
     if !is_broken_multipart(root) {
@@ -490,19 +720,52 @@ fn repair_root_boundary(
     Some(rebuilt)
 }
 
+/// The body texts normalized in place and joined by a blank line; a single text is moved,
+/// not copied (body texts can be megabytes long).
 fn join_texts(texts: Vec<String>) -> String {
-    texts
-        .iter()
-        .map(|t| normalize_text(t))
+    let mut texts: Vec<String> = texts
+        .into_iter()
+        .map(normalize_owned)
         .filter(|t| !t.is_empty())
-        .collect::<Vec<_>>()
-        .join("\n\n")
+        .collect();
+    match texts.len() {
+        0 => String::new(),
+        1 => texts.pop().unwrap_or_default(),
+        _ => texts.join("\n\n"),
+    }
 }
 
-/// LF line ends (CRLF and lone CR become LF), no leading blank lines, no trailing space.
-fn normalize_text(text: &str) -> String {
-    let text = text.replace("\r\n", "\n").replace('\r', "\n");
-    text.trim_end().trim_start_matches('\n').to_string()
+/// LF line ends (CR LF and lone CR become LF, in place), no leading blank lines, no
+/// trailing space; the string's buffer is reused.
+fn normalize_owned(text: String) -> String {
+    if !text.contains('\r') && !text.starts_with('\n') && text.trim_end().len() == text.len() {
+        return text;
+    }
+    let mut bytes = text.into_bytes();
+    let mut w = 0;
+    let mut r = 0;
+    while r < bytes.len() {
+        let b = bytes[r];
+        r += 1;
+        if b == b'\r' {
+            bytes[w] = b'\n';
+            if bytes.get(r) == Some(&b'\n') {
+                r += 1;
+            }
+        } else {
+            bytes[w] = b;
+        }
+        w += 1;
+    }
+    bytes.truncate(w);
+    // Only ASCII CR bytes were replaced by ASCII LF: still UTF-8.
+    let text = String::from_utf8(bytes).unwrap_or_default();
+    let end = text.trim_end().len();
+    let start = end - text[..end].trim_start_matches('\n').len();
+    let mut text = text;
+    text.truncate(end);
+    text.drain(..start);
+    text
 }
 
 /// HTML → text. Nothing is fetched: the converter only reads the given markup.
@@ -515,7 +778,7 @@ fn html_to_text(html: &str) -> String {
 
 /// The text of a body part; a part whose transfer encoding was broken is decoded
 /// leniently from the raw bytes, and the charset applied.
-fn part_text(raw: &[u8], id: u32, part: &MessagePart<'_>, warnings: &mut Vec<String>) -> String {
+fn part_text(raw: &[u8], id: u32, part: &MessagePart<'_>, warnings: &mut Notes) -> String {
     let charset = part.content_type().and_then(|ct| ct.attribute("charset"));
     if let Some(name) =
         charset.filter(|c| charset_decoder(c.as_bytes()).is_none() && !is_utf8_label(c))
@@ -555,12 +818,7 @@ fn decode_charset(bytes: &[u8], charset: Option<&str>) -> String {
 
 /// The part's content with its Content-Transfer-Encoding undone (RFC 2045 §6), read
 /// from the raw bytes so that text attachments stay byte-exact.
-fn transfer_decoded(
-    raw: &[u8],
-    id: u32,
-    part: &MessagePart<'_>,
-    warnings: &mut Vec<String>,
-) -> Vec<u8> {
+fn transfer_decoded(raw: &[u8], id: u32, part: &MessagePart<'_>, warnings: &mut Notes) -> Vec<u8> {
     let body = slice(raw, part.offset_body, part.offset_end);
     let encoding = part
         .content_transfer_encoding()
@@ -571,15 +829,23 @@ fn transfer_decoded(
             (bytes, clean, "base64")
         }
         Some("quoted-printable") => {
+            // RFC 2045 §6.7 note 1: a stray `=` is kept as written, nothing is lost (a
+            // cut-off escape is found by `note_structure_problems`).
             let (bytes, clean) = quoted_printable_lenient(body);
-            (bytes, clean, "quoted-printable")
+            if !clean {
+                warnings.push(format!(
+                    "part {id}: stray `=` in quoted-printable kept as written"
+                ));
+            }
+            (bytes, true, "quoted-printable")
         }
         _ => (body.to_vec(), true, ""),
     };
-    if !clean || part.is_encoding_problem && !name.is_empty() {
-        warnings.push(format!(
-            "part {id}: invalid or truncated {name}; decoded what could be read"
-        ));
+    let text = format!("part {id}: invalid or truncated {name}; decoded what could be read");
+    if !clean {
+        warnings.damage(text);
+    } else if part.is_encoding_problem && !name.is_empty() {
+        warnings.push(text);
     }
     bytes
 }
@@ -617,6 +883,19 @@ fn base64_lenient(input: &[u8]) -> (Vec<u8>, bool) {
         clean = false;
     }
     (out, clean)
+}
+
+fn is_quoted_printable(part: &MessagePart<'_>) -> bool {
+    part.content_transfer_encoding()
+        .is_some_and(|e| e.trim().eq_ignore_ascii_case("quoted-printable"))
+}
+
+/// A quoted-printable body whose last escape is cut short (`=` and one hex digit).
+fn qp_truncated(body: &[u8]) -> bool {
+    match body.trim_ascii_end() {
+        [.., b'=', h] => h.is_ascii_hexdigit(),
+        _ => false,
+    }
 }
 
 /// RFC 2045 §6.7: `=XX` hex octets, `=` at line end is a soft line break, trailing
@@ -691,7 +970,7 @@ fn attachment(
     id: u32,
     index: usize,
     part: &MessagePart<'_>,
-    warnings: &mut Vec<String>,
+    warnings: &mut Notes,
 ) -> Attachment {
     let content_type = attachment_type(part);
     let bytes = match &part.body {
@@ -1450,6 +1729,127 @@ bGQ=
         assert_eq!(m.text, "hello world");
         assert!(m.attachments.is_empty(), "{:?}", m.attachments);
         assert!(has_warning(&m, "base64"), "{:?}", m.warnings);
+    }
+
+    #[test]
+    fn damage_is_told_apart_from_cosmetic_problems() {
+        let truncated =
+            b"From: a@b.example\nSubject: x\nContent-Type: multipart/mixed; boundary=XX\n\n\
+--XX\nContent-Type: text/plain\n\nhello\n--XX\nContent-Type: application/pdf\n\
+Content-Transfer-Encoding: base64\n\nJVBERi0xLjQKJcfs\nj6IKMSAwIG9i";
+        let m = parse(truncated).expect("parses");
+        assert!(
+            m.damaged
+                .iter()
+                .any(|d| d.contains("closing boundary missing")),
+            "{:?}",
+            m.damaged
+        );
+        let cosmetic = parsed(
+            "From: a@b.example\nSubject: x\nContent-Type: text/plain; charset=x-unknown-label\n\
+Content-Transfer-Encoding: quoted-printable\n\n1 + 1 =3D 2, and 50=% off\n",
+        );
+        assert!(
+            !cosmetic.warnings.is_empty(),
+            "unknown charset and a stray = are noted"
+        );
+        assert!(cosmetic.damaged.is_empty(), "{:?}", cosmetic.damaged);
+        let cut_qp = parsed("From: a@b.example\nSubject: x\nContent-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\ncaf=E\n");
+        assert!(!cut_qp.damaged.is_empty(), "{:?}", cut_qp.warnings);
+    }
+
+    #[test]
+    fn mime_depth_parts_headers_and_recipients_are_limited() {
+        let limits = Limits {
+            max_mime_depth: 3,
+            max_mime_parts: 4,
+            max_header_fields: 5,
+            max_recipients: 2,
+            ..Limits::default()
+        };
+        let nest = |depth: usize| {
+            let mut m = String::from(
+                "From: a@b.example\r\nContent-Type: multipart/mixed; boundary=b0\r\n\r\n",
+            );
+            for i in 1..depth {
+                m += &format!(
+                    "--b{}\r\nContent-Type: multipart/mixed; boundary=b{i}\r\n\r\n",
+                    i - 1
+                );
+            }
+            m += &format!("--b{}\r\n\r\ndeep\r\n--b{}--\r\n", depth - 1, depth - 1);
+            for i in (0..depth - 1).rev() {
+                m += &format!("--b{i}--\r\n");
+            }
+            m
+        };
+        assert!(parse_with(nest(2).as_bytes(), &limits)
+            .unwrap()
+            .damaged
+            .is_empty());
+        let deep = parse_with(nest(4).as_bytes(), &limits).unwrap();
+        assert_eq!(deep.damaged, ["MIME nesting deeper than 3 levels"]);
+        assert_eq!(deep.from.map(|f| f.address).as_deref(), Some("a@b.example"));
+        let parts: String = (0..5).map(|i| format!("--p\r\n\r\npart {i}\r\n")).collect();
+        let many = format!("From: a@b.example\r\nContent-Type: multipart/mixed; boundary=p\r\n\r\n{parts}--p--\r\n");
+        assert_eq!(
+            parse_with(many.as_bytes(), &limits).unwrap().damaged,
+            ["6 MIME parts, limit 4"]
+        );
+        let headers =
+            "From: a@b.example\r\nX-A: 1\r\nX-B: 2\r\nX-C: 3\r\nX-D: 4\r\nX-E: 5\r\n\r\nbody\r\n";
+        assert_eq!(
+            parse_with(headers.as_bytes(), &limits).unwrap().damaged,
+            ["6 header fields, limit 5"]
+        );
+        let cc =
+            "From: a@b.example\r\nTo: x@y.example\r\nCc: p@q.example, r@s.example\r\n\r\nbody\r\n";
+        assert_eq!(
+            parse_with(cc.as_bytes(), &limits).unwrap().damaged,
+            ["3 To/Cc addresses, limit 2"]
+        );
+    }
+
+    #[test]
+    fn only_the_newest_references_are_kept() {
+        let ids: String = (0..150).map(|i| format!(" <r{i}@x.example>")).collect();
+        let m = parsed(&format!("From: a@b.example\nReferences:{ids}\n\nbody\n"));
+        assert_eq!(m.references.len(), 100);
+        assert_eq!(
+            m.references.first().map(String::as_str),
+            Some("r50@x.example")
+        );
+        assert_eq!(
+            m.references.last().map(String::as_str),
+            Some("r149@x.example")
+        );
+    }
+
+    #[test]
+    fn a_huge_or_binary_body_becomes_an_attachment() {
+        let limits = Limits {
+            max_body_text_bytes: 10,
+            ..Limits::default()
+        };
+        let m = parse_with(
+            b"From: a@b.example\r\n\r\nthis text is longer than ten bytes\r\n",
+            &limits,
+        )
+        .unwrap();
+        assert_eq!(m.attachments[0].filename, "body.txt");
+        assert_eq!(
+            m.attachments[0].bytes,
+            b"this text is longer than ten bytes"
+        );
+        assert!(
+            m.text.contains("attached as body.txt") && m.text.contains("longer than 10 bytes"),
+            "{}",
+            m.text
+        );
+        let nul = parsed("From: a@b.example\nContent-Transfer-Encoding: base64\n\nAAAAAAAAAAAA\n");
+        assert_eq!(nul.attachments[0].bytes, vec![0u8; 9]);
+        assert!(nul.text.contains("not text"), "{}", nul.text);
+        assert!(nul.damaged.is_empty());
     }
 
     #[test]

@@ -433,8 +433,21 @@ pub enum Shape<'a> {
     Malformed { why: String },
 }
 
+/// Deepest MIME nesting looked into (the parser's `inbound.max_mime_depth` is at most
+/// this); deeper structure is not opened.
+pub const MAX_DEPTH: usize = 32;
+
 /// Classifies the root of `raw` (a whole mail or a decrypted MIME entity).
 pub fn shape(raw: &[u8]) -> Shape<'_> {
+    shape_at(raw, 0)
+}
+
+fn shape_at(raw: &[u8], depth: usize) -> Shape<'_> {
+    if depth > MAX_DEPTH {
+        return Malformed {
+            why: format!("MIME nesting deeper than {MAX_DEPTH} levels"),
+        };
+    }
     let e = Entity::parse(raw);
     let ct = e.content_type();
     match ct.media.as_str() {
@@ -444,7 +457,7 @@ pub fn shape(raw: &[u8]) -> Shape<'_> {
         "multipart/signed" if ct.param_is("protocol", "application/pgp-signature") => {
             signed(&e.children())
         }
-        m if m.starts_with("multipart/") => mixed(&e),
+        m if m.starts_with("multipart/") => mixed(&e, depth),
         "text/plain" => inline(&e),
         _ => Plain,
     }
@@ -494,7 +507,7 @@ fn signed<'a>(children: &[&'a [u8]]) -> Shape<'a> {
 
 /// A multipart root that is not PGP/MIME: an Exchange-mangled encrypted mail, a signed
 /// part inside an unsigned wrapper, encrypted parts below the root, or plain.
-fn mixed<'a>(e: &Entity<'a>) -> Shape<'a> {
+fn mixed<'a>(e: &Entity<'a>, depth: usize) -> Shape<'a> {
     let children = e.children();
     if let Some(data) = exchange_mangled(&children) {
         return Encrypted {
@@ -506,7 +519,8 @@ fn mixed<'a>(e: &Entity<'a>) -> Shape<'a> {
     let mut signed_part = None;
     for (i, child) in children.iter().enumerate() {
         let path = (i + 1).to_string();
-        match shape(child) {
+        match shape_at(child, depth + 1) {
+            Malformed { why } if why.starts_with("MIME nesting") => return Malformed { why },
             Signed { signed, signature } if signed_part.is_none() => {
                 signed_part = Some((path, signed, signature))
             }

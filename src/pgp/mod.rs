@@ -103,6 +103,11 @@ pub enum Refusal {
     Undecryptable { detail: String },
     /// OpenPGP data that does not parse.
     Malformed { detail: String },
+    /// SPEC §5.2: a ciphertext of this mail came before from another sender or in another
+    /// thread; nothing was decrypted.
+    Replayed,
+    /// The decrypted (or decompressed) data grew past the limit: nothing is released.
+    TooLarge { limit: usize },
 }
 
 impl Refusal {
@@ -112,6 +117,7 @@ impl Refusal {
             Refusal::Undecryptable { detail } => Reason::PgpUndecryptable {
                 detail: detail.clone(),
             },
+            Refusal::Replayed => Reason::CiphertextReplayed,
             other => Reason::PgpRefused {
                 why: other.to_string(),
             },
@@ -127,6 +133,11 @@ impl std::fmt::Display for Refusal {
             Refusal::WeakHash { algo } => write!(f, "{algo} data signature"),
             Refusal::Undecryptable { detail } => f.write_str(detail),
             Refusal::Malformed { detail } => write!(f, "malformed OpenPGP data ({detail})"),
+            Refusal::Replayed => f.write_str("ciphertext seen before from another sender or thread"),
+            Refusal::TooLarge { limit } => write!(
+                f,
+                "decrypted data larger than {limit} bytes (compressed data expanding without bound)"
+            ),
         }
     }
 }
@@ -161,6 +172,10 @@ pub struct Protection {
     pub refusal: Option<Refusal>,
     /// SHA-256 of the encrypted data packet, for the replay rule.
     pub ciphertext_sha256: Option<String>,
+    /// SHA-256 of the encrypted data packet of every OpenPGP message in the mail, wherever
+    /// it sits (the root's included), for the replay rule.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ciphertexts: Vec<String>,
     /// What else was noticed (parts not opened, shapes flagged).
     pub notes: Vec<String>,
 }

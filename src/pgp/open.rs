@@ -37,6 +37,20 @@ pub struct OpenCtx<'a> {
     pub now_ms: i64,
 }
 
+/// What the decrypting and verifying helpers need beyond [`OpenCtx`].
+#[derive(Clone, Copy)]
+struct Ctx<'a> {
+    base: OpenCtx<'a>,
+    max_plaintext: usize,
+}
+
+impl<'a> std::ops::Deref for Ctx<'a> {
+    type Target = OpenCtx<'a>;
+    fn deref(&self) -> &OpenCtx<'a> {
+        &self.base
+    }
+}
+
 /// The result of opening one mail.
 #[derive(Debug, Clone, Default)]
 pub struct Opened {
@@ -48,10 +62,47 @@ pub struct Opened {
     pub text: Option<String>,
 }
 
+/// What opening must refuse, decided by the shell before anything is decrypted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Guard {
+    /// Ciphertext hashes (see [`ciphertext_hashes`]) seen before from another sender or in
+    /// another thread (SPEC §5.2): a mail holding one is refused without decrypting.
+    pub refused_ciphertexts: Vec<String>,
+    /// Most bytes a decrypted or verified message may expand to (compressed data is
+    /// decompressed only this far).
+    pub max_plaintext_bytes: usize,
+}
+
+impl Default for Guard {
+    fn default() -> Self {
+        Guard {
+            refused_ciphertexts: Vec::new(),
+            max_plaintext_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// Opens the OpenPGP protection of a raw mail with the default [`Guard`].
+pub fn open(raw: &[u8], ctx: &OpenCtx) -> Opened {
+    open_guarded(raw, ctx, &Guard::default())
+}
+
 /// Opens the OpenPGP protection of a raw mail. Never fails: problems are notes or a
 /// refusal in the returned [`Protection`].
-pub fn open(raw: &[u8], ctx: &OpenCtx) -> Opened {
+pub fn open_guarded(raw: &[u8], ctx: &OpenCtx, guard: &Guard) -> Opened {
     let mut o = Opened::default();
+    let hashes = ciphertext_hashes(raw);
+    if hashes.iter().any(|h| guard.refused_ciphertexts.contains(h)) {
+        // SPEC §5.2 ("Re: What's up Johnny"): refused before any decryption.
+        o.protection.refusal = Some(Refusal::Replayed);
+        o.protection.ciphertexts = hashes;
+        return o;
+    }
+    o.protection.ciphertexts = hashes;
+    let ctx = &Ctx {
+        base: *ctx,
+        max_plaintext: guard.max_plaintext_bytes,
+    };
     match mime::shape(raw) {
         Shape::Plain => {}
         Shape::Malformed { why } => o
@@ -97,7 +148,7 @@ pub fn open(raw: &[u8], ctx: &OpenCtx) -> Opened {
 
 /// RFC 3156 §4 / §6: decrypt the PGP/MIME payload, then look inside it for a nested
 /// multipart/signed (§6.1) and for protected headers.
-fn open_encrypted_entity(data: &[u8], ctx: &OpenCtx, o: &mut Opened) {
+fn open_encrypted_entity(data: &[u8], ctx: &Ctx, o: &mut Opened) {
     let d = match decrypt(data, ctx, &mut o.protection) {
         Some(d) => d,
         None => return,
@@ -137,7 +188,7 @@ fn open_encrypted_entity(data: &[u8], ctx: &OpenCtx, o: &mut Opened) {
 
 /// RFC 3156 §5: a multipart/signed root; the signed bytes are the raw first part with bare
 /// LF made CRLF, nothing re-encoded.
-fn open_signed_root(signed: &[u8], signature: &[u8], ctx: &OpenCtx, o: &mut Opened) {
+fn open_signed_root(signed: &[u8], signature: &[u8], ctx: &Ctx, o: &mut Opened) {
     o.protection.form = Form::PgpMimeSigned;
     let v = verify_detached(&mime::canonical_crlf(signed), signature, ctx);
     apply_signatures(&mut o.protection, v, Coverage::Full, vec!["1".into()]);
@@ -154,7 +205,7 @@ fn open_signed_root(signed: &[u8], signature: &[u8], ctx: &OpenCtx, o: &mut Open
 
 /// An armored message as the whole text/plain body: encrypted (and maybe signed), or
 /// signed only.
-fn open_inline(armored: &[u8], ctx: &OpenCtx, o: &mut Opened) {
+fn open_inline(armored: &[u8], ctx: &Ctx, o: &mut Opened) {
     match scan(armored) {
         Scan::Encrypted { .. } | Scan::Refused(_) => {
             o.protection.form = Form::InlineEncrypted;
@@ -190,7 +241,7 @@ fn open_inline(armored: &[u8], ctx: &OpenCtx, o: &mut Opened) {
 
 /// RFC 9580 §7: a cleartext-signed block; as the whole body its text replaces the body,
 /// with text around it only the block is signed.
-fn open_cleartext(block: &[u8], coverage: Coverage, ctx: &OpenCtx, o: &mut Opened) {
+fn open_cleartext(block: &[u8], coverage: Coverage, ctx: &Ctx, o: &mut Opened) {
     o.protection.form = Form::Cleartext;
     match verify_inline(block, ctx) {
         Ok((text, v)) => {
@@ -211,7 +262,7 @@ fn open_cleartext(block: &[u8], coverage: Coverage, ctx: &OpenCtx, o: &mut Opene
 /// SPEC §5.2: the signer is the sender only for a good signature over the whole root, by a
 /// certificate confirmed for the From contact, and when protected headers do not name a
 /// different From.
-fn bind_signer(o: &mut Opened, ctx: &OpenCtx) {
+fn bind_signer(o: &mut Opened, ctx: &Ctx) {
     let p = &mut o.protection;
     if p.signature != SigStatus::Good || p.coverage != Coverage::Full {
         return;
@@ -244,6 +295,98 @@ fn protected_from(payload: &[u8]) -> Option<String> {
     }
     let inb = mail::parse::parse(payload).ok()?;
     inb.from.map(|m| m.key())
+}
+
+// ---------------------------------------------------------------------------------------
+// Ciphertexts wherever they sit
+// ---------------------------------------------------------------------------------------
+
+/// The SHA-256 of the encrypted data packet of every OpenPGP message in the mail,
+/// wherever it sits: the root, a part below it (a forwarded encrypted part, the EFAIL
+/// shape), an attached message, an armored block in a text part. Quoted armor (`> `) is
+/// not a message. Nothing is decrypted; the MIME walk is bounded in depth.
+pub fn ciphertext_hashes(raw: &[u8]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut stack = vec![(raw, 0usize)];
+    while let Some((entity, depth)) = stack.pop() {
+        let e = Entity::parse(entity);
+        let media = e.content_type().media;
+        let children = e.children();
+        if depth < mime::MAX_DEPTH && (!children.is_empty() || media == "message/rfc822") {
+            match children.is_empty() {
+                true => stack.push((e.body, depth + 1)),
+                false => stack.extend(children.into_iter().map(|c| (c, depth + 1))),
+            }
+            continue;
+        }
+        for sha in leaf_ciphertexts(&e, &media) {
+            if !out.contains(&sha) {
+                out.push(sha);
+            }
+        }
+    }
+    out
+}
+
+/// Hashes of the OpenPGP messages in one leaf part: armored blocks that start a line, or
+/// the whole body of a binary `application/octet-stream` / `pgp-encrypted` part.
+fn leaf_ciphertexts(e: &Entity, media: &str) -> Vec<String> {
+    let may_hold = matches!(
+        media,
+        "text/plain" | "application/octet-stream" | "application/pgp-encrypted" | "application/pgp"
+    );
+    if !may_hold {
+        return Vec::new();
+    }
+    let cte = e
+        .field("Content-Transfer-Encoding")
+        .unwrap_or("7bit")
+        .trim()
+        .to_ascii_lowercase();
+    let encoded = matches!(cte.as_str(), "base64" | "quoted-printable");
+    // Unencoded bodies are read in place; most are not OpenPGP at all.
+    if !encoded && media == "text/plain" && find(e.body, mime::BEGIN_MESSAGE.as_bytes()).is_none() {
+        return Vec::new();
+    }
+    let body: std::borrow::Cow<[u8]> = match encoded {
+        true => e.decoded_body().into(),
+        false => e.body.into(),
+    };
+    let blocks = armored_blocks(&body);
+    let data: Vec<&[u8]> = match (blocks.is_empty(), media) {
+        (false, _) => blocks,
+        (true, "application/octet-stream" | "application/pgp-encrypted") => vec![&body[..]],
+        _ => Vec::new(),
+    };
+    data.into_iter()
+        .filter_map(|d| match scan(d) {
+            Scan::Encrypted { sha256 } if !sha256.is_empty() => Some(sha256),
+            _ => None,
+        })
+        .collect()
+}
+
+/// RFC 9580 §6.2: `BEGIN PGP MESSAGE` ... `END PGP MESSAGE` blocks whose armor header
+/// starts a line.
+fn armored_blocks(body: &[u8]) -> Vec<&[u8]> {
+    let (begin, end) = (mime::BEGIN_MESSAGE.as_bytes(), mime::END_MESSAGE.as_bytes());
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(i) = find(&body[from..], begin).map(|i| i + from) {
+        let at_line_start = i == 0 || body[i - 1] == b'\n';
+        let Some(j) = find(&body[i..], end).map(|j| i + j + end.len()) else {
+            break;
+        };
+        if at_line_start {
+            out.push(&body[i..j]);
+        }
+        from = i + begin.len();
+    }
+    out
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -299,7 +442,7 @@ struct Decrypted {
 
 /// Decrypts with the gateway keys. On refusal, records it and returns `None`; the
 /// plaintext never leaves this function unless the MDC and every check passed.
-fn decrypt(data: &[u8], ctx: &OpenCtx, p: &mut Protection) -> Option<Decrypted> {
+fn decrypt(data: &[u8], ctx: &Ctx, p: &mut Protection) -> Option<Decrypted> {
     p.encrypted = true;
     match scan(data) {
         Scan::Encrypted { sha256 } => p.ciphertext_sha256 = Some(sha256),
@@ -371,10 +514,7 @@ fn refuse<T>(p: &mut Protection, r: Refusal) -> Option<T> {
 
 /// Runs the decryptor to the end; the plaintext is returned only when it completed. The
 /// helper's findings come back even when the library stopped with an error.
-fn decrypt_with(
-    data: &[u8],
-    ctx: &OpenCtx,
-) -> (openpgp::Result<Vec<u8>>, HelperState, Vec<SigResult>) {
+fn decrypt_with(data: &[u8], ctx: &Ctx) -> (openpgp::Result<Vec<u8>>, HelperState, Vec<SigResult>) {
     let builder = match DecryptorBuilder::from_bytes(data) {
         Ok(b) => b,
         Err(e) => return (Err(e), HelperState::default(), Vec::new()),
@@ -388,7 +528,7 @@ fn decrypt_with(
         }
         Ok(mut dec) => {
             let mut out = Vec::new();
-            let read = dec.read_to_end(&mut out);
+            let read = read_capped(&mut dec, ctx.max_plaintext, &mut out);
             let h = dec.into_helper();
             let state = h.state();
             (
@@ -400,8 +540,40 @@ fn decrypt_with(
     }
 }
 
+/// Reads at most `max` bytes: compressed data (RFC 9580 §5.6) is decompressed only as far
+/// as it is read, so a small message cannot expand without bound. More is an error.
+fn read_capped(r: &mut impl Read, max: usize, out: &mut Vec<u8>) -> std::io::Result<usize> {
+    let n = r.take(max as u64 + 1).read_to_end(out)?;
+    if n > max {
+        out.clear();
+        out.shrink_to_fit();
+        return Err(std::io::Error::other(TooLarge(max)));
+    }
+    Ok(n)
+}
+
+/// The error [`read_capped`] gives past its limit.
+#[derive(Debug)]
+struct TooLarge(usize);
+
+impl std::fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "more than {} bytes", self.0)
+    }
+}
+
+impl std::error::Error for TooLarge {}
+
 /// RFC 9580 §5.13.1: tampering shows as a manipulated message.
 fn classify_error(e: &openpgp::anyhow::Error) -> Refusal {
+    let too_large = e.chain().find_map(|c| {
+        c.downcast_ref::<std::io::Error>()?
+            .get_ref()?
+            .downcast_ref::<TooLarge>()
+    });
+    if let Some(TooLarge(limit)) = too_large {
+        return Refusal::TooLarge { limit: *limit };
+    }
     let manipulated = e.chain().any(|c| {
         matches!(
             c.downcast_ref::<openpgp::Error>(),
@@ -671,11 +843,7 @@ impl DecryptionHelper for Helper<'_> {
 }
 
 /// RFC 3156 §5: verify a detached signature over the canonical signed bytes.
-fn verify_detached(
-    data: &[u8],
-    signature: &[u8],
-    ctx: &OpenCtx,
-) -> Result<Vec<SigResult>, Refusal> {
+fn verify_detached(data: &[u8], signature: &[u8], ctx: &Ctx) -> Result<Vec<SigResult>, Refusal> {
     let builder =
         DetachedVerifierBuilder::from_bytes(signature).map_err(|e| Refusal::Malformed {
             detail: e.to_string(),
@@ -707,7 +875,7 @@ fn bad(detail: String) -> SigResult {
 }
 
 /// An inline signed message or a cleartext-signed block: the signed text and the results.
-fn verify_inline(data: &[u8], ctx: &OpenCtx) -> Result<(String, Vec<SigResult>), Refusal> {
+fn verify_inline(data: &[u8], ctx: &Ctx) -> Result<(String, Vec<SigResult>), Refusal> {
     let helper = Helper::new(ctx, ctx.gateway);
     let shared = helper.shared.clone();
     let builder = VerifierBuilder::from_bytes(data).map_err(|e| Refusal::Malformed {
@@ -717,14 +885,17 @@ fn verify_inline(data: &[u8], ctx: &OpenCtx) -> Result<(String, Vec<SigResult>),
         .with_policy(&POLICY, Some(system_time(ctx.now_ms)), helper)
         .map_err(|e| weak_or_malformed(&e, &shared))?;
     let mut text = Vec::new();
-    let read = v.read_to_end(&mut text);
+    let read = read_capped(&mut v, ctx.max_plaintext, &mut text);
     let h = v.into_helper();
     if let Some(algo) = h.weak_hash {
         return Err(Refusal::WeakHash { algo });
     }
     let sigs = match read {
         Ok(_) => h.sigs,
-        Err(e) => vec![bad(e.to_string())],
+        Err(e) => match e.get_ref().and_then(|r| r.downcast_ref::<TooLarge>()) {
+            Some(TooLarge(limit)) => return Err(Refusal::TooLarge { limit: *limit }),
+            None => vec![bad(e.to_string())],
+        },
     };
     Ok((String::from_utf8_lossy(&text).replace("\r\n", "\n"), sigs))
 }
@@ -861,6 +1032,7 @@ pub fn routing_inbound(outer: &Inbound, opened: &Opened) -> Inbound {
                 inb.attachments = inner.attachments;
                 inb.content_type = inner.content_type;
                 inb.warnings.extend(inner.warnings);
+                inb.damaged.extend(inner.damaged);
                 if opened.protection.protected_headers {
                     if !inner.subject.trim().is_empty() {
                         inb.subject = inner.subject;
@@ -873,21 +1045,32 @@ pub fn routing_inbound(outer: &Inbound, opened: &Opened) -> Inbound {
                     }
                 }
             }
-            Err(e) => inb
-                .warnings
-                .push(format!("decrypted payload does not parse: {e}")),
+            Err(e) => {
+                // A payload without a header block is text (RFC 2045 §5.2 default).
+                inb.warnings.push(format!(
+                    "decrypted payload is not a MIME entity ({e}); read as text"
+                ));
+                inb.text = text_body(&String::from_utf8_lossy(payload));
+                inb.attachments.clear();
+            }
         }
     } else if let Some(text) = &opened.text {
-        inb.text = text
-            .replace("\r\n", "\n")
-            .trim_start_matches('\n')
-            .trim_end()
-            .to_string();
-        if !inb.text.is_empty() {
-            inb.text.push('\n');
-        }
+        inb.text = text_body(text);
     }
     inb
+}
+
+/// Decrypted or verified text as a body: LF line ends, no blank lines around it.
+fn text_body(text: &str) -> String {
+    let mut body = text
+        .replace("\r\n", "\n")
+        .trim_start_matches('\n')
+        .trim_end()
+        .to_string();
+    if !body.is_empty() {
+        body.push('\n');
+    }
+    body
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1064,6 +1247,68 @@ mod tests {
             None,
             "signer bound to another address"
         );
+    }
+
+    #[test]
+    fn ciphertexts_are_found_wherever_they_sit_and_a_refused_one_is_not_decrypted() {
+        let f = fixture();
+        let sealed = seal::encrypt(
+            RENDERED.as_bytes(),
+            "VU#123456",
+            "CERT",
+            "cases@cert.example",
+            &f.vendor.public_cert(),
+            Some(&f.gateway),
+            NOW,
+        )
+        .expect("seal");
+        let root = ciphertext_hashes(&sealed);
+        assert_eq!(root.len(), 1, "{root:?}");
+        let entity = String::from_utf8_lossy(&sealed);
+        let entity = &entity[entity.find("Content-Type:").expect("entity")..];
+        let forwarded = format!(
+            "From: b@x.example\r\nContent-Type: multipart/mixed; boundary=W\r\n\r\n--W\r\nContent-Type: text/plain\r\n\r\nsee\r\n--W\r\n{entity}\r\n--W--\r\n"
+        );
+        assert_eq!(
+            ciphertext_hashes(forwarded.as_bytes()),
+            root,
+            "below the root"
+        );
+        let (begin, end) = (
+            entity.find(mime::BEGIN_MESSAGE).unwrap(),
+            entity.find(mime::END_MESSAGE).unwrap(),
+        );
+        let armored = entity[begin..end + mime::END_MESSAGE.len()].to_string();
+        let quoted: String = armored.lines().map(|l| format!("> {l}\r\n")).collect();
+        let reply = format!("From: b@x.example\r\n\r\nAgreed.\r\n{quoted}");
+        assert!(
+            ciphertext_hashes(reply.as_bytes()).is_empty(),
+            "quoted armor is not a message"
+        );
+        let inline = format!("From: b@x.example\r\n\r\n{armored}\r\n");
+        assert_eq!(ciphertext_hashes(inline.as_bytes()), root, "inline");
+        let guard = Guard {
+            refused_ciphertexts: root.clone(),
+            ..Guard::default()
+        };
+        let o = open_guarded(&sealed, &ctx(&f, "cases@cert.example"), &guard);
+        assert_eq!(o.protection.refusal, Some(Refusal::Replayed));
+        assert_eq!(
+            (o.protection.decrypted_with.as_deref(), o.payload.as_deref()),
+            (None, None)
+        );
+        let small = Guard {
+            max_plaintext_bytes: 16,
+            ..Guard::default()
+        };
+        let o = open_guarded(&sealed, &ctx(&f, "cases@cert.example"), &small);
+        assert_eq!(
+            o.protection.refusal,
+            Some(Refusal::TooLarge { limit: 16 }),
+            "{:?}",
+            o.protection
+        );
+        assert!(o.payload.is_none());
     }
 
     #[test]

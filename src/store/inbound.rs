@@ -145,6 +145,21 @@ impl Store {
             .await?)
     }
 
+    /// The threads of those of `message_ids` we know (sent or posted), in one query.
+    pub async fn threads_of_message_ids(&self, message_ids: &[&str]) -> Result<Vec<(String, ThreadId)>> {
+        if message_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks: Vec<String> = (1..=message_ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!("SELECT message_id, thread_id FROM message_index WHERE message_id IN ({})", marks.join(", "));
+        // Only numbered placeholders are formatted in; the ids are bound.
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+        for m in message_ids {
+            q = q.bind(*m);
+        }
+        Ok(q.fetch_all(&self.pool).await?)
+    }
+
     /// The raw bytes of an inbound message.
     pub async fn inbound_raw(&self, id: i64) -> Result<Vec<u8>> {
         Ok(sqlx::query_scalar("SELECT raw FROM inbound_messages WHERE id = $1").bind(id).fetch_one(&self.pool).await?)

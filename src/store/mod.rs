@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod posts;
 pub mod quarantine;
 pub mod outbox;
+pub mod oversize;
 pub mod schedule;
 pub mod status;
 pub mod world;

@@ -203,6 +203,12 @@ impl GpgHome {
         self.gpg(&["--armor", "--encrypt", "--recipient", recipient], data)
     }
 
+    /// `gpg --encrypt` with zlib compression at its strongest (a compression bomb from
+    /// repetitive data).
+    pub fn encrypt_compressed(&self, recipient: &str, data: &[u8]) -> Vec<u8> {
+        self.gpg(&["--armor", "--compress-algo", "zlib", "-z", "9", "--encrypt", "--recipient", recipient], data)
+    }
+
     /// `gpg --clearsign`.
     pub fn clearsign(&self, signer: &str, text: &[u8], digest: Option<&str>) -> Vec<u8> {
         let mut args = vec!["--clearsign", "--local-user", signer];
