@@ -1,5 +1,6 @@
-//! `casegate serve`: the long-lived tasks (IMAP and Maildir ingest, outbox worker, digest and
-//! key-check schedulers, HTTP endpoint) and shutdown.
+//! `casegate serve`: the long-lived tasks (IMAP and Maildir ingest, outbox worker, the
+//! scheduler of reminders, digests, key checks and the coordinators' notes, HTTP endpoint)
+//! and shutdown.
 //!
 //! Each task is one loop on a shared [`CancellationToken`]; SIGTERM or SIGINT cancels it,
 //! the tasks finish the mail or the sends in hand, and `serve` exits 0. Each runs under a
@@ -82,17 +83,10 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
             }
         });
     }
-    let (d_store, d_composer, d_hour, d_wake, d_stop) = (store.clone(), pipeline.composer.clone(), cfg.digest.hour_utc, wake.clone(), shutdown.clone());
+    // One scheduler on one clock: key checks, digests, reminders, the coordinators' notes.
+    let (d_store, d_composer, d_cfg, d_wake, d_stop) = (store.clone(), pipeline.composer.clone(), Arc::new(cfg.clone()), wake.clone(), shutdown.clone());
     tasks.supervise("scheduler", move || {
-        let run = crate::digest::run(d_store.clone(), d_composer.clone(), d_hour, d_wake.clone(), d_stop.clone());
-        async move {
-            run.await;
-            Ok(())
-        }
-    });
-    let (k_store, k_pgp, k_stop) = (store.clone(), pipeline.composer.pgp.clone(), shutdown.clone());
-    tasks.supervise("key-checks", move || {
-        let run = crate::schedule::key_checks(k_store.clone(), k_pgp.clone(), crate::schedule::KEY_CHECK_INTERVAL, k_stop.clone());
+        let run = crate::schedule::run(d_store.clone(), d_composer.clone(), d_cfg.clone(), d_wake.clone(), d_stop.clone());
         async move {
             run.await;
             Ok(())

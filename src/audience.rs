@@ -5,7 +5,8 @@
 //! Pure: takes a [`World`] snapshot and returns values.
 
 use crate::model::{
-    CaseSnap, ContactId, ContactSnap, ParticipantSnap, Role, ThreadKind, ThreadSnap, World,
+    CaseSnap, ContactId, ContactSnap, ParticipantSnap, Role, ThreadId, ThreadKind, ThreadSnap,
+    World,
 };
 use crate::view::{self, Mode, PostItem, Skip};
 use serde::Serialize;
@@ -116,6 +117,25 @@ pub fn case_of_thread<'w>(world: &'w World, thread: &ThreadSnap) -> Option<&'w C
         .and_then(|id| world.case(id))
 }
 
+/// Where `contact` writes privately to the coordinators about `case`: their organization's
+/// private thread, or for a reporter their report thread. `None` for a coordinator (who
+/// reads every thread) and for anyone without one.
+pub fn private_channel(world: &World, case: &CaseSnap, contact: &ContactSnap) -> Option<ThreadId> {
+    if world.is_coordinator(contact) {
+        return None;
+    }
+    contact
+        .org
+        .and_then(|o| case.private_thread_of(o))
+        .or_else(|| {
+            world
+                .reports
+                .iter()
+                .find(|r| r.case == Some(case.id) && r.reporter == contact.id)
+                .map(|r| r.thread)
+        })
+}
+
 /// A contact's display name, or its address when the name is empty.
 pub fn contact_display(c: &ContactSnap) -> String {
     let name = c.name.trim();
@@ -221,6 +241,7 @@ pub(crate) mod tests {
             org,
             notify,
             encrypt_only: false,
+            bouncing: false,
         }
     }
 

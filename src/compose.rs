@@ -72,13 +72,32 @@ impl Composer {
     /// The thread where `contact` writes privately to the coordinators from within `thread`'s
     /// case: their organization's private thread, or a reporter's report thread.
     pub fn private_channel(&self, world: &World, thread: &ThreadSnap, contact: &ContactSnap) -> Option<ThreadId> {
-        if thread.kind != ThreadKind::Discussion || world.is_coordinator(contact) {
+        if thread.kind != ThreadKind::Discussion {
             return None;
         }
         let case = thread.case.and_then(|c| world.case(c))?;
-        contact.org.and_then(|o| case.private_thread_of(o)).or_else(|| {
-            world.reports.iter().find(|r| r.case == Some(case.id) && r.reporter == contact.id).map(|r| r.thread)
-        })
+        crate::audience::private_channel(world, case, contact)
+    }
+
+    /// `contact`'s private channel in `case` (their organization's private thread, or a
+    /// reporter's report thread).
+    pub fn private_channel_of(&self, world: &World, case: &CaseSnap, contact: &ContactSnap) -> Option<ThreadId> {
+        crate::audience::private_channel(world, case, contact)
+    }
+
+    /// Addressing of a note to a coordinator: no thread; a reply goes to the gateway's bare
+    /// address, where it is held in quarantine.
+    pub fn coordinator_addressing(&self, contact: &ContactSnap, message_id: &str, outbox: OutboxId) -> Addressing {
+        Addressing {
+            to_name: contact.name.clone(),
+            to: contact.email.clone(),
+            reply_to: self.book().gateway_address(),
+            private_reply_to: None,
+            message_id: message_id.to_string(),
+            in_reply_to: None,
+            references: Vec::new(),
+            bounce: self.bounce_address(outbox),
+        }
     }
 
     /// Addressing of one message to `contact` in `thread`.

@@ -30,6 +30,7 @@ pub struct Config {
     pub imap: Option<ImapConfig>,
     pub http: HttpConfig,
     pub digest: DigestConfig,
+    pub coordination: CoordinationConfig,
 }
 
 /// The loopback HTTP endpoint with `/healthz` and `/metrics` (SPEC §10).
@@ -45,6 +46,29 @@ pub struct DigestConfig {
     /// Hour of the day (UTC, 0–23) at which `serve` queues the digests. Default 7.
     pub hour_utc: u32,
 }
+
+/// The coordination workflow (SPEC §6.6, §8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoordinationConfig {
+    /// Days after the initial contact on which a vendor that has neither replied nor given
+    /// a status is reminded. Default `[7, 14]`.
+    pub reminder_days: Vec<u32>,
+    /// Hour of the day (UTC, 0–23) of the coordinators' daily summary. Default 7.
+    pub summary_hour_utc: u32,
+    /// At most one case summary (`-info`) per contact and case in this many seconds.
+    /// Default 3600.
+    pub info_interval_secs: u64,
+    /// What a reporter is told when their report is declined.
+    pub decline_text: String,
+    /// A participant added after the discussion started gets the discussion so far with
+    /// the case summary (SPEC §6.6). Default true.
+    pub late_joiner_history: bool,
+}
+
+/// The default wording of a declined report.
+pub const DEFAULT_DECLINE_TEXT: &str = "Thank you for your report. After review, we will not coordinate it \
+as a case: it is outside our scope, or it is handled elsewhere already. You are free to contact \
+the vendor directly and to publish your findings.";
 
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -469,6 +493,7 @@ const FILE_KEY: &str = "(file)";
 
 const SECTIONS: &[&str] = &[
     "gateway", "database", "posting", "inbound", "intake", "outbound", "log", "pgp", "imap", "http", "digest",
+    "coordination",
 ];
 const GATEWAY_KEYS: &[&str] = &[
     "name",
@@ -517,6 +542,13 @@ const RETRY_KEYS: &[&str] = &["initial_secs", "max_secs", "give_up_secs"];
 const LOG_KEYS: &[&str] = &["format", "level"];
 const HTTP_KEYS: &[&str] = &["listen"];
 const DIGEST_KEYS: &[&str] = &["hour_utc"];
+const COORDINATION_KEYS: &[&str] = &[
+    "reminder_days",
+    "summary_hour_utc",
+    "info_interval_secs",
+    "decline_text",
+    "late_joiner_history",
+];
 const PGP_KEYS: &[&str] = &["key_file", "old_key_files"];
 const DEFAULT_KEY_FILE: &str = "gateway-key.asc";
 const IMAP_KEYS: &[&str] = &[
@@ -712,6 +744,22 @@ impl<'t> Section<'t> {
             ),
         }
         default
+    }
+
+    /// An hour of the day (UTC, 0–23); 7 when absent or wrong.
+    fn hour(&self, name: &str, p: &mut Problems) -> u32 {
+        match self.get(name) {
+            None => 7,
+            Some(Value::Integer(h)) if (0..=23).contains(h) => *h as u32,
+            Some(Value::Integer(h)) => {
+                p.add(&self.key(name), format!("must be an hour from 0 to 23, found {h}"));
+                7
+            }
+            Some(v) => {
+                p.add(&self.key(name), expected("an integer", v));
+                7
+            }
+        }
     }
 
     /// A path, resolved against `base` when relative.
@@ -1185,19 +1233,48 @@ fn read_http(root: &Section, p: &mut Problems) -> HttpConfig {
 
 fn read_digest(root: &Section, p: &mut Problems) -> DigestConfig {
     let s = root.table("digest", DIGEST_KEYS, p);
-    let hour_utc = match s.get("hour_utc") {
-        None => 7,
-        Some(Value::Integer(h)) if (0..=23).contains(h) => *h as u32,
-        Some(Value::Integer(h)) => {
-            p.add(&s.key("hour_utc"), format!("must be an hour from 0 to 23, found {h}"));
-            7
-        }
+    DigestConfig { hour_utc: s.hour("hour_utc", p) }
+}
+
+fn read_coordination(root: &Section, p: &mut Problems) -> CoordinationConfig {
+    let s = root.table("coordination", COORDINATION_KEYS, p);
+    let reminder_days = match s.get("reminder_days") {
+        None => vec![7, 14],
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| match v {
+                Value::Integer(d) if (1..=365).contains(d) => Some(*d as u32),
+                v => {
+                    p.add(&format!("{}[{i}]", s.key("reminder_days")), expected("a number of days from 1 to 365", v));
+                    None
+                }
+            })
+            .collect(),
         Some(v) => {
-            p.add(&s.key("hour_utc"), expected("an integer", v));
-            7
+            p.add(&s.key("reminder_days"), expected("an array of days", v));
+            vec![7, 14]
         }
     };
-    DigestConfig { hour_utc }
+    let decline_text = s.string("decline_text", p).unwrap_or_else(|| DEFAULT_DECLINE_TEXT.to_string());
+    if decline_text.trim().is_empty() {
+        p.add(&s.key("decline_text"), "must not be empty");
+    }
+    let late_joiner_history = match s.get("late_joiner_history") {
+        None => true,
+        Some(Value::Boolean(b)) => *b,
+        Some(v) => {
+            p.add(&s.key("late_joiner_history"), expected("true or false", v));
+            true
+        }
+    };
+    CoordinationConfig {
+        reminder_days,
+        summary_hour_utc: s.hour("summary_hour_utc", p),
+        info_interval_secs: s.count("info_interval_secs", 3600, TOML_MAX, p),
+        decline_text,
+        late_joiner_history,
+    }
 }
 
 fn read_pgp(root: &Section, base: &Path, p: &mut Problems) -> PgpConfig {
@@ -1561,6 +1638,7 @@ impl Config {
             imap: read_imap(&root, base_dir, &mut p),
             http: read_http(&root, &mut p),
             digest: read_digest(&root, &mut p),
+            coordination: read_coordination(&root, &mut p),
         };
         if p.0.is_empty() {
             Ok(config)
@@ -2165,6 +2243,23 @@ mod tests {
     }
 
     #[test]
+    fn coordination_defaults_and_every_problem_named() {
+        let dir = dir_with_secret();
+        let c = parse(MINIMAL, dir.path()).expect("valid").coordination;
+        assert_eq!((c.reminder_days.as_slice(), c.summary_hour_utc, c.info_interval_secs, c.late_joiner_history), (&[7, 14][..], 7, 3600, true));
+        assert_eq!(c.decline_text, DEFAULT_DECLINE_TEXT);
+        let text = minimal_with("[coordination]\nreminder_days = [3, 10, 30]\nsummary_hour_utc = 6\ninfo_interval_secs = 60\ndecline_text = \"No.\"\nlate_joiner_history = false\n");
+        let c = parse(&text, dir.path()).expect("valid").coordination;
+        assert_eq!((c.reminder_days.as_slice(), c.summary_hour_utc, c.info_interval_secs, c.decline_text.as_str(), c.late_joiner_history), (&[3, 10, 30][..], 6, 60, "No.", false));
+        let bad = minimal_with("[coordination]\nreminder_days = [7, 0, \"x\"]\nsummary_hour_utc = 25\ninfo_interval_secs = 0\ndecline_text = \" \"\nlate_joiner_history = \"yes\"\nremind = 1\n");
+        let keys: Vec<String> = errors(&bad).into_iter().map(|e| e.key).collect();
+        for key in ["coordination.reminder_days[1]", "coordination.reminder_days[2]", "coordination.summary_hour_utc", "coordination.info_interval_secs", "coordination.decline_text", "coordination.late_joiner_history", "coordination.remind"] {
+            assert!(keys.iter().any(|k| k == key), "{key} not named: {keys:?}");
+        }
+        assert!(error_at(&minimal_with("[coordination]\nreminder_days = 7\n"), "coordination.reminder_days").contains("array"));
+    }
+
+    #[test]
     fn several_problems_are_reported_at_once() {
         let text = "[gateway]\ndomain = \"not a domain\"\nsecret_file = \"secret.key\"\n\
                     [outbound]\nfile_dir = \"o\"\nconcurency = 4\n[log]\nformat = \"yaml\"\n";
@@ -2265,9 +2360,10 @@ mod tests {
     fn the_example_config_documents_every_key() {
         let text = example_text();
         let table: Table = toml::from_str(&text).expect("toml");
-        let sections: [(&str, &[&str]); 11] = [
+        let sections: [(&str, &[&str]); 12] = [
             ("http", HTTP_KEYS),
             ("digest", DIGEST_KEYS),
+            ("coordination", COORDINATION_KEYS),
             ("gateway", GATEWAY_KEYS),
             ("database", DATABASE_KEYS),
             ("posting", POSTING_KEYS),

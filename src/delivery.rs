@@ -6,7 +6,8 @@
 
 use crate::audience;
 use crate::model::*;
-use crate::view::{self, Facts, Form, Item, Mode, PostItem, Queued};
+use crate::view::{self, Facts, Form, Item, Mode, PostItem, Queued, Skip};
+use crate::workflow::CoordinatorNote;
 use serde::{Deserialize, Serialize};
 
 /// Kind-specific facts fixed when the item is decided; rendering reads the rest (the post,
@@ -22,6 +23,13 @@ pub enum Payload {
     Vendor { org: OrgId, public_at: i64 },
     /// The acknowledgement of a report: the report mail it answers (for threading).
     Ack { in_reply_to: Option<String> },
+    /// A case summary (SPEC §8 `-info`), or a late joiner's with the discussion posts so
+    /// far (SPEC §6.6), oldest first.
+    Summary { case: CaseId, posts: Vec<PostId> },
+    /// A reminder to a vendor organization, `day` days after its initial contact.
+    Reminder { org: OrgId, day: u32 },
+    /// A note for the coordinators, with its facts as they were when it was decided.
+    Coordinators(CoordinatorNote),
 }
 
 impl Payload {
@@ -117,6 +125,8 @@ pub struct PostPlan {
     /// (contact, address) of the readers who get the post in their daily digest.
     pub digest: Vec<(ContactId, String)>,
     pub direct: Vec<ContactId>,
+    /// Readers skipped because their address bounces (SPEC §7.5), recorded in the history.
+    pub bouncing: Vec<String>,
 }
 
 /// Decides a post's deliveries from its audience and what [`view::form`] says each reader
@@ -130,7 +140,12 @@ pub fn plan_post(world: &World, post: &PostItem, facts: impl Fn(ContactId) -> Fa
             plan.digest.push((d.contact, d.email));
             continue;
         }
-        let Some(content) = Content::of(view::form(world, &Item::Post(post), d.contact, &facts(d.contact))) else { continue };
+        let form = view::form(world, &Item::Post(post), d.contact, &facts(d.contact));
+        if form == Form::Nothing(Skip::Bouncing) {
+            plan.bouncing.push(d.email);
+            continue;
+        }
+        let Some(content) = Content::of(form) else { continue };
         plan.deliveries.push(NewDelivery {
             kind: OutboxKind::Notification,
             contact: d.contact,
@@ -143,13 +158,46 @@ pub fn plan_post(world: &World, post: &PostItem, facts: impl Fn(ContactId) -> Fa
     plan
 }
 
+/// Deliveries of one item other than a post: one per candidate that [`view::form`] gives
+/// something, each with its own Message-ID and `payload`; and the candidates skipped
+/// because their address bounces.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Planned {
+    pub deliveries: Vec<NewDelivery>,
+    pub bouncing: Vec<String>,
+}
+
+pub fn plan_item<'w>(
+    world: &'w World,
+    item: &Item,
+    kind: OutboxKind,
+    candidates: impl IntoIterator<Item = &'w ContactSnap>,
+    facts: impl Fn(ContactId) -> Facts,
+    mut message_id: impl FnMut() -> String,
+    payload: &Payload,
+) -> Planned {
+    let mut out = Planned::default();
+    for c in candidates {
+        match view::form(world, item, c.id, &facts(c.id)) {
+            Form::Nothing(Skip::Bouncing) => out.bouncing.push(c.email.clone()),
+            form => {
+                let Some(content) = Content::of(form) else { continue };
+                out.deliveries.push(NewDelivery { kind, contact: c.id, rcpt: c.email.clone(), message_id: message_id(), content, payload: payload.clone() });
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn payloads_round_trip_and_unreadable_ones_are_none() {
-        for p in [Payload::None, Payload::Digest { posts: vec![3, 1] }, Payload::Vendor { org: 7, public_at: 9 }, Payload::Ack { in_reply_to: Some("a@b".into()) }] {
+        let note = CoordinatorNote::Dead { items: vec![crate::workflow::DeadLine { id: 1, rcpt: "a@b".into(), kind: "notification".into(), case: None, reply: "451".into() }] };
+        let daily = CoordinatorNote::Daily(crate::workflow::Daily { date: "2026-03-16".into(), ..Default::default() });
+        for p in [Payload::None, Payload::Digest { posts: vec![3, 1] }, Payload::Vendor { org: 7, public_at: 9 }, Payload::Ack { in_reply_to: Some("a@b".into()) }, Payload::Summary { case: 2, posts: vec![5] }, Payload::Reminder { org: 3, day: 14 }, Payload::Coordinators(note), Payload::Coordinators(daily)] {
             assert_eq!(Payload::from_column(p.to_column().as_deref()), p);
         }
         assert_eq!(Payload::from_column(Some("{not json")), Payload::None);

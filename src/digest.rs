@@ -1,5 +1,6 @@
 //! Daily digests (SPEC §8): contacts with notify mode `digest` get one message per case
-//! (or report) with the posts queued for them. Visibility is checked when the digest is
+//! (or report) with the posts queued for them. The scheduler (`schedule`) queues them daily
+//! at `digest.hour_utc`; `casegate digest send` at once. Visibility is checked when the digest is
 //! decided (a post the contact may no longer read is dropped) and again when it is rendered.
 
 use crate::audience;
@@ -12,8 +13,6 @@ use crate::store::world::WorldQuery;
 use crate::store::{now_ms, Store, StoreError};
 use crate::view::{self, Arrival, Author, Item, PostItem};
 use std::collections::BTreeMap;
-use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 /// What one run queued.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -95,45 +94,4 @@ async fn queue_for_contact(store: &Store, composer: &Composer, contact: ContactI
 /// and how it arrived.
 fn form_only(thread: &ThreadSnap, arrival: Arrival) -> PostItem<'_> {
     PostItem { thread, author: Author::Unknown, body: "", attachments: &[], created_at_ms: 0, pinned: false, direct: &[], arrival }
-}
-
-/// Milliseconds from `now_ms` to the next `hour_utc`:00 UTC.
-pub fn until_next_hour(now_ms: i64, hour_utc: u32) -> i64 {
-    const DAY: i64 = 86_400_000;
-    let since_midnight = now_ms.rem_euclid(DAY);
-    let target = i64::from(hour_utc.min(23)) * 3_600_000;
-    let wait = (target - since_midnight).rem_euclid(DAY);
-    if wait == 0 { DAY } else { wait }
-}
-
-/// Long-lived task: send the digests every day at `hour_utc`, wake the outbox worker.
-pub async fn run(store: Store, composer: std::sync::Arc<Composer>, hour_utc: u32, wake: std::sync::Arc<tokio::sync::Notify>, shutdown: CancellationToken) {
-    loop {
-        let wait = Duration::from_millis(until_next_hour(now_ms(), hour_utc) as u64);
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(wait) => {}
-        }
-        match send_digests(&store, &composer).await {
-            Ok(s) => {
-                tracing::info!(messages = s.messages, posts = s.posts, dropped = s.dropped, "digests queued");
-                wake.notify_one();
-            }
-            Err(e) => tracing::error!(error = %e, "digests failed; retrying tomorrow"),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::until_next_hour;
-
-    #[test]
-    fn next_hour_is_later_today_or_tomorrow() {
-        let h = 3_600_000;
-        assert_eq!(until_next_hour(5 * h, 7), 2 * h);
-        assert_eq!(until_next_hour(8 * h, 7), 23 * h);
-        assert_eq!(until_next_hour(7 * h, 7), 24 * h);
-        assert_eq!(until_next_hour(86_400_000 * 3 + 6 * h + 30 * 60_000, 7), 30 * 60_000);
-    }
 }

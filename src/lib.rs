@@ -17,14 +17,16 @@
 //! ```
 //!
 //! Pure core (no tokio, sqlx, lettre): [`model`], [`mail`], [`replykey`], [`route`],
-//! [`audience`], [`view`], `redact`, [`render`], [`compose`], `delivery`, `intake`,
-//! `outgoing`, [`pgp`]. I/O shell:
+//! [`status`], [`workflow`], [`audience`], [`view`], `redact`, [`render`], [`compose`],
+//! `delivery`, `intake`, `outgoing`, [`pgp`]. I/O shell:
 //! [`config`], [`store`], [`pipeline`], [`ingest`], [`outbound`], [`app`], [`cli`], [`demo`].
 
 pub mod model;
 pub mod mail;
 pub mod replykey;
 pub mod route;
+pub mod status;
+pub mod workflow;
 pub mod audience;
 pub(crate) mod redact;
 pub mod view;
@@ -39,13 +41,14 @@ pub mod config;
 pub mod store;
 pub mod pipeline;
 pub mod actions;
+pub mod coordination;
 pub mod ingest;
 pub mod outbound;
 pub mod app;
 pub mod cli;
 pub mod demo;
 pub mod digest;
-pub(crate) mod schedule;
+pub mod schedule;
 pub mod metrics;
 pub mod sdnotify;
 pub mod supervise;

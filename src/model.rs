@@ -4,6 +4,7 @@
 //! Everything here is plain data. The I/O shell (`store`) loads snapshots; the pure core
 //! (`route`, `audience`, `render`) reads them and returns values.
 
+use crate::status::StatusUpdate;
 use serde::Serialize;
 use std::fmt;
 
@@ -57,7 +58,10 @@ string_enum!(OutboxState {
 });
 string_enum!(OutboxKind {
     Notification => "notification", Acknowledgement => "acknowledgement",
-    Notice => "notice", VendorNotification => "vendor-notification", Digest => "digest"
+    Notice => "notice", VendorNotification => "vendor-notification", Digest => "digest",
+    CaseSummary => "case-summary", Joined => "late-joiner", Reminder => "reminder",
+    CoordinatorSummary => "coordinator-summary", DeadNotice => "dead-notice",
+    BouncingNotice => "bouncing-notice"
 });
 string_enum!(
     /// Sender assurance (SPEC §4), weakest first so that `Ord` compares strength.
@@ -85,6 +89,9 @@ pub struct ContactSnap {
     pub notify: NotifyMode,
     /// Receives only encrypted mail (SPEC §6.4); without OpenPGP this means "notice only".
     pub encrypt_only: bool,
+    /// Three permanent delivery failures in a row (SPEC §7.5): sent nothing until a
+    /// coordinator clears it.
+    pub bouncing: bool,
 }
 
 /// A participant of a case: an organization, or a lone contact (a reporter without one).
@@ -202,6 +209,16 @@ pub enum Action {
     Ignore,
     /// A delivery status notification; `outbox` is the item its VERP address binds.
     Bounce { outbox: Option<OutboxId> },
+    /// SPEC §8: a vendor's status block, recorded for `org` and confirmed in its private
+    /// thread; the text after the block (when there is any, `post_rest`) is posted into
+    /// `thread`. The block itself is never posted (a statement that is not shared must not
+    /// reach other participants).
+    Status { thread: ThreadId, private: ThreadId, org: OrgId, assurance: Assurance, update: StatusUpdate, post_rest: bool },
+    /// A status block that cannot be read: the whole mail goes into the vendor's private
+    /// thread (never further), with a reply explaining the syntax.
+    StatusHelp { private: ThreadId, assurance: Assurance },
+    /// SPEC §8: the case summary for the sender, in their private channel `channel`.
+    Info { case: CaseId, channel: ThreadId, assurance: Assurance },
 }
 
 impl Action {
@@ -212,6 +229,9 @@ impl Action {
             Action::Quarantine { .. } => "quarantine",
             Action::Ignore => "ignore",
             Action::Bounce { .. } => "bounce",
+            Action::Status { .. } => "status",
+            Action::StatusHelp { .. } => "status-help",
+            Action::Info { .. } => "info",
         }
     }
 }
@@ -227,6 +247,12 @@ pub enum Reason {
     CaseAddress,
     PrivateAddress,
     NewReport,
+    /// A vendor's status block (SPEC §8).
+    StatusUpdate,
+    /// A status block that cannot be read, and why.
+    StatusMalformed { problem: String },
+    /// A case summary request to the info address.
+    InfoRequest,
     // Ignored.
     Duplicate,
     AutoReply { why: String },
@@ -244,7 +270,8 @@ pub enum Reason {
     UnknownReport { token: String },
     InvalidReplyKey,
     AmbiguousPrivateTarget { vendors: usize },
-    InfoRequestUnsupported,
+    /// The info address with another signal: a request is not also a post.
+    InfoWithOtherTarget,
     NoTarget,
     Oversize { size: u64, limit: u64 },
     Unparseable { error: String },
@@ -273,6 +300,9 @@ impl Reason {
             CaseAddress => "case-address",
             PrivateAddress => "private-address",
             NewReport => "new-report",
+            StatusUpdate => "status-update",
+            StatusMalformed { .. } => "status-malformed",
+            InfoRequest => "info-request",
             Duplicate => "duplicate",
             AutoReply { .. } => "auto-reply",
             OwnLoop => "own-loop",
@@ -287,7 +317,7 @@ impl Reason {
             UnknownReport { .. } => "unknown-report",
             InvalidReplyKey => "invalid-reply-key",
             AmbiguousPrivateTarget { .. } => "ambiguous-private-target",
-            InfoRequestUnsupported => "info-request-unsupported",
+            InfoWithOtherTarget => "info-with-other-target",
             NoTarget => "no-target",
             Oversize { .. } => "oversize",
             Unparseable { .. } => "unparseable",
@@ -317,6 +347,7 @@ impl fmt::Display for Reason {
                 "ambiguous-private-target: {vendors} vendor organizations among the recipients, need exactly one"
             ),
             Oversize { size, limit } => write!(f, "oversize: {size} bytes, limit {limit}"),
+            StatusMalformed { problem } => write!(f, "status-malformed: {problem}"),
             Unparseable { error } => write!(f, "unparseable: {error}"),
             Malformed { detail } => write!(f, "malformed: {detail}"),
             ProcessingError { error } => write!(f, "processing-error: {error}"),

@@ -10,7 +10,8 @@ use crate::compose::{Composer, Ids};
 use crate::delivery::{Decided, Payload};
 use crate::model::*;
 use crate::render::Rendered;
-use crate::view::{Arrival, Author, Item, PostItem, VendorContact};
+use crate::store::status::CaseRecord;
+use crate::view::{Arrival, Author, CaseFacts, Item, PostItem, VendorContact};
 use std::collections::HashMap;
 
 /// A stored post, as rendering needs it.
@@ -51,9 +52,31 @@ pub struct RenderCtx {
     pub posts: HashMap<PostId, StoredPost>,
     /// Message-IDs each delivery's recipient got earlier in its thread, oldest first.
     pub earlier: HashMap<OutboxId, Vec<String>>,
+    /// The dates and vendor statuses of the cases that summaries and reminders name.
+    pub cases: HashMap<CaseId, CaseRecord>,
     /// The initial-contact public date and first-contact facts are in the payload; the
     /// case a vendor notification belongs to comes from its thread.
     pub now_ms: i64,
+}
+
+impl RenderCtx {
+    fn facts(&self, case: CaseId) -> Option<CaseFacts<'_>> {
+        let case = self.world.case(case)?;
+        let record = self.cases.get(&case.id)?;
+        Some(CaseFacts { case, public_date_ms: record.public_at, statuses: &record.statuses })
+    }
+
+    fn post_items<'a>(&'a self, ids: &[PostId]) -> Vec<PostItem<'a>> {
+        ids.iter().filter_map(|p| self.posts.get(p)).filter_map(|p| self.world.thread(p.thread).map(|t| p.item(t))).collect()
+    }
+}
+
+/// Why an item the view gives nothing is not sent, for its history row.
+pub fn dropped_because(item: &Decided, ctx: &RenderCtx) -> &'static str {
+    match item.contact.and_then(|c| ctx.world.contact(c)) {
+        Some(c) if c.bouncing => "not sent: the recipient's address is bouncing (SPEC §7.5)",
+        _ => "not sent: the recipient may no longer read what it names, or it is gone",
+    }
 }
 
 /// Renders `item` for its recipient: its kind as sent (a notice when the content is
@@ -62,15 +85,19 @@ pub struct RenderCtx {
 pub fn render(c: &Composer, item: &Decided, ctx: &RenderCtx) -> Option<(OutboxKind, Rendered)> {
     let w = &ctx.world;
     let contact = item.contact.and_then(|id| w.contact(id))?;
+    let queued = Some(item.content.queued());
+    if let Payload::Coordinators(note) = &item.payload {
+        // For the coordinators alone: no thread, replies are not routed.
+        let to = c.coordinator_addressing(contact, &item.message_id, item.id);
+        return c.render(w, &Item::Coordinators(note), contact, &to, queued, ctx.now_ms);
+    }
     let thread = item.thread.and_then(|t| w.thread(t))?;
     let earlier = ctx.earlier.get(&item.id).map(Vec::as_slice).unwrap_or_default();
     let ids = Ids { message_id: &item.message_id, outbox_id: item.id, earlier };
     let mut to = c.addressing(w, thread, contact, &ids);
-    let queued = Some(item.content.queued());
     match (item.kind, &item.payload) {
         (OutboxKind::Digest, Payload::Digest { posts }) => {
-            let posts: Vec<&StoredPost> = posts.iter().filter_map(|p| ctx.posts.get(p)).collect();
-            let items: Vec<PostItem> = posts.iter().filter_map(|p| w.thread(p.thread).map(|t| p.item(t))).collect();
+            let items = ctx.post_items(posts);
             c.render(w, &Item::Digest { home: thread, posts: &items }, contact, &to, queued, ctx.now_ms)
         }
         (OutboxKind::VendorNotification, Payload::Vendor { org, public_at }) => {
@@ -87,6 +114,19 @@ pub fn render(c: &Composer, item: &Decided, ctx: &RenderCtx) -> Option<(OutboxKi
             to.in_reply_to = in_reply_to.clone();
             to.references = in_reply_to.iter().cloned().collect();
             c.render(w, &Item::Acknowledgement { report }, contact, &to, queued, ctx.now_ms)
+        }
+        (OutboxKind::CaseSummary | OutboxKind::Joined, Payload::Summary { case, posts }) => {
+            let facts = ctx.facts(*case)?;
+            let items = ctx.post_items(posts);
+            let joined = item.kind == OutboxKind::Joined;
+            if joined {
+                to.private_reply_to = c.private_channel_of(w, facts.case, contact).map(|t| c.reply_address(t, contact.id));
+            }
+            c.render(w, &Item::Summary { facts, posts: &items, joined }, contact, &to, queued, ctx.now_ms)
+        }
+        (OutboxKind::Reminder, Payload::Reminder { org, day }) => {
+            let facts = ctx.facts(thread.case?)?;
+            c.render(w, &Item::Reminder { facts, org: *org, day: *day }, contact, &to, queued, ctx.now_ms)
         }
         (OutboxKind::Notification | OutboxKind::Notice, _) => {
             let post = item.post.and_then(|p| ctx.posts.get(&p)).filter(|p| p.thread == thread.id)?;

@@ -81,6 +81,7 @@ pub struct Pipeline {
     ack_interval_ms: i64,
     ack_policy: crate::config::AckPolicy,
     ack_max_per_hour: i64,
+    info_interval_ms: i64,
 }
 
 /// How many attempts to process one stored mail may end without a decision (a panic, or
@@ -107,6 +108,7 @@ impl Pipeline {
             ack_interval_ms: (cfg.intake.ack_interval_secs as i64).saturating_mul(1000),
             ack_policy: cfg.intake.acknowledge,
             ack_max_per_hour: i64::try_from(cfg.intake.ack_max_per_hour).unwrap_or(i64::MAX),
+            info_interval_ms: i64::try_from(cfg.coordination.info_interval_secs).unwrap_or(i64::MAX / 1000).saturating_mul(1000),
         }
     }
 
@@ -358,6 +360,9 @@ impl Pipeline {
         }
         ev.threading = self.threading(inb).await?;
         ev.subject_tokens = tokens::subject_tokens(&inb.subject, self.book());
+        // SPEC §8: a status block counts only at the top of the text as written.
+        ev.status = crate::status::parse(&inb.text);
+        ev.attachments = inb.attachments.len();
         Ok(())
     }
 
@@ -398,7 +403,7 @@ impl Pipeline {
     /// there first means: nothing to do), then decides duplicates (SPEC §3 stage 2) where no
     /// concurrent delivery can slip between the check and the write.
     async fn apply(&self, id: i64, raw: &[u8], message_id: Option<&str>, a: &Analysis) -> Result<Outcome, PipelineError> {
-        let plan = self.plan(a);
+        let plan = self.plan(a).await?;
         let mut tx = self.store.begin_write().await?;
         if !store::inbound::claim(&mut tx, id).await? {
             drop(tx);
@@ -418,9 +423,12 @@ impl Pipeline {
         match &d.action {
             Action::Post { thread: t, assurance } => {
                 thread = Some(*t);
-                let r = self.apply_post(&mut tx, id, a, *t, *assurance, &plan).await?;
+                let r = self.apply_post(&mut tx, id, a, (*t, *assurance), None, &plan).await?;
                 out.post_id = Some(r.post_id);
                 out.recipients = r.outbox.iter().map(|o| o.1.clone()).collect();
+            }
+            Action::Status { .. } | Action::StatusHelp { .. } | Action::Info { .. } => {
+                thread = self.apply_coordination(&mut tx, id, a, &plan, &mut out).await?;
             }
             Action::OpenReport { assurance } => {
                 let r = self.apply_report(&mut tx, id, a, *assurance, &plan).await?;
@@ -455,6 +463,35 @@ impl Pipeline {
         Ok(out)
     }
 
+    /// Stage 8 of a status mail (SPEC §8): the text after the block posted where it was
+    /// written, the status recorded and confirmed; of a malformed one: the whole mail in
+    /// the private thread with the syntax; of an info request: the summary queued. Returns
+    /// the thread the mail belongs to.
+    async fn apply_coordination(&self, tx: &mut store::Tx<'_>, id: i64, a: &Analysis, plan: &Plan, out: &mut Outcome) -> Result<Option<ThreadId>, PipelineError> {
+        let rest = crate::coordination::rest_of(&a.evidence.status);
+        let posted = match &a.decision.action {
+            Action::Status { thread, assurance, post_rest: true, .. } => Some((*thread, *assurance, Some(rest))),
+            Action::StatusHelp { private, assurance } => Some((*private, *assurance, None)),
+            _ => None,
+        };
+        if let Some((t, assurance, body)) = posted {
+            let r = self.apply_post(tx, id, a, (t, assurance), body, plan).await?;
+            out.post_id = Some(r.post_id);
+            out.recipients.extend(r.outbox.iter().map(|o| o.1.clone()));
+        }
+        let sender = a.evidence.from.as_deref().and_then(|f| a.world.contact_by_email(f)).map(|c| c.id);
+        if let Some(m) = &plan.mail {
+            let applied = crate::coordination::apply_mail(tx, m, sender, id).await?;
+            out.recipients.extend(applied.recipients);
+        }
+        Ok(match &a.decision.action {
+            Action::Status { thread, .. } => Some(*thread),
+            Action::StatusHelp { private, .. } => Some(*private),
+            Action::Info { channel, .. } => Some(*channel),
+            _ => None,
+        })
+    }
+
     /// The same analysis, decided again knowing the mail is a duplicate.
     fn as_duplicate(&self, a: &Analysis) -> Analysis {
         let mut d = a.clone();
@@ -485,7 +522,8 @@ impl Pipeline {
                 }
             }
         }
-        if let (Action::Post { .. }, Some(inb)) = (&a.decision.action, &a.inbound) {
+        let posted = matches!(a.decision.action, Action::Post { .. } | Action::Status { post_rest: true, .. } | Action::StatusHelp { .. });
+        if let (true, Some(inb)) = (posted, &a.inbound) {
             if let Some(author) = a.world.contact_by_email(from) {
                 let offered = pgp::open::candidate_keys(inb, from, store::now_ms());
                 store::keys::store_candidates(tx, author.id, &offered, id).await?;
@@ -496,38 +534,51 @@ impl Pipeline {
 
     /// What a post or a new report will send, decided before the transaction: the
     /// audience (who gets the content, who the notice, who the digest, SPEC §6), each
-    /// delivery's Message-ID, and for a report the acknowledgement (SPEC §8).
-    fn plan(&self, a: &Analysis) -> Plan {
+    /// delivery's Message-ID, for a report the acknowledgement (SPEC §8), and for a status
+    /// mail or an info request what the workflow writes (`coordination`).
+    async fn plan(&self, a: &Analysis) -> Result<Plan, PipelineError> {
         let author = a.evidence.from.as_deref().and_then(|f| a.world.contact_by_email(f)).map(|c| c.id);
         let inb = a.inbound.as_ref();
-        let post = |thread, direct| PostItem {
-            thread,
-            author: Author::of(author, PostSource::Email),
-            body: inb.map_or("", |i| i.text.as_str()),
-            attachments: inb.map_or(&[][..], |i| i.attachments.as_slice()),
-            created_at_ms: store::now_ms(),
-            pinned: false,
-            direct,
-            // Content that arrived encrypted leaves only encrypted (SPEC §6.4 applied to §5.1).
-            arrival: Arrival::of(a.evidence.protection.as_ref()),
-        };
-        match &a.decision.action {
+        let post = |thread, direct, body| mail_post(a, author, thread, direct, body);
+        let rest = crate::coordination::rest_of(&a.evidence.status);
+        let mut plan = match &a.decision.action {
             Action::Post { thread, .. } => match a.world.thread(*thread) {
-                Some(t) => self.fan_out(&a.world, &post(t, &a.evidence.direct_recipients)),
+                Some(t) => self.fan_out(&a.world, &post(t, &a.evidence.direct_recipients, None)),
+                None => Plan::default(),
+            },
+            Action::Status { thread, post_rest: true, .. } => match a.world.thread(*thread) {
+                Some(t) => self.fan_out(&a.world, &post(t, &a.evidence.direct_recipients, Some(rest))),
+                None => Plan::default(),
+            },
+            // A malformed status block goes no further than the private thread.
+            Action::StatusHelp { private, .. } => match a.world.thread(*private) {
+                Some(t) => self.fan_out(&a.world, &post(t, &[], None)),
                 None => Plan::default(),
             },
             Action::OpenReport { .. } => {
                 let (world, thread) = provisional_report(a, author);
-                let mut plan = self.fan_out(&world, &post(&thread, &[]));
+                let mut plan = self.fan_out(&world, &post(&thread, &[], None));
                 plan.ack = inb.and_then(|inb| self.ack_plan(inb, &a.evidence));
                 plan
             }
             _ => Plan::default(),
-        }
+        };
+        let ctx = crate::coordination::MailCtx {
+            store: &self.store,
+            composer: &self.composer,
+            world: &a.world,
+            decision: &a.decision,
+            status: &a.evidence.status,
+            sender: author.and_then(|c| a.world.contact(c)),
+            encrypted: Arrival::of(a.evidence.protection.as_ref()) != Arrival::Plain,
+            info_interval_ms: self.info_interval_ms,
+        };
+        plan.mail = crate::coordination::plan_mail(&ctx).await?;
+        Ok(plan)
     }
 
     fn fan_out(&self, world: &World, post: &PostItem) -> Plan {
-        Plan { post: crate::actions::plan_post(&self.composer, world, post), ack: None }
+        Plan { post: crate::actions::plan_post(&self.composer, world, post), ..Plan::default() }
     }
 
     /// SPEC §8: the acknowledgement of a new report, within the rate limits.
@@ -543,13 +594,15 @@ impl Pipeline {
         })
     }
 
+    /// A post of the mail into `thread`: its text, or `body` (the text after a status
+    /// block).
     async fn apply_post(
         &self,
         tx: &mut store::Tx<'_>,
         id: i64,
         a: &Analysis,
-        thread: ThreadId,
-        assurance: Assurance,
+        (thread, assurance): (ThreadId, Assurance),
+        body: Option<&str>,
         plan: &Plan,
     ) -> Result<PostResult, PipelineError> {
         let inb = a.inbound.as_ref().ok_or_else(|| StoreError::Invalid("post without a parsed mail".into()))?;
@@ -560,7 +613,7 @@ impl Pipeline {
             case: audience::case_of_thread(&a.world, t).map(|c| c.id),
             author,
             source: PostSource::Email,
-            body: &inb.text,
+            body: body.unwrap_or(&inb.text),
             attachments: &inb.attachments,
             inbound: Some(id),
             inbound_message_id: inb.message_id.as_deref(),
@@ -597,7 +650,9 @@ impl Pipeline {
 
     fn outcome(&self, id: i64, a: &Analysis) -> Outcome {
         let target = match &a.decision.action {
-            Action::Post { thread, .. } => Some(*thread),
+            Action::Post { thread, .. } | Action::Status { thread, .. } => Some(*thread),
+            Action::StatusHelp { private, .. } => Some(*private),
+            Action::Info { channel, .. } => Some(*channel),
             Action::Quarantine { candidate } => *candidate,
             _ => None,
         };
@@ -612,13 +667,33 @@ impl Pipeline {
             case: t.and_then(|t| t.case).and_then(|c| a.world.case(c)).map(|c| c.public_id.clone()),
             report: None,
             assurance: match a.decision.action {
-                Action::Post { assurance, .. } | Action::OpenReport { assurance } => Some(assurance),
+                Action::Post { assurance, .. }
+                | Action::OpenReport { assurance }
+                | Action::Status { assurance, .. }
+                | Action::StatusHelp { assurance, .. }
+                | Action::Info { assurance, .. } => Some(assurance),
                 _ => None,
             },
             post_id: None,
             quarantine_id: None,
             recipients: vec![],
         }
+    }
+}
+
+/// The mail as a post into `thread` (its text, or `body`), for deciding its audience.
+fn mail_post<'a>(a: &'a Analysis, author: Option<ContactId>, thread: &'a ThreadSnap, direct: &'a [String], body: Option<&'a str>) -> PostItem<'a> {
+    let inb = a.inbound.as_ref();
+    PostItem {
+        thread,
+        author: Author::of(author, PostSource::Email),
+        body: body.or(inb.map(|i| i.text.as_str())).unwrap_or_default(),
+        attachments: inb.map_or(&[][..], |i| i.attachments.as_slice()),
+        created_at_ms: store::now_ms(),
+        pinned: false,
+        direct,
+        // Content that arrived encrypted leaves only encrypted (SPEC §6.4 applied to §5.1).
+        arrival: Arrival::of(a.evidence.protection.as_ref()),
     }
 }
 
@@ -638,6 +713,8 @@ fn sender_authenticated(ev: &Evidence) -> bool {
 struct Plan {
     post: delivery::PostPlan,
     ack: Option<AckPlan>,
+    /// What a status mail or an info request writes besides the post.
+    mail: Option<crate::coordination::MailPlan>,
 }
 
 /// The report thread a new report will get, for deciding its audience before it exists:

@@ -12,6 +12,7 @@ use crate::mail::machine::MachineClass;
 use crate::mail::tokens::SubjectToken;
 use crate::model::*;
 use crate::pgp::Protection;
+use crate::status::StatusBlock;
 
 /// Posting policy (SPEC §4).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +75,10 @@ pub struct Evidence {
     pub protection: Option<Protection>,
     /// Earlier mails with the same ciphertext: (their thread, their lowercase sender).
     pub ciphertext_seen: Vec<(Option<ThreadId>, String)>,
+    /// The status block at the top of the (opened) text (SPEC §8).
+    pub status: StatusBlock,
+    /// How many attachments the mail carries (posted with the text after a status block).
+    pub attachments: usize,
 }
 
 impl Evidence {
@@ -99,6 +104,8 @@ impl Evidence {
             subject_tokens: Vec::new(),
             protection: None,
             ciphertext_seen: Vec::new(),
+            status: StatusBlock::None,
+            attachments: 0,
         }
     }
 }
@@ -145,6 +152,9 @@ pub struct Signal {
 pub fn decide(ev: &Evidence, world: &World, policy: &Policy) -> Decision {
     if let Some(d) = screen(ev) {
         return d;
+    }
+    if !ev.info_addresses.is_empty() {
+        return info_request(ev, world, policy);
     }
     let target = match resolve_target(ev, world) {
         Ok(Some(t)) => t,
@@ -219,9 +229,6 @@ type Refusal = (Reason, Option<ThreadId>);
 
 /// The thread every signal agrees on, `None` when there is no signal at all.
 pub fn resolve_target(ev: &Evidence, world: &World) -> Result<Option<Signal>, Refusal> {
-    if !ev.info_addresses.is_empty() {
-        return Err((Reason::InfoRequestUnsupported, None));
-    }
     let strong = thread_signals(ev, world)?;
     let first = strong.iter().min_by_key(|s| s.kind).cloned();
     if let Some(s) = strong.iter().find(|s| Some(s.thread) != first.as_ref().map(|f| f.thread)) {
@@ -370,7 +377,79 @@ fn authorize(ev: &Evidence, world: &World, policy: &Policy, target: Signal) -> D
     if have < need {
         return Decision::quarantine(Reason::BelowAssurance { have, need }, candidate);
     }
-    Decision::new(Action::Post { thread: thread.id, assurance: have }, target.kind.reason())
+    match vendor_status(ev, thread, case, sender, have) {
+        Some(d) => d,
+        None => Decision::new(Action::Post { thread: thread.id, assurance: have }, target.kind.reason()),
+    }
+}
+
+/// SPEC §8: a status block from a contact of a vendor organization of the case, written in
+/// the case discussion or the organization's private thread, is a status update (or, when
+/// it cannot be read, answered with the syntax); from anyone else, or anywhere else, the
+/// mail is an ordinary post. Statements are welcome after publication too.
+fn vendor_status(ev: &Evidence, thread: &ThreadSnap, case: Option<&CaseSnap>, sender: &ContactSnap, have: Assurance) -> Option<Decision> {
+    if ev.status == StatusBlock::None || thread.kind == ThreadKind::Report {
+        return None;
+    }
+    let case = case?;
+    let org = sender.org.filter(|o| is_vendor_participant(case, *o))?;
+    let private = case.private_thread_of(org)?;
+    if thread.kind == ThreadKind::Private && thread.id != private {
+        return None;
+    }
+    Some(match &ev.status {
+        StatusBlock::Update { update, rest } => {
+            let post_rest = !rest.trim().is_empty() || ev.attachments > 0;
+            let action = Action::Status { thread: thread.id, private, org, assurance: have, update: update.clone(), post_rest };
+            Decision::new(action, Reason::StatusUpdate)
+        }
+        StatusBlock::Malformed { error, .. } => {
+            Decision::new(Action::StatusHelp { private, assurance: have }, Reason::StatusMalformed { problem: error.to_string() })
+        }
+        StatusBlock::None => return None,
+    })
+}
+
+/// SPEC §2, §8: a mail to `cases+vu123456-info@` asks for the case summary. It is answered
+/// to an authorized participant only (assurance per policy), in their private channel;
+/// anything else is held like any mail that may not post. A request is never also a post:
+/// another address signal (a reply key, a case or private address) is held.
+fn info_request(ev: &Evidence, world: &World, policy: &Policy) -> Decision {
+    let mut ids: Vec<String> = ev.info_addresses.iter().map(|i| i.to_ascii_uppercase()).collect();
+    ids.dedup();
+    let case = match ids.as_slice() {
+        [one] => match known_case(world, one) {
+            Ok(c) => c,
+            Err((reason, candidate)) => return Decision::quarantine(reason, candidate),
+        },
+        _ => return Decision::quarantine(Reason::ConflictingIdentifiers { detail: "info addresses of different cases".into() }, None),
+    };
+    let candidate = Some(case.discussion);
+    if !ev.reply_keys.is_empty() || !ev.case_addresses.is_empty() || !ev.private_addresses.is_empty() {
+        return Decision::quarantine(Reason::InfoWithOtherTarget, candidate);
+    }
+    if let Err((reason, _)) = token_threads(ev, world, Some(&Signal { kind: SignalKind::CaseAddress, thread: case.discussion })) {
+        return Decision::quarantine(reason, None);
+    }
+    if replayed(ev, Some(case.discussion)) {
+        return Decision::quarantine(Reason::CiphertextReplayed, candidate);
+    }
+    if case.state == CaseState::Closed {
+        return Decision::quarantine(Reason::CaseClosed, candidate);
+    }
+    let Some(sender) = ev.from.as_deref().and_then(|f| world.contact_by_email(f)) else {
+        return Decision::quarantine(Reason::UnknownSender, candidate);
+    };
+    if !world.thread(case.discussion).is_some_and(|t| audience::may_read(world, t, sender.id)) {
+        return Decision::quarantine(Reason::NotAParticipant, candidate);
+    }
+    let have = assurance(ev, world, Some(sender));
+    let need = case.min_assurance.unwrap_or(policy.min_assurance);
+    if have < need {
+        return Decision::quarantine(Reason::BelowAssurance { have, need }, candidate);
+    }
+    let channel = audience::private_channel(world, case, sender).unwrap_or(case.discussion);
+    Decision::new(Action::Info { case: case.id, channel, assurance: have }, Reason::InfoRequest)
 }
 
 /// SPEC §4: the sender's assurance. Only From, the reply key and signatures count.
@@ -407,7 +486,7 @@ mod tests {
     const IVAN: ContactId = 4;
 
     fn contact(id: ContactId, email: &str, org: OrgId) -> ContactSnap {
-        ContactSnap { id, email: email.into(), name: email.into(), org: Some(org), notify: NotifyMode::Immediate, encrypt_only: false }
+        ContactSnap { id, email: email.into(), name: email.into(), org: Some(org), notify: NotifyMode::Immediate, encrypt_only: false, bouncing: false }
     }
 
     /// Case 10 (VU#111111) with Acme (org 2, private thread 101) and Globex (org 3,
@@ -440,6 +519,82 @@ mod tests {
     }
 
     const POLICY: Policy = Policy { min_assurance: Assurance::Dmarc };
+
+    fn status(text: &str) -> StatusBlock {
+        crate::status::parse(text)
+    }
+
+    #[test]
+    fn a_vendor_status_block_is_recorded_and_only_the_rest_is_posted() {
+        let mut e = ev("alice@acme.example");
+        e.reply_keys.push(ReplyKeyEvidence::Valid { thread: 100, contact: ALICE });
+        e.status = status("Status: not affected\nShare: yes\n");
+        let d = decide(&e, &world(), &POLICY);
+        assert_eq!(d.reason, Reason::StatusUpdate);
+        let Action::Status { thread, private, org, post_rest, ref update, .. } = d.action else { panic!("{d:?}") };
+        assert_eq!((thread, private, org, post_rest), (100, 101, 2, false));
+        assert_eq!(update.share, Some(true));
+        e.status = status("Status: affected\n\nDetails follow.");
+        assert!(matches!(decide(&e, &world(), &POLICY).action, Action::Status { post_rest: true, .. }));
+        e.status = status("Status: fixed");
+        e.attachments = 1;
+        assert!(matches!(decide(&e, &world(), &POLICY).action, Action::Status { post_rest: true, .. }), "an attachment is posted");
+    }
+
+    #[test]
+    fn a_malformed_status_block_goes_to_the_private_thread_with_help() {
+        let mut e = ev("alice@acme.example");
+        e.dmarc = Dmarc::Pass;
+        e.case_addresses.push("VU#111111".into());
+        e.status = status("Status: maybe\n\nWe are looking.");
+        let d = decide(&e, &world(), &POLICY);
+        assert_eq!(d.action, Action::StatusHelp { private: 101, assurance: Assurance::Dmarc });
+        assert_eq!(d.reason.code(), "status-malformed");
+        assert!(d.reason.to_string().contains("unknown status"), "{}", d.reason);
+    }
+
+    #[test]
+    fn status_lines_from_others_or_below_policy_are_not_a_status() {
+        let mut e = ev("cora@cert.example");
+        e.dmarc = Dmarc::Pass;
+        e.case_addresses.push("VU#111111".into());
+        e.status = status("Status: affected");
+        assert_eq!(decide(&e, &world(), &POLICY).action, Action::Post { thread: 100, assurance: Assurance::Dmarc }, "a coordinator's mail is a post");
+        let mut bob = ev("bob@globex.example");
+        bob.case_addresses.push("VU#111111".into());
+        bob.status = status("Status: affected");
+        assert_eq!(decide(&bob, &world(), &POLICY).reason.code(), "below-assurance");
+        bob.dmarc = Dmarc::Pass;
+        bob.case_addresses.clear();
+        bob.threading = Some((101, ThreadingVia::InReplyTo));
+        assert_eq!(decide(&bob, &world(), &POLICY).reason, Reason::NotAParticipant, "not in another vendor's private thread");
+    }
+
+    #[test]
+    fn info_requests_are_answered_to_participants_only() {
+        let mut e = ev("alice@acme.example");
+        e.dmarc = Dmarc::Pass;
+        e.info_addresses.push("VU#111111".into());
+        assert_eq!(decide(&e, &world(), &POLICY), Decision::new(Action::Info { case: 10, channel: 101, assurance: Assurance::Dmarc }, Reason::InfoRequest));
+        let mut cora = ev("cora@cert.example");
+        cora.dmarc = Dmarc::Pass;
+        cora.info_addresses.push("vu#111111".into());
+        assert!(matches!(decide(&cora, &world(), &POLICY).action, Action::Info { channel: 100, .. }), "coordinators get it in the discussion");
+        let mut ivan = ev("ivan@initech.example");
+        ivan.dmarc = Dmarc::Pass;
+        ivan.info_addresses.push("VU#111111".into());
+        assert_eq!(decide(&ivan, &world(), &POLICY), Decision::quarantine(Reason::NotAParticipant, Some(100)));
+        ivan.from = Some("mallory@evil.example".into());
+        assert_eq!(decide(&ivan, &world(), &POLICY).reason, Reason::UnknownSender);
+        e.dmarc = Dmarc::Absent;
+        assert_eq!(decide(&e, &world(), &POLICY).reason.code(), "below-assurance");
+        e.dmarc = Dmarc::Pass;
+        e.case_addresses.push("VU#111111".into());
+        assert_eq!(decide(&e, &world(), &POLICY).reason, Reason::InfoWithOtherTarget);
+        e.case_addresses.clear();
+        e.info_addresses.push("VU#999999".into());
+        assert_eq!(decide(&e, &world(), &POLICY).reason.code(), "conflicting-identifiers");
+    }
 
     #[test]
     fn reply_key_of_the_sender_posts_with_reply_key_assurance() {

@@ -15,6 +15,13 @@
 //! | reply addresses removed, format characters stripped, redaction applied | `Shown` |
 //! | attachments: names, forwarded or listed, HTML parts | `file_view` |
 //! | the author as shown, reserved names | `author_shown` |
+//! | whose status and statement a recipient sees (SPEC §8) | `coordination::status_visible` |
+//!
+//! The kinds of the coordination workflow (the case summary, the late joiner's summary
+//! and discussion so far, reminders, the coordinators' notes) are built in
+//! [`coordination`], from the same `Shown` and the same decisions.
+
+mod coordination;
 
 use crate::audience::{
     alias_of, anonymous_participant_of, case_of_thread, contacts_of_org, may_read,
@@ -24,6 +31,8 @@ use crate::mail::AddressBook;
 use crate::model::*;
 use crate::pgp::Protection;
 use crate::redact::{self, clean_line, Identity, Redactor};
+use crate::status::StatusSnap;
+use crate::workflow::CoordinatorNote;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
@@ -121,8 +130,18 @@ pub struct VendorContact<'a> {
     pub fingerprint: Option<&'a str>,
 }
 
-/// One outgoing item. New kinds (status confirmations, case summaries, reminders,
-/// announcements) are new variants, decided by the same [`view`].
+/// What is known of a case beyond its snapshot: its public date and the vendors' statuses
+/// (SPEC §1, §8).
+#[derive(Debug, Clone, Copy)]
+pub struct CaseFacts<'a> {
+    pub case: &'a CaseSnap,
+    pub public_date_ms: Option<i64>,
+    pub statuses: &'a [StatusSnap],
+}
+
+/// One outgoing item. Status confirmations, syntax help, date announcements, publication
+/// and decline notices are system posts in their threads ([`Item::Post`]); the other kinds
+/// of the coordination workflow are variants here, decided by the same [`view`].
 #[derive(Debug, Clone, Copy)]
 pub enum Item<'a> {
     /// The notification of a new post (pipeline, `post`, quarantine release).
@@ -137,6 +156,23 @@ pub enum Item<'a> {
     Acknowledgement {
         report: &'a ReportSnap,
     },
+    /// The case summary (SPEC §8 `-info`), or for a participant who joined after the
+    /// discussion started (`joined`, SPEC §6.6) the summary and the discussion so far.
+    Summary {
+        facts: CaseFacts<'a>,
+        posts: &'a [PostItem<'a>],
+        joined: bool,
+    },
+    /// A reminder to a vendor organization that has neither replied nor given a status
+    /// `day` days after the initial contact (SPEC §8).
+    Reminder {
+        facts: CaseFacts<'a>,
+        org: OrgId,
+        day: u32,
+    },
+    /// For the coordinators only: the daily summary, outbox items given up, bouncing
+    /// contacts.
+    Coordinators(&'a CoordinatorNote),
 }
 
 /// What is known about the recipient now: their OpenPGP certificates, and what was decided
@@ -190,6 +226,8 @@ pub enum Skip {
     Muted,
     /// Queued for their digest.
     InDigest,
+    /// SPEC §7.5: their address bounces; nothing is sent until a coordinator clears it.
+    Bouncing,
 }
 
 /// Why a recipient gets the content-free notice instead of the content.
@@ -242,7 +280,12 @@ pub enum Body<'a> {
     Digest(DigestContent<'a>),
     VendorContact(VendorContent),
     Acknowledgement,
+    Summary(SummaryContent<'a>),
+    Reminder(ReminderContent),
+    Coordinators(CoordinatorContent),
 }
+
+pub use coordination::{CoordinatorContent, ReminderContent, StatusView, SummaryContent};
 
 /// A thread as the recipient may see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -328,6 +371,19 @@ pub fn view<'a>(
         }),
         Item::VendorContact(v) => Body::VendorContact(vendor_content(world, &v, &shown)),
         Item::Acknowledgement { .. } => Body::Acknowledgement,
+        Item::Summary {
+            facts,
+            posts,
+            joined,
+        } => Body::Summary(coordination::summary(
+            world, &facts, posts, joined, r, &shown,
+        )),
+        Item::Reminder { facts, org, day } => {
+            Body::Reminder(coordination::reminder(world, &facts, org, day, &shown))
+        }
+        Item::Coordinators(note) => {
+            Body::Coordinators(coordination::coordinators(note, seal == Seal::Encrypt))
+        }
     };
     View::Content(Content { token, seal, body })
 }
@@ -340,6 +396,9 @@ pub fn form(world: &World, item: &Item, recipient: ContactId, facts: &Facts) -> 
     };
     if let Err(skip) = reach(world, item, r, facts.queued.is_some()) {
         return Form::Nothing(skip);
+    }
+    if r.bouncing {
+        return Form::Nothing(Skip::Bouncing);
     }
     if let Some(why) = withheld(world, item, r, facts) {
         return Form::Notice(why);
@@ -411,6 +470,34 @@ fn reach(world: &World, item: &Item, r: &ContactSnap, queued: bool) -> Result<()
         Item::Acknowledgement { report } => (report.reporter == r.id)
             .then_some(())
             .ok_or(Skip::NotAddressed),
+        Item::Summary { facts, joined, .. } => {
+            let discussion = world.thread(facts.case.discussion);
+            if !discussion.is_some_and(|t| may_read(world, t, r.id)) {
+                Err(Skip::NotAReader)
+            } else if *joined && r.notify == NotifyMode::None {
+                Err(Skip::Muted)
+            } else {
+                Ok(())
+            }
+        }
+        Item::Reminder { facts, org, .. } => {
+            let vendor = facts
+                .case
+                .participants
+                .iter()
+                .any(|p| p.org == Some(*org) && p.role == Role::Vendor);
+            if r.org != Some(*org) || !vendor {
+                Err(Skip::NotAddressed)
+            } else if r.notify == NotifyMode::None {
+                Err(Skip::Muted)
+            } else {
+                Ok(())
+            }
+        }
+        // Coordinator-only: nobody else can be sent one.
+        Item::Coordinators(_) if !world.is_coordinator(r) => Err(Skip::NotAddressed),
+        Item::Coordinators(_) if r.notify == NotifyMode::None => Err(Skip::Muted),
+        Item::Coordinators(_) => Ok(()),
     }
 }
 
@@ -439,7 +526,15 @@ fn withheld(world: &World, item: &Item, r: &ContactSnap, facts: &Facts) -> Optio
         Item::Digest { posts, .. } => {
             readable(world, posts, r).any(|p| p.arrival != Arrival::Plain)
         }
-        Item::VendorContact(_) | Item::Acknowledgement { .. } => false,
+        // What the recipient would be shown of the statuses, and of the discussion.
+        Item::Summary { facts, posts, .. } => {
+            readable(world, posts, r).any(|p| p.arrival != Arrival::Plain)
+                || coordination::visible_statuses(world, &facts, r).any(|s| s.encrypted)
+        }
+        Item::VendorContact(_)
+        | Item::Acknowledgement { .. }
+        | Item::Reminder { .. }
+        | Item::Coordinators(_) => false,
     };
     if embargoed(world, item, r) {
         Some(Withheld::Embargo)
@@ -460,7 +555,9 @@ fn embargoed(world: &World, item: &Item, r: &ContactSnap) -> bool {
         Item::Post(p) => of(p.thread),
         Item::Digest { home, posts } => of(home) || readable(world, posts, r).any(|p| of(p.thread)),
         Item::VendorContact(v) => v.case.embargoed,
-        Item::Acknowledgement { .. } => false,
+        Item::Summary { facts, .. } | Item::Reminder { facts, .. } => facts.case.embargoed,
+        // Titles of embargoed cases are left out of what is not encrypted (`coordination`).
+        Item::Acknowledgement { .. } | Item::Coordinators(_) => false,
     }
 }
 
@@ -481,6 +578,8 @@ fn token_of(world: &World, item: &Item) -> String {
         Item::Digest { home, .. } => thread_token_title(world, home).0,
         Item::VendorContact(v) => v.case.public_id.clone(),
         Item::Acknowledgement { report } => report.public_id.clone(),
+        Item::Summary { facts, .. } | Item::Reminder { facts, .. } => facts.case.public_id.clone(),
+        Item::Coordinators(_) => SYSTEM_AUTHOR.to_string(),
     };
     clean_line(&raw)
 }
@@ -492,6 +591,9 @@ fn case_of_item<'w>(world: &'w World, item: &Item) -> Option<&'w CaseSnap> {
         Item::Digest { home, .. } => case_of_thread(world, home),
         Item::VendorContact(v) => world.case(v.case.id),
         Item::Acknowledgement { report } => report.case.and_then(|c| world.case(c)),
+        Item::Summary { facts, .. } | Item::Reminder { facts, .. } => world.case(facts.case.id),
+        // Read by coordinators only, from whom nobody is hidden.
+        Item::Coordinators(_) => None,
     }
 }
 
@@ -1062,6 +1164,252 @@ mod tests {
         assert!(matches!(
             see(&w, &item, 30, Facts::default()),
             View::Nothing(Skip::NotAddressed)
+        ));
+    }
+
+    fn statuses() -> Vec<StatusSnap> {
+        use crate::status::VendorStatus;
+        let s = |org, status, statement: &str, share| StatusSnap {
+            org,
+            status: Some(status),
+            statement: statement.into(),
+            references: vec![],
+            share,
+            encrypted: false,
+            updated_at: 0,
+        };
+        vec![
+            s(
+                2,
+                VendorStatus::Affected,
+                "Acme Corp ships 4.2; ask ann.smith@acme.example.",
+                true,
+            ),
+            s(
+                3,
+                VendorStatus::NotAffected,
+                "Bolt is not affected; secret reason.",
+                false,
+            ),
+        ]
+    }
+
+    fn summary_of<'a>(v: &'a View) -> &'a SummaryContent<'a> {
+        match v {
+            View::Content(Content {
+                body: Body::Summary(s),
+                ..
+            }) => s,
+            other => panic!("not a summary: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn each_participant_sees_shared_statuses_and_its_own() {
+        let w = world();
+        let st = statuses();
+        let facts = CaseFacts {
+            case: &w.cases[0],
+            public_date_ms: Some(5),
+            statuses: &st,
+        };
+        let item = Item::Summary {
+            facts,
+            posts: &[],
+            joined: false,
+        };
+        let rita = see(&w, &item, 40, Facts::default());
+        let s = summary_of(&rita);
+        assert_eq!(s.statuses.len(), 1, "{:?}", s.statuses);
+        assert_eq!(s.statuses[0].who, "Vendor A");
+        assert_eq!(s.statuses[0].statement, "Vendor A ships 4.2; ask Vendor A.");
+        assert!(s.participants.iter().any(|(_, l)| l == "Vendor A"));
+        assert_eq!(s.own, None);
+        let bea = see(&w, &item, 30, Facts::default());
+        let s = summary_of(&bea);
+        let own: Vec<_> = s.statuses.iter().filter(|v| v.own).collect();
+        assert_eq!(own.len(), 1);
+        assert_eq!(own[0].statement, "Bolt is not affected; secret reason.");
+        assert_eq!(s.own.as_deref(), Some("Bolt"));
+        let cora = see(&w, &item, 10, Facts::default());
+        assert_eq!(summary_of(&cora).statuses.len(), 2);
+        let stranger = ContactSnap {
+            id: 99,
+            email: "x@else.example".into(),
+            name: "X".into(),
+            org: None,
+            notify: NotifyMode::Immediate,
+            encrypt_only: false,
+            bouncing: false,
+        };
+        let mut w2 = w.clone();
+        w2.contacts.push(stranger);
+        let item2 = Item::Summary {
+            facts: CaseFacts {
+                case: &w2.cases[0],
+                ..facts
+            },
+            posts: &[],
+            joined: false,
+        };
+        assert!(matches!(
+            see(&w2, &item2, 99, Facts::default()),
+            View::Nothing(Skip::NotAReader)
+        ));
+    }
+
+    #[test]
+    fn a_statement_that_arrived_encrypted_leaves_only_encrypted() {
+        let w = world();
+        let mut st = statuses();
+        st[0].encrypted = true;
+        let facts = CaseFacts {
+            case: &w.cases[0],
+            public_date_ms: None,
+            statuses: &st,
+        };
+        let item = Item::Summary {
+            facts,
+            posts: &[],
+            joined: false,
+        };
+        assert_eq!(
+            withheld(&see(&w, &item, 40, Facts::default())),
+            Some(Withheld::ArrivedEncrypted)
+        );
+        let mut unshared = st.clone();
+        unshared[0].share = false;
+        let facts = CaseFacts {
+            statuses: &unshared,
+            ..facts
+        };
+        let item = Item::Summary {
+            facts,
+            posts: &[],
+            joined: false,
+        };
+        assert_eq!(
+            withheld(&see(&w, &item, 40, Facts::default())),
+            None,
+            "what the reader may not see changes nothing"
+        );
+    }
+
+    #[test]
+    fn the_late_joiner_gets_the_discussion_as_it_may_see_it() {
+        let w = world();
+        let posts = vec![
+            PostItem {
+                body: "Ann Acme found it.",
+                ..post(&w.threads[0], Some(20), false, &[])
+            },
+            post(&w.threads[1], Some(10), false, &[]),
+        ];
+        let item = Item::Summary {
+            facts: CaseFacts {
+                case: &w.cases[0],
+                public_date_ms: None,
+                statuses: &[],
+            },
+            posts: &posts,
+            joined: true,
+        };
+        let v = see(&w, &item, 40, Facts::default());
+        let s = summary_of(&v);
+        assert_eq!(
+            s.entries.len(),
+            1,
+            "the private thread is not the reporter's"
+        );
+        assert_eq!(s.entries[0].text, "Vendor A found it.");
+        assert_eq!(s.entries[0].author, "Vendor A");
+        assert!(matches!(
+            see(&w, &item, 31, Facts::default()),
+            View::Nothing(Skip::Muted)
+        ));
+    }
+
+    #[test]
+    fn reminders_reach_only_the_silent_vendor() {
+        let w = world();
+        let item = Item::Reminder {
+            facts: CaseFacts {
+                case: &w.cases[0],
+                public_date_ms: None,
+                statuses: &[],
+            },
+            org: 3,
+            day: 7,
+        };
+        assert!(matches!(
+            see(&w, &item, 30, Facts::default()),
+            View::Content(_)
+        ));
+        for other in [10, 20, 40] {
+            assert!(
+                matches!(
+                    see(&w, &item, other, Facts::default()),
+                    View::Nothing(Skip::NotAddressed)
+                ),
+                "{other}"
+            );
+        }
+    }
+
+    #[test]
+    fn coordinator_notes_reach_coordinators_only() {
+        use crate::workflow::{CaseLine, Daily};
+        let w = world();
+        let daily = CoordinatorNote::Daily(Daily {
+            date: "2026-03-16".into(),
+            due: vec![CaseLine {
+                case: "VU#123456".into(),
+                title: "Secret title".into(),
+                embargoed: true,
+                public_at: None,
+            }],
+            ..Default::default()
+        });
+        let item = Item::Coordinators(&daily);
+        for other in [20, 21, 30, 40] {
+            assert!(
+                matches!(
+                    see(&w, &item, other, Facts::default()),
+                    View::Nothing(Skip::NotAddressed)
+                ),
+                "{other}"
+            );
+        }
+        let title = |v: View| match v {
+            View::Content(Content {
+                body:
+                    Body::Coordinators(CoordinatorContent {
+                        note: CoordinatorNote::Daily(d),
+                    }),
+                ..
+            }) => d.due[0].title.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(title(see(&w, &item, 10, Facts::default())), "");
+        let key = Facts {
+            usable_cert: true,
+            ..Facts::default()
+        };
+        assert_eq!(title(see(&w, &item, 10, key)), "Secret title");
+    }
+
+    #[test]
+    fn a_bouncing_contact_is_sent_nothing() {
+        let mut w = world();
+        w.contacts[1].bouncing = true;
+        let p = post(&w.threads[0], Some(10), false, &[]);
+        assert!(matches!(
+            see(&w, &Item::Post(&p), 20, Facts::default()),
+            View::Nothing(Skip::Bouncing)
+        ));
+        assert!(matches!(
+            see(&w, &Item::Post(&p), 21, Facts::default()),
+            View::Content(_)
         ));
     }
 

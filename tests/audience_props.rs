@@ -1,6 +1,7 @@
-//! Confidentiality over generated worlds (SPEC §6.1–§6.5, §8): [`view::view`] and every
-//! renderer (notification, digest, vendor notification, acknowledgement, notice), driven
-//! as `compose` drives them, over 10,000 generated worlds per run.
+//! Confidentiality over generated worlds (SPEC §6.1–§6.6, §8): [`view::view`] and every
+//! renderer (notification, digest, vendor notification, acknowledgement, notice, case
+//! summary, late joiner's summary with the discussion so far, reminder, coordinators'
+//! notes), driven as `compose` drives them, over 10,000 generated worlds per run.
 //!
 //! The worlds have short, overlapping, non-ASCII and oddly spaced names, anonymous vendors
 //! and reporters, titles that name participants, posts by coordinators, colleagues and
@@ -9,6 +10,8 @@
 //! knows every generated identity, decodes each recipient's message (headers, text and
 //! HTML parts, attachment names) and checks that
 //! - who gets what (nothing, the notice, the content) follows §6.1, §6.4 and §6.5;
+//! - a vendor's status and statement reach the other participants only when shared, and a
+//!   coordinators' note nobody but the coordinators (an embargoed title only encrypted);
 //! - no identity of an anonymous participant hidden from the recipient shows, in any
 //!   spelling (letters and digits after NFKC and lowercasing; shorter than four as words);
 //! - no reply address but the recipient's own shows;
@@ -22,9 +25,12 @@ use casegate::audience::fan_out;
 use casegate::mail::AddressBook;
 use casegate::model::*;
 use casegate::render::{self, Addressing, Gateway};
+use casegate::status::{StatusSnap, VendorStatus};
 use casegate::view::{
-    self, Arrival, Author, Ctx, Facts, Item, Mode, PostItem, Queued, VendorContact, View,
+    self, Arrival, Author, CaseFacts, Ctx, Facts, Item, Mode, PostItem, Queued, VendorContact,
+    View,
 };
+use casegate::workflow::{CaseLine, CoordinatorNote, Daily, VendorLine};
 use mail_parser::{MessageParser, MimeHeaders};
 use proptest::prelude::*;
 use std::collections::BTreeSet;
@@ -179,8 +185,19 @@ struct PostSpec {
     reply_quotes: Vec<usize>,
 }
 
+/// A vendor's status: given or not, shared or not, a statement naming anyone.
+#[derive(Debug, Clone)]
+struct StatusSpec {
+    given: bool,
+    share: bool,
+    encrypted: bool,
+    mentions: Vec<(usize, Mention)>,
+    reference: Option<Mention>,
+}
+
 #[derive(Debug, Clone)]
 struct Spec {
+    statuses: Vec<StatusSpec>,
     coordinators: Vec<ContactSpec>,
     vendors: Vec<OrgSpec>,
     reporter: ContactSpec,
@@ -354,8 +371,26 @@ fn post() -> impl Strategy<Value = PostSpec> {
         )
 }
 
+fn status_spec() -> impl Strategy<Value = StatusSpec> {
+    (
+        prop::bool::weighted(0.7),
+        any::<bool>(),
+        prop::bool::weighted(0.15),
+        prop::collection::vec((0usize..5, mention()), 0..3),
+        prop::option::weighted(0.3, mention()),
+    )
+        .prop_map(|(given, share, encrypted, mentions, reference)| StatusSpec {
+            given,
+            share,
+            encrypted,
+            mentions,
+            reference,
+        })
+}
+
 fn spec() -> impl Strategy<Value = Spec> {
     (
+        prop::collection::vec(status_spec(), 3),
         prop::collection::vec(contact(), 1..=2),
         prop::collection::vec(org(), 1..=3),
         (
@@ -368,7 +403,8 @@ fn spec() -> impl Strategy<Value = Spec> {
         prop::collection::vec(post(), 1..=3),
     )
         .prop_map(
-            |(coordinators, vendors, reporter, flags, title, posts)| Spec {
+            |(statuses, coordinators, vendors, reporter, flags, title, posts)| Spec {
+                statuses,
                 coordinators,
                 vendors,
                 reporter: reporter.0,
@@ -399,6 +435,8 @@ struct Fixture {
     reporter: ContactId,
     title: String,
     posts: Vec<PostData>,
+    /// The given statuses, one per vendor at most; the marker of each statement.
+    statuses: Vec<(StatusSnap, String)>,
     /// Identity skeletons by participant (org, contact), filled by [`secrets`].
     secrets: std::cell::RefCell<Vec<(ParticipantKey, Vec<String>)>>,
 }
@@ -524,6 +562,7 @@ impl<'s> Builder<'s> {
             org,
             notify: c.notify,
             encrypt_only: c.encrypt_only,
+            bouncing: false,
         });
         self.f.keys.push((id, c.keys));
         id
@@ -539,6 +578,7 @@ fn build(spec: &Spec, twin: Twin) -> Fixture {
         reporter: 0,
         title: String::new(),
         posts: vec![],
+        statuses: vec![],
         secrets: Default::default(),
     };
     let reporter = 10
@@ -594,7 +634,35 @@ fn build(spec: &Spec, twin: Twin) -> Fixture {
         let data = post_data(&b.f, p, n);
         b.f.posts.push(data);
     }
+    for (i, _) in spec.vendors.iter().enumerate() {
+        let st = &spec.statuses[i];
+        if st.given {
+            let data = status_data(&b.f, 2 + i as OrgId, st);
+            b.f.statuses.push(data);
+        }
+    }
     b.f
+}
+
+/// A vendor's status with a statement that names anyone (in the twin world too).
+fn status_data(f: &Fixture, org: OrgId, st: &StatusSpec) -> (StatusSnap, String) {
+    let marker = format!("Statement{org}here");
+    let mut statement = format!("{marker}\nA fix ships in the next release.\n");
+    for (ctx, m) in &st.mentions {
+        statement.push_str(&CONTEXTS[ctx % CONTEXTS.len()].replace("{}", &mentioned(f, m)));
+        statement.push('\n');
+    }
+    let references = st.reference.iter().map(|m| format!("https://advisories.test/{}", mentioned(f, m))).collect();
+    let snap = StatusSnap {
+        org,
+        status: Some(VendorStatus::Affected),
+        statement,
+        references,
+        share: st.share,
+        encrypted: st.encrypted,
+        updated_at: NOW,
+    };
+    (snap, marker)
 }
 
 fn add_reporter(b: &mut Builder, participants: &mut Vec<ParticipantSnap>) {
@@ -1463,6 +1531,138 @@ fn check_vendor_and_ack(f: &Fixture, out: &mut Vec<Message>) -> Result<(), TestC
     Ok(())
 }
 
+fn statuses_of(f: &Fixture) -> Vec<StatusSnap> {
+    f.statuses.iter().map(|(s, _)| s.clone()).collect()
+}
+
+/// SPEC §8: the statuses `r` may see: shared ones, their own organization's, every one for
+/// a coordinator.
+fn visible_statuses<'f>(f: &'f Fixture, r: &ContactSnap) -> Vec<&'f (StatusSnap, String)> {
+    let coordinator = is_coordinator(&f.world, r);
+    f.statuses
+        .iter()
+        .filter(|(s, _)| s.share || coordinator || r.org == Some(s.org))
+        .collect()
+}
+
+/// The posts `r` may read.
+fn readable_posts<'f>(f: &'f Fixture, r: &ContactSnap) -> Vec<&'f PostData> {
+    let w = &f.world;
+    f.posts
+        .iter()
+        .filter(|p| expected_readers(f, w.thread(p.thread).expect("t")).contains(&r.id))
+        .collect()
+}
+
+/// Markers of what `r` may see must be there, of anything else must not.
+fn check_markers(d: &Decoded, present: &[&str], absent: &[&str]) -> Result<(), TestCaseError> {
+    let text = body_text(d);
+    let s = seen(&text).skeleton;
+    for m in present {
+        prop_assert!(s.contains(&m.to_lowercase()), "{m} missing:\n{text}");
+    }
+    for m in absent {
+        prop_assert!(!s.contains(&m.to_lowercase()), "{m} may not be read here:\n{text}");
+    }
+    Ok(())
+}
+
+/// The case summary (`-info`) and the late joiner's summary with the discussion so far.
+fn check_summaries(f: &Fixture, out: &mut Vec<Message>) -> Result<(), TestCaseError> {
+    let gw = gateway();
+    let w = &f.world;
+    let statuses = statuses_of(f);
+    let discussion = w.thread(DISCUSSION).expect("discussion");
+    let readers = expected_readers(f, discussion);
+    let items: Vec<PostItem> = f.posts.iter().map(|p| post_item(f, p)).collect();
+    let facts = CaseFacts { case: &w.cases[0], public_date_ms: Some(NOW), statuses: &statuses };
+    for (key, joined) in [("summary", false), ("joined", true)] {
+        let posts: &[PostItem] = if joined { &items } else { &[] };
+        let item = Item::Summary { facts, posts, joined };
+        for r in &w.contacts {
+            let k = keys_of(f, r.id);
+            let visible = visible_statuses(f, r);
+            let readable = if joined { readable_posts(f, r) } else { vec![] };
+            let reaches = readers.contains(&r.id) && !(joined && r.notify == NotifyMode::None);
+            let encrypted = visible.iter().any(|(s, _)| s.encrypted) || readable.iter().any(|p| p.arrival != Arrival::Plain);
+            let form = if reaches { expected_form(r, &k, w.cases[0].embargoed, encrypted) } else { Form::Nothing };
+            let (got, bytes) = deliver(&gw, w, &item, r, &k, key);
+            prop_assert_eq!(got, form, "{} to {}", key, r.email);
+            let Some(bytes) = bytes else { continue };
+            let m = Message { key: key.into(), rcpt: r.id, in_case: true, bytes };
+            let d = check_message(f, r, &m, None)?;
+            if form == Form::Content {
+                let mut present: Vec<&str> = visible.iter().map(|(_, m)| m.as_str()).collect();
+                let mut absent: Vec<&str> = f.statuses.iter().filter(|s| !visible.iter().any(|v| std::ptr::eq(*v, *s))).map(|(_, m)| m.as_str()).collect();
+                present.extend(readable.iter().map(|p| p.marker.as_str()));
+                absent.extend(f.posts.iter().filter(|p| !readable.iter().any(|q| std::ptr::eq(*q, *p))).map(|p| p.marker.as_str()));
+                check_markers(&d, &present, &absent)?;
+            } else {
+                check_notice(f, &d)?;
+            }
+            out.push(m);
+        }
+    }
+    Ok(())
+}
+
+/// A reminder to each vendor organization.
+fn check_reminders(f: &Fixture, out: &mut Vec<Message>) -> Result<(), TestCaseError> {
+    let gw = gateway();
+    let w = &f.world;
+    let facts = CaseFacts { case: &w.cases[0], public_date_ms: Some(NOW), statuses: &[] };
+    for o in w.orgs.iter().filter(|o| o.kind == OrgKind::Vendor) {
+        let item = Item::Reminder { facts, org: o.id, day: 7 };
+        let key = format!("r{}", o.id);
+        for r in &w.contacts {
+            let k = keys_of(f, r.id);
+            let form = if r.org == Some(o.id) && r.notify != NotifyMode::None { expected_form(r, &k, w.cases[0].embargoed, false) } else { Form::Nothing };
+            let (got, bytes) = deliver(&gw, w, &item, r, &k, &key);
+            prop_assert_eq!(got, form, "reminder of org {} to {}", o.id, r.email);
+            let Some(bytes) = bytes else { continue };
+            let m = Message { key: key.clone(), rcpt: r.id, in_case: true, bytes };
+            let d = check_message(f, r, &m, None)?;
+            if form == Form::Notice {
+                check_notice(f, &d)?;
+            }
+            out.push(m);
+        }
+    }
+    Ok(())
+}
+
+/// The coordinators' daily summary names the case by its title and every vendor by name:
+/// nobody else gets it, and an embargoed title goes only encrypted.
+fn coordinators_note(f: &Fixture) -> CoordinatorNote {
+    let w = &f.world;
+    let case = &w.cases[0];
+    let line = CaseLine { case: case.public_id.clone(), title: f.title.clone(), embargoed: case.embargoed, public_at: Some(NOW) };
+    let without_status = w.orgs.iter().filter(|o| o.kind == OrgKind::Vendor).map(|o| VendorLine { case: case.public_id.clone(), org: o.name.clone(), notified_at: Some(NOW) }).collect();
+    CoordinatorNote::Daily(Daily { date: "2026-01-01".into(), due: vec![line], without_status, ..Daily::default() })
+}
+
+fn check_coordinator_notes(f: &Fixture, out: &mut Vec<Message>) -> Result<(), TestCaseError> {
+    let gw = gateway();
+    let w = &f.world;
+    let note = coordinators_note(f);
+    let item = Item::Coordinators(&note);
+    for r in &w.contacts {
+        let k = keys_of(f, r.id);
+        let form = if is_coordinator(w, r) && r.notify != NotifyMode::None { expected_form(r, &k, false, false) } else { Form::Nothing };
+        let (got, bytes) = deliver(&gw, w, &item, r, &k, "coord");
+        prop_assert_eq!(got, form, "coordinators' note to {}", r.email);
+        let Some(bytes) = bytes else { continue };
+        let m = Message { key: "coord".into(), rcpt: r.id, in_case: true, bytes };
+        let d = check_message(f, r, &m, None)?;
+        let encrypted = k.send.usable_cert && !k.send.sealing_failed;
+        if w.cases[0].embargoed && !encrypted {
+            check_notice(f, &d)?;
+        }
+        out.push(m);
+    }
+    Ok(())
+}
+
 /// One rendered message: which item, to whom, whether the item is about the case.
 struct Message {
     key: String,
@@ -1477,6 +1677,9 @@ fn check_world(f: &Fixture) -> Result<Vec<Message>, TestCaseError> {
     check_posts(f, &mut out)?;
     check_digests(f, &mut out)?;
     check_vendor_and_ack(f, &mut out)?;
+    check_summaries(f, &mut out)?;
+    check_reminders(f, &mut out)?;
+    check_coordinator_notes(f, &mut out)?;
     Ok(out)
 }
 
@@ -1564,10 +1767,21 @@ fn render_again(f: &Fixture, key: &str, rcpt: ContactId) -> Option<Vec<u8>> {
     let r = w.contact(rcpt)?;
     let k = keys_of(f, rcpt);
     let posts: Vec<PostItem> = f.posts.iter().map(|p| post_item(f, p)).collect();
+    let statuses = statuses_of(f);
+    let facts = CaseFacts { case: &w.cases[0], public_date_ms: Some(NOW), statuses: &statuses };
+    let note = coordinators_note(f);
     let item = match key {
         "digest" => Item::Digest {
             home: w.thread(DISCUSSION)?,
             posts: &posts,
+        },
+        "summary" => Item::Summary { facts, posts: &[], joined: false },
+        "joined" => Item::Summary { facts, posts: &posts, joined: true },
+        "coord" => Item::Coordinators(&note),
+        k if k.starts_with('r') => Item::Reminder {
+            facts: CaseFacts { statuses: &[], ..facts },
+            org: k[1..].parse().ok()?,
+            day: 7,
         },
         k if k.starts_with('p') => Item::Post(posts.get(k[1..].parse::<usize>().ok()?)?),
         k => Item::VendorContact(VendorContact {

@@ -452,6 +452,7 @@ fn boundary_world(org: &str, person: &str) -> World {
         org: Some(org),
         notify: NotifyMode::Immediate,
         encrypt_only: false,
+        bouncing: false,
     };
     World {
         orgs: vec![

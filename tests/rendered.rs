@@ -14,7 +14,9 @@ use casegate::mail::AddressBook;
 use casegate::model::*;
 use casegate::pgp::PgpState;
 use casegate::render::Gateway;
-use casegate::view::{Arrival, Author, PostItem, VendorContact};
+use casegate::status::{StatusSnap, VendorStatus};
+use casegate::view::{Arrival, Author, CaseFacts, Item, PostItem, VendorContact};
+use casegate::workflow::{BouncingLine, CaseLine, CoordinatorNote, Daily, DeadLine, HeldLine, VendorLine};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -59,6 +61,7 @@ fn contact(
         org,
         notify,
         encrypt_only: false,
+        bouncing: false,
     }
 }
 
@@ -323,6 +326,93 @@ fn acknowledgement(c: &Composer, out: &mut Vec<(String, Vec<u8>)>) {
     out.push(("acknowledgement".into(), r.1.bytes));
 }
 
+/// Globex (anonymous) shared its status and a statement naming itself; Acme did not share.
+fn statuses() -> Vec<StatusSnap> {
+    vec![
+        StatusSnap {
+            org: 2,
+            status: Some(VendorStatus::NotAffected),
+            statement: "Acme Routers builds httpd without the module.".into(),
+            references: vec![],
+            share: false,
+            encrypted: false,
+            updated_at: NOW - 86_400_000,
+        },
+        StatusSnap {
+            org: 3,
+            status: Some(VendorStatus::Affected),
+            statement: "Globex Corp. ships the fix in firmware 4.2.\nAsk Bob Smith (bob.smith@globex.example) for details.".into(),
+            references: vec!["https://psirt.globex.example/2026-03".into()],
+            share: true,
+            encrypted: false,
+            updated_at: NOW - 3_600_000,
+        },
+    ]
+}
+
+fn render_item(c: &Composer, w: &World, item: &Item, who: ContactId, thread: ThreadId, name: &str) -> Vec<u8> {
+    let to = w.contact(who).expect("contact");
+    let id = format!("{name}@cert.example");
+    let addressing = c.addressing(w, w.thread(thread).expect("thread"), to, &ids(&id));
+    c.render(w, item, to, &addressing, None, NOW).expect("rendered").1.bytes
+}
+
+/// The case summary (`-info`) in each one's private thread, and the late joiner's summary
+/// with the discussion so far.
+fn summaries(c: &Composer, out: &mut Vec<(String, Vec<u8>)>) {
+    let w = world();
+    let st = statuses();
+    let facts = CaseFacts { case: &w.cases[0], public_date_ms: Some(NOW + 30 * 86_400_000), statuses: &st };
+    let info = Item::Summary { facts, posts: &[], joined: false };
+    for (name, who, thread) in [("summary-inside", BOB, 102), ("summary-outside", ALICE, 101)] {
+        out.push((name.into(), render_item(c, &w, &info, who, thread, name)));
+    }
+    let files = attachments();
+    let posts = [post(&w, 100, BOB, BODY, &files), post(&w, 100, CORA, "Thanks, Vendor B. Alice, is Acme Routers affected?\n", &[])];
+    let joined = Item::Summary { facts, posts: &posts, joined: true };
+    for (name, who) in [("joined-inside", CARLA), ("joined-outside", RITA)] {
+        out.push((name.into(), render_item(c, &w, &joined, who, 100, name)));
+    }
+}
+
+/// The day-14 reminder, to the anonymous vendor and to one the title does not name.
+fn reminders(c: &Composer, out: &mut Vec<(String, Vec<u8>)>) {
+    let w = world();
+    let facts = CaseFacts { case: &w.cases[0], public_date_ms: Some(NOW + 31 * 86_400_000), statuses: &[] };
+    for (name, org, who, thread) in [("reminder-inside", 3, BOB, 102), ("reminder-outside", 2, ALICE, 101)] {
+        let item = Item::Reminder { facts, org, day: 14 };
+        out.push((name.into(), render_item(c, &w, &item, who, thread, name)));
+    }
+}
+
+/// What the coordinators alone are told.
+fn coordinator_notes(c: &Composer, out: &mut Vec<(String, Vec<u8>)>) {
+    let w = world();
+    let dead = DeadLine { id: 41, rcpt: "dan@initech.example".into(), kind: "notification".into(), case: Some("VU#111111".into()), reply: "451 4.4.1 connection timed out".into() };
+    let bouncing = BouncingLine { email: "old@acme.example".into(), since: NOW - 7_200_000 };
+    let daily = Daily {
+        date: "2026-03-02".into(),
+        due: vec![CaseLine { case: "VU#111111".into(), title: "Buffer overflow in Globex firmware".into(), embargoed: false, public_at: Some(NOW + 5 * 86_400_000) }],
+        past: vec![CaseLine { case: "VU#222222".into(), title: "Embargoed title".into(), embargoed: true, public_at: Some(NOW - 86_400_000) }],
+        without_status: vec![VendorLine { case: "VU#111111".into(), org: "Globex Corp.".into(), notified_at: Some(NOW - 9 * 86_400_000) }],
+        quarantine: vec![HeldLine { id: 12, reason: "below-assurance: sender assurance address, policy needs dmarc".into(), since: NOW - 2 * 86_400_000 }],
+        dead: vec![dead.clone()],
+        bouncing: vec![bouncing.clone()],
+        expiring: vec![],
+    };
+    let notes = [
+        ("coordinator-summary", CoordinatorNote::Daily(daily)),
+        ("dead-notice", CoordinatorNote::Dead { items: vec![dead] }),
+        ("bouncing-notice", CoordinatorNote::Bouncing { contacts: vec![bouncing] }),
+    ];
+    let cora = w.contact(CORA).expect("cora");
+    for (name, note) in &notes {
+        let to = c.coordinator_addressing(cora, &format!("{name}@cert.example"), 7);
+        let r = c.render(&w, &Item::Coordinators(note), cora, &to, None, NOW).expect("rendered");
+        out.push((name.to_string(), r.1.bytes));
+    }
+}
+
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/rendered")
 }
@@ -351,6 +441,9 @@ fn rendered_mail_matches_the_golden_files() {
     digests(&c, &mut out);
     vendor_contacts(&c, &mut out);
     acknowledgement(&c, &mut out);
+    summaries(&c, &mut out);
+    reminders(&c, &mut out);
+    coordinator_notes(&c, &mut out);
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     let mut problems = Vec::new();
     std::fs::create_dir_all(dir()).expect("golden directory");

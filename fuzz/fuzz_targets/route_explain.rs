@@ -26,7 +26,7 @@ fn book() -> AddressBook {
 /// lone reporter, an open case with private threads, a closed case and a report.
 fn world() -> World {
     let org = |id, name: &str, kind, domain: &str| OrgSnap { id, name: name.into(), kind, domains: vec![domain.into()] };
-    let contact = |id, email: &str, org| ContactSnap { id, email: email.into(), name: email.into(), org, notify: NotifyMode::Immediate, encrypt_only: false };
+    let contact = |id, email: &str, org| ContactSnap { id, email: email.into(), name: email.into(), org, notify: NotifyMode::Immediate, encrypt_only: false, bouncing: false };
     let vendor = |o, anonymous| ParticipantSnap { org: Some(o), contact: None, role: Role::Vendor, anonymous, alias: if anonymous { "Vendor B".into() } else { String::new() } };
     let thread = |id, kind, case, org, report| ThreadSnap { id, kind, case, org, report };
     let case = |id, public_id: &str, state, discussion, private_threads| CaseSnap {
@@ -107,6 +107,9 @@ fuzz_target!(|raw: &[u8]| {
     ev.threading = inb.in_reply_to.iter().find_map(|m| thread_of(m)).map(|t| (t, ThreadingVia::InReplyTo))
         .or_else(|| inb.references.iter().rev().find_map(|m| thread_of(m)).map(|t| (t, ThreadingVia::References)));
     ev.subject_tokens = subject_tokens(&inb.subject, &book);
+    // SPEC §8: a status block at the top of the text (as the pipeline gathers it).
+    ev.status = casegate::status::parse(&inb.text);
+    ev.attachments = inb.attachments.len();
     let d = route::decide(&ev, &world, &Policy { min_assurance: Assurance::Dmarc });
     let _ = route::assurance(&ev, &world, None);
     let _ = d.reason.to_string();

@@ -98,7 +98,9 @@ pub async fn route(cfg: &Config, cmd: &RouteCmd) -> CmdResult {
 fn explanation(a: &Analysis) -> Explanation {
     let ev = &a.evidence;
     let (target, assurance) = match &a.decision.action {
-        Action::Post { thread, assurance } => (Some(*thread), *assurance),
+        Action::Post { thread, assurance } | Action::Status { thread, assurance, .. } => (Some(*thread), *assurance),
+        Action::StatusHelp { private, assurance } => (Some(*private), *assurance),
+        Action::Info { channel, assurance, .. } => (Some(*channel), *assurance),
         Action::OpenReport { assurance } => (None, *assurance),
         Action::Quarantine { candidate } => (*candidate, crate::route::assurance(ev, &a.world, None)),
         _ => (None, crate::route::assurance(ev, &a.world, None)),
@@ -106,7 +108,7 @@ fn explanation(a: &Analysis) -> Explanation {
     let thread = target.and_then(|t| a.world.thread(t));
     let author = ev.from.as_deref().and_then(|f| a.world.contact_by_email(f)).map(|c| c.id);
     let fan = match (&a.decision.action, thread) {
-        (Action::Post { .. }, Some(t)) => {
+        (Action::Post { .. } | Action::Status { post_rest: true, .. } | Action::StatusHelp { .. }, Some(t)) => {
             let post = crate::view::PostItem {
                 thread: t,
                 author: author.map_or(crate::view::Author::Unknown, crate::view::Author::Contact),
@@ -267,6 +269,8 @@ pub enum ContactCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Send to a bouncing address again (SPEC §7.5); only failures from now on count.
+    ClearBouncing { email: String },
 }
 
 pub async fn contact(cfg: &Config, cmd: &ContactCmd) -> CmdResult {
@@ -290,12 +294,17 @@ pub async fn contact(cfg: &Config, cmd: &ContactCmd) -> CmdResult {
                 output::json(&contacts);
             } else {
                 let org_name = |id: Option<i64>| id.and_then(|i| orgs.iter().find(|o| o.id == i)).map(|o| o.name.clone()).unwrap_or_default();
+                let bouncing = |b: bool| if b { "yes".to_string() } else { String::new() };
                 let rows: Vec<Vec<String>> = contacts
                     .iter()
-                    .map(|c| vec![c.id.to_string(), c.email.clone(), c.name.clone(), org_name(c.org), c.notify.to_string()])
+                    .map(|c| vec![c.id.to_string(), c.email.clone(), c.name.clone(), org_name(c.org), c.notify.to_string(), bouncing(c.bouncing)])
                     .collect();
-                output::table(&["ID", "EMAIL", "NAME", "ORG", "NOTIFY"], &rows);
+                output::table(&["ID", "EMAIL", "NAME", "ORG", "NOTIFY", "BOUNCING"], &rows);
             }
+        }
+        ContactCmd::ClearBouncing { email } => {
+            store.clear_bouncing(email, crate::store::now_ms()).await.map_err(|e| usage("EMAIL", e.to_string()))?;
+            println!("{email} is no longer marked bouncing");
         }
     }
     Ok(())
@@ -350,8 +359,17 @@ pub enum CaseCmd {
         #[arg(long)]
         org: String,
     },
-    /// Set the case state (open, published, closed).
+    /// Set the case state (open, published, closed); publishing tells the participants.
     SetState { id: String, state: String },
+    /// Move the public date and tell the participants in the case discussion.
+    SetDate {
+        id: String,
+        /// 2026-04-20 (00:00 UTC), 2026-04-20 14:00 (UTC) or RFC 3339 (2026-04-20T14:00:00Z).
+        date: String,
+        /// Why, for the participants (e.g. evidence of active exploitation).
+        #[arg(long)]
+        reason: Option<String>,
+    },
 }
 
 pub async fn case(cfg: &Config, cmd: &CaseCmd) -> CmdResult {
@@ -388,29 +406,76 @@ pub async fn case(cfg: &Config, cmd: &CaseCmd) -> CmdResult {
                 (None, None) => return Err(usage("--org", "give --org or --contact".into())),
             };
             let p = NewParticipant { org: org_id, contact: contact_id, role, anonymous: *anonymous, alias: alias.as_deref() };
-            store.add_participant(id, &p).await?;
+            let composer = crate::compose::Composer::from_config(cfg);
+            let joining = crate::coordination::Joining { case_public_id: id, participant: p };
+            let queued = crate::coordination::add_participant(&store, &composer, &cfg.coordination, &joining).await?;
             println!("added to {id}");
+            if !queued.is_empty() {
+                println!("queued the case summary and the discussion so far for: {}", queued.join(", "));
+            }
         }
         CaseCmd::Notify { id, org } => {
             let pipeline = Pipeline::new(store.clone(), cfg);
             let queued = crate::actions::notify_vendor(&store, &pipeline.composer, id, org).await?;
             println!("queued {} initial-contact message(s): {}", queued.len(), queued.join(", "));
         }
-        CaseCmd::SetState { id, state } => {
-            let state = parse_enum("STATE", state, CaseState::parse, CaseState::choices())?;
-            store.set_case_state(id, state).await?;
-            println!("{id} is {state}");
-        }
+        CaseCmd::SetState { id, state } => set_state(cfg, &store, id, state).await?,
+        CaseCmd::SetDate { id, date, reason } => set_date(cfg, &store, id, date, reason.as_deref()).await?,
     }
+    Ok(())
+}
+
+/// `case set-state`; publishing tells the participants.
+async fn set_state(cfg: &Config, store: &crate::store::Store, id: &str, state: &str) -> CmdResult {
+    let state = parse_enum("STATE", state, CaseState::parse, CaseState::choices())?;
+    let composer = crate::compose::Composer::from_config(cfg);
+    let post = crate::coordination::set_state(store, &composer, id, state).await?;
+    println!("{id} is {state}");
+    if let Some(p) = post {
+        println!("post {}: {} message(s) queued", p.post_id, p.outbox.len());
+    }
+    Ok(())
+}
+
+/// `case set-date`: the new public date, announced in the case discussion.
+async fn set_date(cfg: &Config, store: &crate::store::Store, id: &str, date: &str, reason: Option<&str>) -> CmdResult {
+    let at = crate::workflow::parse_time(date).map_err(|e| usage("DATE", e))?;
+    let composer = crate::compose::Composer::from_config(cfg);
+    let p = crate::coordination::set_public_date(store, &composer, id, at, reason).await?;
+    println!("{id}: public date {}", crate::render::format_public_date(at));
+    println!("post {}: {} message(s) queued", p.post_id, p.outbox.len());
     Ok(())
 }
 
 #[derive(Debug, Serialize)]
 struct CaseView {
     case: CaseSnap,
+    dates: Dates,
     participants: Vec<ParticipantView>,
+    /// The current status of each vendor organization (SPEC §8).
+    statuses: Vec<StatusRow>,
+    /// Every status update as it was given.
+    status_history: Vec<crate::store::status::StatusEvent>,
     threads: Vec<String>,
     history: Vec<crate::store::history::HistoryRow>,
+}
+
+#[derive(Debug, Serialize)]
+struct Dates {
+    created_at: Option<i64>,
+    initial_contact_at: Option<i64>,
+    public_at: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+struct StatusRow {
+    org: String,
+    /// `affected`, `not_affected`, `unknown`, `fixed`, or null: none given.
+    status: Option<String>,
+    statement: String,
+    references: Vec<String>,
+    share: bool,
+    updated_at: Option<i64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -438,12 +503,22 @@ async fn show_case(_cfg: &Config, store: &crate::store::Store, id: &str, json: b
         .collect();
     let threads = world.threads.iter().map(|t| thread_name(&world, t)).collect();
     let history = store.case_history(case.id).await?;
-    let view = CaseView { case, participants, threads, history };
+    let record = store.case_record(case.id).await?;
+    let statuses = status_rows(&world, &case, &record.statuses);
+    let dates = Dates { created_at: history.iter().find(|h| h.kind == "case-created").map(|h| h.at), initial_contact_at: record.initial_contact_at, public_at: record.public_at };
+    let status_history = store.status_history(case.id).await?;
+    let view = CaseView { case, dates, participants, statuses, status_history, threads, history };
     if json {
         output::json(&view);
         return Ok(());
     }
     println!("{} {} ({}{})", view.case.public_id, view.case.title, view.case.state, if view.case.embargoed { ", embargoed" } else { "" });
+    let date = |d: Option<i64>| d.map(crate::render::format_public_date).unwrap_or_else(|| "-".into());
+    println!("  initial contact {}, public date {}", date(view.dates.initial_contact_at), date(view.dates.public_at));
+    for s in &view.statuses {
+        let shared = if s.share { "shared" } else { "not shared" };
+        println!("  status {}: {} ({shared}) {}", s.org, s.status.as_deref().unwrap_or("none"), s.statement.lines().next().unwrap_or(""));
+    }
     for p in &view.participants {
         let anon = if p.anonymous { format!(" anonymous as {:?}", p.alias) } else { String::new() };
         println!("  {} {}{}: {}", p.role, p.name, anon, p.contacts.join(", "));
@@ -455,6 +530,26 @@ async fn show_case(_cfg: &Config, store: &crate::store::Store, id: &str, json: b
         println!("  {} {} {}", output::time(h.at), h.kind, h.detail);
     }
     Ok(())
+}
+
+/// Every vendor organization of the case with its status (none given: null).
+fn status_rows(world: &World, case: &CaseSnap, statuses: &[crate::status::StatusSnap]) -> Vec<StatusRow> {
+    case.participants
+        .iter()
+        .filter(|p| p.role == Role::Vendor)
+        .filter_map(|p| p.org.and_then(|o| world.org(o)))
+        .map(|o| {
+            let s = statuses.iter().find(|s| s.org == o.id);
+            StatusRow {
+                org: o.name.clone(),
+                status: s.and_then(|s| s.status).map(|v| v.as_str().to_string()),
+                statement: s.map(|s| s.statement.clone()).unwrap_or_default(),
+                references: s.map(|s| s.references.clone()).unwrap_or_default(),
+                share: s.is_some_and(|s| s.share),
+                updated_at: s.map(|s| s.updated_at),
+            }
+        })
+        .collect()
 }
 
 #[derive(Debug, Subcommand)]
@@ -470,17 +565,27 @@ pub enum ReportCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Accept a report: create its case and make the reporter a participant.
+    /// Accept a report: create its case (or add it to an existing one with --into) and
+    /// make the reporter a participant.
     Accept {
         id: String,
+        /// The title of the new case.
+        #[arg(long, required_unless_present = "into", conflicts_with = "into")]
+        title: Option<String>,
+        /// An existing case the report becomes part of, e.g. VU#123456.
         #[arg(long)]
-        title: String,
+        into: Option<String>,
         /// The reporter asked not to take part in the case.
         #[arg(long)]
         no_reporter: bool,
     },
-    /// Decline a report.
-    Decline { id: String },
+    /// Decline a report and tell the reporter (coordination.decline_text, or --text).
+    Decline {
+        id: String,
+        /// What the reporter is told instead of the configured wording.
+        #[arg(long)]
+        text: Option<String>,
+    },
 }
 
 pub async fn report(cfg: &Config, cmd: &ReportCmd) -> CmdResult {
@@ -508,13 +613,21 @@ pub async fn report(cfg: &Config, cmd: &ReportCmd) -> CmdResult {
                     r.id, r.state, r.reporter, r.assurance, r.subject, r.case.as_deref().unwrap_or("-"), output::time(r.created_at));
             }
         }
-        ReportCmd::Accept { id, title, no_reporter } => {
-            let case = store.accept_report(id, &cfg.gateway.case_prefix, title, !no_reporter).await?;
+        ReportCmd::Accept { id, title, into, no_reporter } => {
+            let composer = crate::compose::Composer::from_config(cfg);
+            let case = crate::coordination::accept_report(&store, &composer, cfg, id, into.as_deref(), title.as_deref(), !no_reporter)
+                .await
+                .map_err(|e| match (&e, into) {
+                    (crate::store::StoreError::NotFound(_), Some(_)) => usage("--into", e.to_string()),
+                    _ => Failure::from(e),
+                })?;
             println!("{case}");
         }
-        ReportCmd::Decline { id } => {
-            store.decline_report(id).await?;
-            println!("{id} declined");
+        ReportCmd::Decline { id, text } => {
+            let composer = crate::compose::Composer::from_config(cfg);
+            let text = text.as_deref().unwrap_or(&cfg.coordination.decline_text);
+            let p = crate::coordination::decline_report(&store, &composer, id, text).await?;
+            println!("{id} declined; {} message(s) queued", p.outbox.len());
         }
     }
     Ok(())

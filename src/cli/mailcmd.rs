@@ -1,4 +1,4 @@
-//! `deliver`, `post`, `quarantine`, `outbox`.
+//! `deliver`, `post`, `quarantine`, `outbox`, `digest`, `schedule`.
 
 use super::{output, CmdResult, Failure};
 use crate::config::Config;
@@ -225,6 +225,39 @@ pub async fn digest(cfg: &Config, cmd: &DigestCmd) -> CmdResult {
         output::json(&s);
     } else {
         println!("queued {} digest message(s) with {} post(s); {} no longer readable", s.messages, s.posts, s.dropped);
+    }
+    Ok(())
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCmd {
+    /// Run what is due now (or at --now), each job once per due item, then exit;
+    /// `outbox send` delivers what it queued.
+    Run {
+        /// The time to run at: 2026-04-20, 2026-04-20 14:00 (UTC) or RFC 3339.
+        #[arg(long)]
+        now: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn schedule(cfg: &Config, cmd: &ScheduleCmd) -> CmdResult {
+    let ScheduleCmd::Run { now, json } = cmd;
+    let now = match now {
+        Some(t) => crate::workflow::parse_time(t).map_err(|e| Failure { code: super::EXIT_USAGE, message: format!("--now: {e}") })?,
+        None => crate::store::now_ms(),
+    };
+    let store = crate::app::open_store(cfg).await?;
+    let pipeline = Pipeline::new(store.clone(), cfg);
+    let s = crate::schedule::run_due(&store, &pipeline.composer, cfg, now).await?;
+    if *json {
+        output::json(&s);
+    } else {
+        println!(
+            "reminders {}, digests {}, coordinators' summaries {}, dead-item notices {}, bouncing notices {}, key warnings {}",
+            s.reminders, s.digests.messages, s.coordinator_summaries, s.dead_notices, s.bouncing_notices, s.key_warnings
+        );
     }
     Ok(())
 }

@@ -76,6 +76,9 @@ pub enum Command {
     /// Daily digests for contacts with notify mode `digest`.
     #[command(subcommand)]
     Digest(mailcmd::DigestCmd),
+    /// Scheduled work: reminders, digests, key checks, the coordinators' notes.
+    #[command(subcommand)]
+    Schedule(mailcmd::ScheduleCmd),
     /// The IMAP source.
     #[command(subcommand)]
     Imap(imapcmd::ImapCmd),
@@ -226,6 +229,7 @@ async fn with_config(cmd: &Command, cfg: Config) -> CmdResult {
         Command::Outbox(c) => mailcmd::outbox(&cfg, c).await,
         Command::Keys(c) => keys::keys(&cfg, c).await,
         Command::Digest(c) => mailcmd::digest(&cfg, c).await,
+        Command::Schedule(c) => mailcmd::schedule(&cfg, c).await,
         Command::Imap(c) => imapcmd::imap(&cfg, c).await,
         Command::Bench(c) => bench::bench(&cfg, c).await,
         Command::Init { .. } | Command::Demo { .. } | Command::CheckConfig | Command::Deliver { .. } => Ok(()),

@@ -10,9 +10,6 @@ use crate::store::outbox::OutboxItem;
 use crate::store::{now_ms, Store, StoreError};
 use std::sync::Arc;
 
-/// Why an item is not sent at all.
-const DROPPED: &str = "not sent: the recipient may no longer read what it names, or it is gone";
-
 /// Render the claimed items that need it, keep their bytes, and return the items to send.
 /// Items that cannot be rendered for their recipient are marked `failed` and left out.
 pub(crate) async fn render_claimed(store: &Store, composer: &Arc<Composer>, items: Vec<OutboxItem>) -> Result<Vec<OutboxItem>, StoreError> {
@@ -23,28 +20,36 @@ pub(crate) async fn render_claimed(store: &Store, composer: &Arc<Composer>, item
     store.refresh_keyring(&composer.pgp).await?;
     let ctx = store.render_context(&todo, now_ms()).await?;
     let c = composer.clone();
-    let rendered: Vec<(i64, Option<(OutboxKind, Rendered)>)> = tokio::task::spawn_blocking(move || todo.iter().map(|d| (d.id, outgoing::render(&c, d, &ctx))).collect())
+    type Outcome = (i64, Result<(OutboxKind, Rendered), &'static str>);
+    let rendered: Vec<Outcome> = tokio::task::spawn_blocking(move || {
+        todo.iter().map(|d| (d.id, outgoing::render(&c, d, &ctx).ok_or_else(|| outgoing::dropped_because(d, &ctx)))).collect()
+    })
         .await
         .map_err(|e| StoreError::Invalid(format!("rendering failed: {e}")))?;
-    let keep: Vec<(i64, OutboxKind, &Rendered)> = rendered.iter().filter_map(|(id, r)| r.as_ref().map(|(k, r)| (*id, *k, r))).collect();
+    let keep: Vec<(i64, OutboxKind, &Rendered)> = rendered.iter().filter_map(|(id, r)| r.as_ref().ok().map(|(k, r)| (*id, *k, r))).collect();
     store.store_rendered(&keep).await?;
-    let rendered: std::collections::HashMap<i64, Option<(OutboxKind, Rendered)>> = rendered.into_iter().collect();
+    let rendered: std::collections::HashMap<i64, Result<(OutboxKind, Rendered), &'static str>> = rendered.into_iter().collect();
     let mut out = Vec::with_capacity(items.len());
     for mut item in items {
         if !item.needs_rendering() {
             out.push(item);
             continue;
         }
-        match rendered.get(&item.id).and_then(Option::as_ref) {
-            Some((kind, r)) => {
+        match rendered.get(&item.id) {
+            Some(Ok((kind, r))) => {
                 item.kind = kind.as_str().to_string();
                 item.envelope_from = r.envelope_from.clone();
                 item.bytes = r.bytes.clone();
                 out.push(item);
             }
+            Some(Err(why)) => {
+                tracing::warn!(outbox_id = item.id, rcpt = %item.rcpt, "{why}");
+                store.mark_outbox_dropped(item.id, why, now_ms()).await?;
+            }
             None => {
-                tracing::warn!(outbox_id = item.id, rcpt = %item.rcpt, "{DROPPED}");
-                store.mark_outbox_dropped(item.id, DROPPED, now_ms()).await?;
+                let why = "not sent: an outbox item of a kind this version does not know";
+                tracing::warn!(outbox_id = item.id, rcpt = %item.rcpt, "{why}");
+                store.mark_outbox_dropped(item.id, why, now_ms()).await?;
             }
         }
     }

@@ -37,7 +37,7 @@ fn body(d: &DigestContent, to: &Addressing) -> String {
 }
 
 /// One post: who, where and when, its text, its attachments listed.
-fn entry(p: &PostContent) -> String {
+pub(crate) fn entry(p: &PostContent) -> String {
     let when = chrono::DateTime::from_timestamp_millis(p.created_at_ms)
         .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_default();

@@ -8,28 +8,40 @@
 //! - [`digest()`]: the daily digest (§8);
 //! - [`acknowledgement()`]: the answer to a new report (§8, RFC 3834);
 //! - [`embargo_notice()`]: the content-free notice (§6.4);
-//! - [`vendor_notification()`]: the initial contact of a vendor organization (§8).
+//! - [`vendor_notification()`]: the initial contact of a vendor organization (§8);
+//! - [`summary()`]: the case summary, and the late joiner's summary with the discussion so
+//!   far (§6.6, §8);
+//! - [`reminder()`]: a reminder to a silent vendor (§8);
+//! - [`coordinators()`]: the coordinators' notes (daily summary, dead items, bouncing
+//!   contacts).
 //!
 //! Pure: identifiers and the time are parameters. The MIME boundary is derived from the
 //! Message-ID and the parts as the recipient gets them, so rendering the same item twice
 //! gives the same bytes, and nothing the recipient may not see changes them.
 
 pub mod ack;
+pub mod coordinators;
 pub mod digest;
 pub mod notice;
 pub mod notification;
+pub mod reminder;
+pub mod summary;
 pub mod vendor;
 
 pub use ack::acknowledgement;
+pub use coordinators::coordinators;
 pub use digest::digest;
 pub use notice::embargo_notice;
 pub use notification::notification;
+pub use reminder::reminder;
+pub use summary::summary;
 pub use vendor::{format_public_date, vendor_notification};
 
 use crate::mail::AddressBook;
 use crate::model::OutboxKind;
 use crate::redact::clean_line;
 use crate::view::{Body, Content, Notice};
+use crate::workflow::CoordinatorNote;
 use mail_builder::headers::address::Address;
 use mail_builder::headers::content_type::ContentType;
 use mail_builder::headers::date::Date;
@@ -251,6 +263,17 @@ pub fn content(gw: &Gateway, c: &Content, to: &Addressing, now_ms: i64) -> (Outb
             OutboxKind::Acknowledgement,
             acknowledgement(gw, &c.token, to, now_ms),
         ),
+        Body::Summary(s) if s.joined => (OutboxKind::Joined, summary(gw, s, to, now_ms)),
+        Body::Summary(s) => (OutboxKind::CaseSummary, summary(gw, s, to, now_ms)),
+        Body::Reminder(r) => (OutboxKind::Reminder, reminder(gw, r, to, now_ms)),
+        Body::Coordinators(n) => {
+            let kind = match n.note {
+                CoordinatorNote::Daily(_) => OutboxKind::CoordinatorSummary,
+                CoordinatorNote::Dead { .. } => OutboxKind::DeadNotice,
+                CoordinatorNote::Bouncing { .. } => OutboxKind::BouncingNotice,
+            };
+            (kind, coordinators(gw, n, to, now_ms))
+        }
     }
 }
 

@@ -71,7 +71,8 @@ fn body(gw: &Gateway, n: &VendorContent, to: &Addressing) -> String {
     out
 }
 
-const QUESTIONS: &str = "Please answer these questions:\n\
+/// The four questions of a vendor response (SPEC §8).
+pub(crate) const QUESTIONS: &str = "Please answer these questions:\n\
     1. Is this a real vulnerability in your products? If not, why not?\n\
     2. Is it already fixed in a recent or upcoming release?\n\
     3. If not, when will a fix be available?\n\
@@ -83,15 +84,22 @@ fn how_to_reply(case: &str, private: &str, case_address: &str) -> String {
          - Reply to this message to write in the case discussion of {case}; every\n\
          \x20 participant of the case can read it.\n\
          - To write only to the coordinators, mail {private}\n\
-         - To record your status, start your reply with one of these lines, before any\n\
-         \x20 other text:\n\
-         \x20     Status: affected\n\
-         \x20     Status: not affected\n\
-         \x20     Status: unknown\n\
-         \x20 optionally followed by a line starting with \"Statement:\" and your statement.\n\
          - From your usual mail client you can also write to the case discussion at\n\
-         \x20 {case_address}\n"
+         \x20 {case_address}\n{status}",
+        status = status_syntax()
     )
+}
+
+/// SPEC §8: how a vendor records its status by mail (the syntax `status::parse` reads).
+pub(crate) fn status_syntax() -> String {
+    "- To record your organization's status, start a reply with these lines, before\n\
+     \x20 any other text (only the coordinators are told, unless you share it):\n\
+     \x20     Status: affected | not affected | unknown | fixed\n\
+     \x20     Statement: your statement (optional; it may go on over several lines)\n\
+     \x20     References: URLs of your advisories (optional)\n\
+     \x20     Share: yes | no (optional: show the status and statement to the other\n\
+     \x20            participants; no unless you say yes)\n"
+        .to_string()
 }
 
 #[cfg(test)]
@@ -158,11 +166,11 @@ mod tests {
         }
         assert!(text.contains("mail cases+r-priv456@cert.example"));
         for s in [
-            "Status: affected",
-            "Status: not affected",
-            "Status: unknown",
+            "Status: affected | not affected | unknown | fixed",
+            "Statement: ",
+            "Share: yes | no",
         ] {
-            assert!(text.contains(s));
+            assert!(text.contains(s), "{s}");
         }
         assert!(text.contains("cases+vu123456@cert.example"));
         assert!(text.contains("fingerprint: 0123 4567 89AB"));

@@ -1,6 +1,8 @@
 //! Cases, participants, reports and threads.
 
+use super::posts::PostResult;
 use super::{now_ms, Result, Store, StoreError};
+use crate::coordination::{Joined, SystemPost};
 use crate::model::*;
 use rand::Rng;
 use sqlx::SqliteConnection as Conn;
@@ -155,19 +157,6 @@ impl Store {
         Ok(public_id)
     }
 
-    pub async fn decline_report(&self, report_public_id: &str) -> Result<()> {
-        let n = sqlx::query("UPDATE reports SET state = 'declined' WHERE public_id = $1 AND state = 'new'")
-            .bind(report_public_id.to_ascii_uppercase())
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        if n == 0 {
-            return Err(StoreError::NotFound(format!("no new report {report_public_id}")));
-        }
-        let mut conn = self.pool.acquire().await?;
-        super::history::record(&mut conn, "report-declined", None, None, None, report_public_id).await
-    }
-
     /// Resolve a thread name: `discussion:VU#123456` (or just `VU#123456`),
     /// `private:VU#123456:<org name>`, `report:VRF#..` (or just `VRF#..`).
     pub async fn thread_by_name(&self, name: &str) -> Result<ThreadId> {
@@ -207,6 +196,121 @@ impl Store {
         Ok(())
     }
 
+}
+
+impl Store {
+    /// SPEC §8 "Dates": the new public date, its history row and the announcement, in one
+    /// transaction.
+    pub async fn set_public_date(&self, case: CaseId, at: i64, detail: &str, post: &SystemPost) -> Result<PostResult> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE cases SET public_at = $1 WHERE id = $2").bind(at).bind(case).execute(&mut *tx).await?;
+        super::history::record(&mut tx, "public-date", Some(case), None, None, detail).await?;
+        let r = super::posts::insert_post(&mut tx, &post.new_post(), &post.plan).await?;
+        tx.commit().await?;
+        Ok(r)
+    }
+
+    /// A new case state, with its announcement when there is one, in one transaction.
+    pub async fn set_case_state_with(&self, case: CaseId, state: CaseState, post: Option<&SystemPost>) -> Result<Option<PostResult>> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE cases SET state = $1 WHERE id = $2").bind(state.as_str()).bind(case).execute(&mut *tx).await?;
+        super::history::record(&mut tx, "case-state", Some(case), None, None, state.as_str()).await?;
+        let r = match post {
+            Some(p) => Some(super::posts::insert_post(&mut tx, &p.new_post(), &p.plan).await?),
+            None => None,
+        };
+        tx.commit().await?;
+        Ok(r)
+    }
+
+    /// A declined report and the notice to its reporter, in one transaction.
+    pub async fn decline_report_with(&self, report: ReportId, public_id: &str, post: &SystemPost) -> Result<PostResult> {
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query("UPDATE reports SET state = 'declined' WHERE id = $1 AND state = 'new'").bind(report).execute(&mut *tx).await?.rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("no new report {public_id}")));
+        }
+        super::history::record(&mut tx, "report-declined", None, Some(post.thread), None, public_id).await?;
+        let r = super::posts::insert_post(&mut tx, &post.new_post(), &post.plan).await?;
+        tx.commit().await?;
+        Ok(r)
+    }
+
+    /// A participant, and the late joiner's messages decided for it (SPEC §6.6), in one
+    /// transaction.
+    pub async fn add_participant_with(&self, case_public_id: &str, p: &NewParticipant<'_>, late: Option<&Joined>) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let case = case_id_by_public(&mut tx, case_public_id).await?;
+        insert_participant(&mut tx, case, p).await?;
+        insert_joined(&mut tx, case, late).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// `report accept --into`: the report linked to an existing case, the reporter added
+    /// (when given) with the late joiner's messages, in one transaction.
+    pub async fn accept_report_into(&self, report_public_id: &str, into: &str, reporter: Option<&NewParticipant<'_>>, late: Option<&Joined>) -> Result<String> {
+        let mut tx = self.begin_write().await?;
+        let case = case_id_by_public(&mut tx, into).await?;
+        let n = sqlx::query("UPDATE reports SET state = 'accepted', case_id = $1 WHERE upper(public_id) = upper($2) AND state = 'new'")
+            .bind(case)
+            .bind(report_public_id.trim())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(StoreError::Invalid(format!("report {report_public_id} is not new, or does not exist")));
+        }
+        if let Some(p) = reporter {
+            insert_participant(&mut tx, case, p).await?;
+            insert_joined(&mut tx, case, late).await?;
+        }
+        super::history::record(&mut tx, "report-accepted", Some(case), None, None, report_public_id).await?;
+        let public_id: String = sqlx::query_scalar("SELECT public_id FROM cases WHERE id = $1").bind(case).fetch_one(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(public_id)
+    }
+
+    /// The reporter of a report.
+    pub async fn report_reporter(&self, report_public_id: &str) -> Result<ContactId> {
+        sqlx::query_scalar("SELECT reporter_id FROM reports WHERE upper(public_id) = upper($1)")
+            .bind(report_public_id.trim())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no report {report_public_id}")))
+    }
+
+    /// Whether a lone contact participates in a case.
+    pub async fn is_participant(&self, case_public_id: &str, contact: ContactId) -> Result<bool> {
+        let mut conn = self.pool.acquire().await?;
+        let case = case_id_by_public(&mut conn, case_public_id).await?;
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM participants WHERE case_id = $1 AND contact_id = $2").bind(case).bind(contact).fetch_one(&mut *conn).await?;
+        Ok(n > 0)
+    }
+
+    /// The contacts of an organization.
+    pub async fn org_contact_ids(&self, org: OrgId) -> Result<Vec<ContactId>> {
+        Ok(sqlx::query_scalar("SELECT id FROM contacts WHERE org_id = $1 ORDER BY id").bind(org).fetch_all(&self.pool).await?)
+    }
+
+    /// The posts of a thread, oldest first, with how each arrived.
+    pub async fn thread_posts(&self, thread: ThreadId) -> Result<Vec<(PostId, crate::view::Arrival)>> {
+        let rows: Vec<(i64, Option<String>)> =
+            sqlx::query_as("SELECT id, protection FROM posts WHERE thread_id = $1 ORDER BY created_at, id").bind(thread).fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().map(|(id, p)| (id, crate::view::Arrival::of_record(p.as_deref()))).collect())
+    }
+}
+
+/// The late joiner's deliveries (replying into the discussion) and their skipped contacts.
+async fn insert_joined(conn: &mut Conn, case: CaseId, late: Option<&Joined>) -> Result<()> {
+    let Some(l) = late else { return Ok(()) };
+    let target = super::posts::Target { post: None, report: None, thread: Some(l.discussion) };
+    super::posts::insert_deliveries(conn, target, &l.planned.deliveries, now_ms()).await?;
+    super::posts::record_skipped(conn, Some(case), Some(l.discussion), &l.planned.bouncing, "the case summary for a new participant").await?;
+    if !l.planned.deliveries.is_empty() {
+        super::history::record(conn, "late-joiner", Some(case), Some(l.discussion), None, &format!("{} message(s)", l.planned.deliveries.len())).await?;
+    }
+    Ok(())
 }
 
 /// An initial contact being recorded.

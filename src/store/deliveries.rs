@@ -27,20 +27,35 @@ impl Store {
         q.thread_ids.dedup();
         q.emails.extend(items.iter().map(|i| i.rcpt.clone()));
         let world = load_world(&mut conn, &q).await?;
+        let mut cases = HashMap::new();
+        for case in items.iter().filter_map(|i| case_named(i, &world)) {
+            if let std::collections::hash_map::Entry::Vacant(e) = cases.entry(case) {
+                e.insert(super::status::case_record(&mut conn, case).await?);
+            }
+        }
         let mut earlier = HashMap::new();
         for i in items {
             if let (Some(thread), Some(contact)) = (i.thread, i.contact) {
                 earlier.insert(i.id, earlier_message_ids(&mut conn, thread, contact, i.id).await?);
             }
         }
-        Ok(RenderCtx { world, posts, earlier, now_ms })
+        Ok(RenderCtx { world, posts, earlier, cases, now_ms })
+    }
+}
+
+/// The case whose dates and statuses an item shows: a summary's, a reminder's.
+fn case_named(i: &Decided, world: &World) -> Option<CaseId> {
+    match &i.payload {
+        Payload::Summary { case, .. } => Some(*case),
+        Payload::Reminder { .. } => i.thread.and_then(|t| world.thread(t)).and_then(|t| t.case),
+        _ => None,
     }
 }
 
 /// The posts an item names: its own, or a digest's.
 fn named_posts(i: &Decided) -> Vec<PostId> {
     match &i.payload {
-        Payload::Digest { posts } => posts.clone(),
+        Payload::Digest { posts } | Payload::Summary { posts, .. } => posts.clone(),
         _ => i.post.into_iter().collect(),
     }
 }

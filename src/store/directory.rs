@@ -4,7 +4,7 @@ use super::{now_ms, Result, Store, StoreError};
 use crate::model::{ContactId, ContactSnap, NotifyMode, OrgId, OrgKind, OrgSnap};
 use sqlx::{AssertSqlSafe, SqliteConnection as Conn};
 
-type ContactRow = (i64, String, String, Option<i64>, String, bool);
+type ContactRow = (i64, String, String, Option<i64>, String, bool, bool);
 
 fn contact_from_row(r: ContactRow) -> ContactSnap {
     ContactSnap {
@@ -14,10 +14,11 @@ fn contact_from_row(r: ContactRow) -> ContactSnap {
         org: r.3,
         notify: NotifyMode::parse(&r.4).unwrap_or(NotifyMode::Immediate),
         encrypt_only: r.5,
+        bouncing: r.6,
     }
 }
 
-pub(crate) const CONTACT_COLS: &str = "id, email, name, org_id, notify, encrypt_only";
+pub(crate) const CONTACT_COLS: &str = "id, email, name, org_id, notify, encrypt_only, bouncing";
 
 /// A new contact's fields.
 #[derive(Debug, Clone)]

@@ -3,6 +3,7 @@
 //! Queries use `$1`-style placeholders and portable types (i64, text, blob, bool) so the
 //! same statements run on PostgreSQL once that backend is added (SPEC §9).
 
+pub mod bouncing;
 pub mod cases;
 pub mod deliveries;
 pub mod digest;
@@ -16,6 +17,8 @@ pub mod posts;
 pub mod quarantine;
 pub mod outbox;
 pub mod oversize;
+pub mod schedule;
+pub mod status;
 pub mod world;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};

@@ -246,7 +246,10 @@ impl Store {
                           attempts = attempts + 1, updated_at = $2
                     WHERE id = $3 AND state = 'sending'";
         self.transition(id, sql, (reply, now_ms, None), HISTORY_FAILED)
-            .await
+            .await?;
+        // SPEC §7.5: counts towards marking the recipient bouncing.
+        self.note_permanent_failure(id, now_ms).await?;
+        Ok(())
     }
 
     /// Transient failures for too long: `dead`, recorded in the case history.

@@ -74,6 +74,7 @@ pub(crate) async fn insert_post(conn: &mut Conn, p: &NewPost<'_>, fan: &PostPlan
     let target = Target { post: Some(post_id), report: None, thread: Some(p.thread) };
     let outbox = insert_deliveries(conn, target, &fan.deliveries, now).await?;
     insert_digest_entries(conn, post_id, &fan.digest, now).await?;
+    record_skipped(conn, p.case, Some(p.thread), &fan.bouncing, &format!("post {post_id}")).await?;
     let detail = format!("post {post_id}: {} queued, {} digest", outbox.len(), fan.digest.len());
     history::record(conn, "post", p.case, Some(p.thread), p.inbound, &detail).await?;
     let digest = fan.digest.iter().map(|(_, e)| e.clone()).collect();
@@ -98,6 +99,15 @@ async fn insert_digest_entries(conn: &mut Conn, post: PostId, digest: &[(Contact
             b.push_bind(*contact).push_bind(post).push_bind(now);
         });
         q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// SPEC §7.5: a history event for the recipients a message was not queued for because
+/// their address bounces.
+pub(crate) async fn record_skipped(conn: &mut Conn, case: Option<CaseId>, thread: Option<ThreadId>, bouncing: &[String], what: &str) -> Result<()> {
+    for rcpt in bouncing {
+        history::record(conn, "delivery-skipped", case, thread, None, &format!("{what} not sent to {rcpt}: the address is bouncing")).await?;
     }
     Ok(())
 }
@@ -323,15 +333,6 @@ pub(crate) async fn record_bounce(conn: &mut Conn, inbound: i64, outbox: Option<
         None => None,
     };
     history::record(conn, "bounce", case, thread, Some(inbound), &format!("outbox {id} to {rcpt}: {summary}")).await?;
-    let last: Vec<String> = sqlx::query_scalar(
-        "SELECT state FROM outbox WHERE rcpt = $1 AND state IN ('sent', 'failed') ORDER BY updated_at DESC, id DESC LIMIT 3",
-    )
-    .bind(&rcpt)
-    .fetch_all(&mut *conn)
-    .await?;
-    if last.len() == 3 && last.iter().all(|s| s == "failed") {
-        sqlx::query("UPDATE contacts SET bouncing = TRUE WHERE email = $1").bind(&rcpt).execute(&mut *conn).await?;
-        history::record(conn, "contact-bouncing", case, None, Some(inbound), &rcpt).await?;
-    }
+    super::bouncing::permanent_failure(conn, id, now_ms()).await?;
     Ok(())
 }

@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 /// a case its participants, their contacts and private threads, and coordinators always.
 #[derive(Debug, Clone, Default)]
 pub struct WorldQuery {
+    pub case_ids: Vec<CaseId>,
     pub case_public_ids: Vec<String>,
     pub report_public_ids: Vec<String>,
     pub thread_ids: Vec<ThreadId>,
@@ -21,7 +22,7 @@ pub struct WorldQuery {
 }
 
 pub(crate) async fn load_world(conn: &mut Conn, q: &WorldQuery) -> Result<World> {
-    let mut case_ids = BTreeSet::new();
+    let mut case_ids: BTreeSet<i64> = q.case_ids.iter().copied().collect();
     let mut report_ids = BTreeSet::new();
     for t in &q.thread_ids {
         let row: Option<(Option<i64>, Option<i64>)> =
