@@ -2,6 +2,7 @@
 
 use super::{now_ms, Result, Store, StoreError};
 use crate::model::{ContactId, ContactSnap, NotifyMode, OrgId, OrgKind, OrgSnap};
+use super::world::select_in;
 use sqlx::{AssertSqlSafe, SqliteConnection as Conn};
 
 type ContactRow = (i64, String, String, Option<i64>, String, bool, bool);
@@ -32,7 +33,7 @@ pub struct NewContact<'a> {
 
 impl Store {
     pub async fn add_org(&self, name: &str, kind: OrgKind, domains: &[String]) -> Result<OrgId> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM orgs WHERE lower(name) = lower($1)")
             .bind(name)
             .fetch_optional(&mut *tx)
@@ -124,25 +125,50 @@ pub(crate) async fn contact_by_email(conn: &mut Conn, email: &str) -> Result<Opt
     Ok(row.map(contact_from_row))
 }
 
-/// Contacts matching a WHERE clause with one optional i64 parameter.
-pub(crate) async fn contacts_where(conn: &mut Conn, clause: &str, arg: Option<i64>) -> Result<Vec<ContactSnap>> {
-    let sql = format!("SELECT {CONTACT_COLS} FROM contacts WHERE {clause}");
-    let rows: Vec<ContactRow> = sqlx::query_as(AssertSqlSafe(sql)).bind(arg).fetch_all(&mut *conn).await?;
-    Ok(rows.into_iter().map(contact_from_row).collect())
-}
-
 /// Organizations matching a WHERE clause with one optional i64 parameter, with domains.
 pub(crate) async fn orgs_where(conn: &mut Conn, clause: &str, arg: Option<i64>) -> Result<Vec<OrgSnap>> {
     let sql = format!("SELECT id, name, kind FROM orgs WHERE {clause} ORDER BY id");
-    let rows: Vec<(i64, String, String)> = sqlx::query_as(AssertSqlSafe(sql)).bind(arg).fetch_all(&mut *conn).await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for (id, name, kind) in rows {
-        let domains: Vec<String> = sqlx::query_scalar("SELECT domain FROM org_domains WHERE org_id = $1 ORDER BY domain")
-            .bind(id)
-            .fetch_all(&mut *conn)
-            .await?;
-        let kind = OrgKind::parse(&kind).unwrap_or(OrgKind::Vendor);
-        out.push(OrgSnap { id, name, kind, domains });
+    let rows: Vec<OrgRow> = sqlx::query_as(AssertSqlSafe(sql)).bind(arg).fetch_all(&mut *conn).await?;
+    with_domains(conn, rows).await
+}
+
+type OrgRow = (i64, String, String);
+
+/// Contacts whose `column` (a column name of ours, never input) is one of `values`.
+pub(crate) async fn contacts_in<T>(conn: &mut Conn, column: &'static str, values: &[T]) -> Result<Vec<ContactSnap>>
+where
+    T: for<'q> sqlx::Encode<'q, super::Db> + sqlx::Type<super::Db> + Clone + Send + 'static,
+{
+    let head = format!("SELECT {CONTACT_COLS} FROM contacts WHERE {column} IN");
+    let rows: Vec<ContactRow> = select_in(conn, &head, "ORDER BY id", values).await?;
+    Ok(rows.into_iter().map(contact_from_row).collect())
+}
+
+/// The organizations with these ids, with their domains, in id order: two statements.
+pub(crate) async fn orgs_in(conn: &mut Conn, ids: &[i64]) -> Result<Vec<OrgSnap>> {
+    let mut rows: Vec<OrgRow> = select_in(conn, "SELECT id, name, kind FROM orgs WHERE id IN", "", ids).await?;
+    rows.sort();
+    with_domains(conn, rows).await
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+async fn with_domains(conn: &mut Conn, rows: Vec<OrgRow>) -> Result<Vec<OrgSnap>> {
+    let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    let mut domains: std::collections::BTreeMap<i64, Vec<String>> = Default::default();
+    for (org, domain) in select_in::<(i64, String), _>(conn, "SELECT org_id, domain FROM org_domains WHERE org_id IN", "", &ids).await? {
+        domains.entry(org).or_default().push(domain);
     }
-    Ok(out)
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, kind)| OrgSnap {
+            id,
+            name,
+            kind: OrgKind::parse(&kind).unwrap_or(OrgKind::Vendor),
+            domains: domains.remove(&id).map(sorted).unwrap_or_default(),
+        })
+        .collect())
 }

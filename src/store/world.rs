@@ -1,7 +1,7 @@
 //! Loading a [`World`] snapshot: the cases, reports, threads, organizations and contacts
 //! one mail or one post concerns, for the pure core to read.
 
-use super::directory::{contacts_where, orgs_where};
+use super::directory::{contacts_in, orgs_in};
 use super::Result;
 use crate::model::*;
 use sqlx::SqliteConnection as Conn;
@@ -24,35 +24,21 @@ pub struct WorldQuery {
 pub(crate) async fn load_world(conn: &mut Conn, q: &WorldQuery) -> Result<World> {
     let mut case_ids: BTreeSet<i64> = q.case_ids.iter().copied().collect();
     let mut report_ids = BTreeSet::new();
-    for t in &q.thread_ids {
-        let row: Option<(Option<i64>, Option<i64>)> =
-            sqlx::query_as("SELECT case_id, report_id FROM threads WHERE id = $1").bind(t).fetch_optional(&mut *conn).await?;
-        if let Some((c, r)) = row {
-            case_ids.extend(c);
-            report_ids.extend(r);
-        }
+    let rows: Vec<(Option<i64>, Option<i64>)> =
+        select_in(conn, "SELECT case_id, report_id FROM threads WHERE id IN", "", &q.thread_ids).await?;
+    for (c, r) in rows {
+        case_ids.extend(c);
+        report_ids.extend(r);
     }
-    for p in &q.case_public_ids {
-        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM cases WHERE upper(public_id) = upper($1)")
-            .bind(p)
-            .fetch_optional(&mut *conn)
-            .await?;
-        case_ids.extend(id);
+    let upper: Vec<String> = q.case_public_ids.iter().map(|p| p.to_ascii_uppercase()).collect();
+    case_ids.extend(select_in::<(i64,), _>(conn, "SELECT id FROM cases WHERE upper(public_id) IN", "", &upper).await?.into_iter().map(|r| r.0));
+    let upper: Vec<String> = q.report_public_ids.iter().map(|p| p.to_ascii_uppercase()).collect();
+    for (r, c) in select_in::<(i64, Option<i64>), _>(conn, "SELECT id, case_id FROM reports WHERE upper(public_id) IN", "", &upper).await? {
+        report_ids.insert(r);
+        case_ids.extend(c);
     }
-    for p in &q.report_public_ids {
-        let row: Option<(i64, Option<i64>)> = sqlx::query_as("SELECT id, case_id FROM reports WHERE upper(public_id) = upper($1)")
-            .bind(p)
-            .fetch_optional(&mut *conn)
-            .await?;
-        if let Some((r, c)) = row {
-            report_ids.insert(r);
-            case_ids.extend(c);
-        }
-    }
-    for c in &case_ids {
-        let rs: Vec<i64> = sqlx::query_scalar("SELECT id FROM reports WHERE case_id = $1").bind(c).fetch_all(&mut *conn).await?;
-        report_ids.extend(rs);
-    }
+    let cases: Vec<i64> = case_ids.iter().copied().collect();
+    report_ids.extend(select_in::<(i64,), _>(conn, "SELECT id FROM reports WHERE case_id IN", "", &cases).await?.into_iter().map(|r| r.0));
     let mut world = World::default();
     for c in &case_ids {
         world.cases.push(load_case(conn, *c).await?);
@@ -63,6 +49,26 @@ pub(crate) async fn load_world(conn: &mut Conn, q: &WorldQuery) -> Result<World>
     load_threads(conn, &mut world, &case_ids, &report_ids, &q.thread_ids).await?;
     load_people(conn, &mut world, q).await?;
     Ok(world)
+}
+
+/// `head (…values…) tail`: one statement for a list of values, none for an empty list.
+pub(crate) async fn select_in<R, T>(conn: &mut Conn, head: &str, tail: &str, values: &[T]) -> Result<Vec<R>>
+where
+    R: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
+    T: for<'q> sqlx::Encode<'q, super::Db> + sqlx::Type<super::Db> + Clone + Send + 'static,
+{
+    let mut out = Vec::new();
+    // SQLite binds at most 32,766 parameters in one statement.
+    for chunk in values.chunks(10_000) {
+        let list = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+        let sql = format!("{head} ({list}) {tail}");
+        let mut query = sqlx::query_as::<_, R>(sqlx::AssertSqlSafe(sql));
+        for v in chunk {
+            query = query.bind(v.clone());
+        }
+        out.extend(query.fetch_all(&mut *conn).await?);
+    }
+    Ok(out)
 }
 
 async fn load_case(conn: &mut Conn, id: CaseId) -> Result<CaseSnap> {
@@ -133,23 +139,12 @@ async fn load_threads(
     reports: &BTreeSet<i64>,
     extra: &[ThreadId],
 ) -> Result<()> {
-    let mut rows: Vec<ThreadRow> = Vec::new();
-    const COLS: &str = "SELECT id, kind, case_id, org_id, report_id FROM threads";
-    for c in cases {
-        rows.extend(
-            sqlx::query_as::<_, ThreadRow>(sqlx::AssertSqlSafe(format!("{COLS} WHERE case_id = $1"))).bind(c).fetch_all(&mut *conn).await?,
-        );
-    }
-    for r in reports {
-        rows.extend(
-            sqlx::query_as::<_, ThreadRow>(sqlx::AssertSqlSafe(format!("{COLS} WHERE report_id = $1"))).bind(r).fetch_all(&mut *conn).await?,
-        );
-    }
-    for t in extra {
-        rows.extend(
-            sqlx::query_as::<_, ThreadRow>(sqlx::AssertSqlSafe(format!("{COLS} WHERE id = $1"))).bind(t).fetch_optional(&mut *conn).await?,
-        );
-    }
+    const COLS: &str = "SELECT id, kind, case_id, org_id, report_id FROM threads WHERE";
+    let cases: Vec<i64> = cases.iter().copied().collect();
+    let reports: Vec<i64> = reports.iter().copied().collect();
+    let mut rows: Vec<ThreadRow> = select_in(conn, &format!("{COLS} case_id IN"), "", &cases).await?;
+    rows.extend(select_in::<ThreadRow, _>(conn, &format!("{COLS} report_id IN"), "", &reports).await?);
+    rows.extend(select_in::<ThreadRow, _>(conn, &format!("{COLS} id IN"), "", extra).await?);
     rows.sort();
     rows.dedup();
     world.threads = rows
@@ -181,24 +176,17 @@ async fn load_people(conn: &mut Conn, world: &mut World, q: &WorldQuery) -> Resu
     }
     contact_ids.extend(world.reports.iter().map(|r| r.reporter));
     contact_ids.extend(q.contact_ids.iter().copied());
-    let mut contacts = Vec::new();
-    for org in &org_ids {
-        contacts.extend(contacts_where(conn, "org_id = $1", Some(*org)).await?);
-    }
-    for id in &contact_ids {
-        contacts.extend(contacts_where(conn, "id = $1", Some(*id)).await?);
-    }
-    for e in &q.emails {
-        if let Some(c) = super::directory::contact_by_email(conn, e).await? {
-            contacts.push(c);
-        }
-    }
+    let orgs: Vec<i64> = org_ids.iter().copied().collect();
+    let ids: Vec<i64> = contact_ids.iter().copied().collect();
+    let emails: Vec<String> = q.emails.iter().map(|e| e.trim().to_ascii_lowercase()).collect();
+    let mut contacts = contacts_in(conn, "org_id", &orgs).await?;
+    contacts.extend(contacts_in(conn, "id", &ids).await?);
+    contacts.extend(contacts_in(conn, "email", &emails).await?);
     contacts.sort_by_key(|c| c.id);
     contacts.dedup_by_key(|c| c.id);
     org_ids.extend(contacts.iter().filter_map(|c| c.org));
-    for org in &org_ids {
-        world.orgs.extend(orgs_where(conn, "id = $1", Some(*org)).await?);
-    }
+    let orgs: Vec<i64> = org_ids.iter().copied().collect();
+    world.orgs = orgs_in(conn, &orgs).await?;
     world.contacts = contacts;
     Ok(())
 }
