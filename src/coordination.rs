@@ -18,7 +18,7 @@ use crate::store::cases::NewParticipant;
 use crate::store::posts::{self, NewPost, PostResult};
 use crate::store::status::CaseRecord;
 use crate::store::world::WorldQuery;
-use crate::store::{now_ms, Store, StoreError, Tx};
+use crate::store::{now_ms, Store, StoreError, WriteTx};
 use crate::view::{Arrival, Author, CaseFacts, Item, PostItem};
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -81,7 +81,7 @@ impl SystemPost {
         }
     }
 
-    pub(crate) async fn insert(&self, conn: &mut Tx<'_>) -> Result<PostResult> {
+    pub(crate) async fn insert(&self, conn: &mut WriteTx) -> Result<PostResult> {
         posts::insert_post(conn, &self.new_post(), &self.plan).await
     }
 }
@@ -244,7 +244,7 @@ pub struct MailApplied {
 
 /// Stage 8 of a status mail or an info request, in the pipeline's transaction.
 pub(crate) async fn apply_mail(
-    tx: &mut Tx<'_>,
+    tx: &mut WriteTx,
     plan: &MailPlan,
     sender: Option<ContactId>,
     inbound: i64,

@@ -67,7 +67,7 @@ pub fn random_report_id(now_ms: i64) -> String {
 impl Store {
     /// Create a case and its discussion thread. Returns the public id.
     pub async fn create_case(&self, prefix: &str, c: &NewCase<'_>) -> Result<String> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let id = insert_case(&mut tx, prefix, c).await?;
         tx.commit().await?;
         Ok(id.1)
@@ -87,7 +87,7 @@ impl Store {
 
     /// Add a participant; an organization also gets its private thread in the case.
     pub async fn add_participant(&self, case_public_id: &str, p: &NewParticipant<'_>) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let case = case_id_by_public(&mut tx, case_public_id).await?;
         insert_participant(&mut tx, case, p).await?;
         tx.commit().await?;
@@ -132,7 +132,7 @@ impl Store {
         title: &str,
         reporter_participates: bool,
     ) -> Result<String> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let (report, reporter, state): (i64, i64, String) =
             sqlx::query_as("SELECT id, reporter_id, state FROM reports WHERE public_id = $1")
                 .bind(report_public_id.to_ascii_uppercase())

@@ -297,7 +297,7 @@ impl Store {
         certs: &[Cert],
     ) -> Result<Vec<(String, Stored)>> {
         let contact = self.contact_by_email(contact_email).await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut out = Vec::new();
         for c in certs {
             let s = store_cert(&mut tx, contact.id, c, true, KeySource::Import).await?;
@@ -346,7 +346,7 @@ impl Store {
             .collect::<String>()
             .to_ascii_uppercase();
         let contact = contact.map(str::to_ascii_lowercase);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut q = sqlx::query(sql).bind(&fpr).bind(&contact);
         if let Some(t) = time {
             q = q.bind(t);

@@ -24,6 +24,7 @@ pub mod world;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Pool, Sqlite};
 use std::path::Path;
+use std::sync::Arc;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -106,6 +107,35 @@ impl Default for StoreOptions {
 #[derive(Clone, Debug)]
 pub struct Store {
     pub pool: DbPool,
+    /// One writer at a time in this process: writers queue here in order instead of
+    /// polling SQLite's lock with its busy handler's sleeps (1 ms to 100 ms each).
+    writer: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A write transaction and this process's writer turn, held until it ends.
+#[derive(Debug)]
+pub struct WriteTx {
+    tx: Tx<'static>,
+    _turn: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl WriteTx {
+    pub async fn commit(self) -> std::result::Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::SqliteConnection;
+    fn deref(&self) -> &sqlx::SqliteConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut sqlx::SqliteConnection {
+        &mut self.tx
+    }
 }
 
 /// Milliseconds since the Unix epoch. The shell reads the clock; the core is given `now`.
@@ -130,7 +160,7 @@ impl Store {
             .busy_timeout(options.busy_timeout);
         let max = if url.contains(":memory:") { 1 } else { 4 };
         let pool = SqlitePoolOptions::new().max_connections(max).connect_with(opts).await?;
-        let store = Store { pool };
+        let store = Store::from_pool(pool);
         store.migrate().await?;
         Ok(store)
     }
@@ -138,8 +168,15 @@ impl Store {
     /// A write transaction that takes SQLite's write lock at once (`BEGIN IMMEDIATE`), so a
     /// transaction that reads before it writes waits for another writer (busy timeout)
     /// instead of failing when that writer commits first.
-    pub async fn begin_write(&self) -> Result<Tx<'static>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    pub fn from_pool(pool: DbPool) -> Store {
+        Store { pool, writer: Arc::new(tokio::sync::Mutex::new(())) }
+    }
+
+    /// A write transaction (`BEGIN IMMEDIATE`: the write lock from the start), after this
+    /// process's earlier writers.
+    pub async fn begin_write(&self) -> Result<WriteTx> {
+        let turn = Arc::clone(&self.writer).lock_owned().await;
+        Ok(WriteTx { tx: self.pool.begin_with("BEGIN IMMEDIATE").await?, _turn: turn })
     }
 
     /// Make every commit so far durable, before a source is acknowledged (SPEC §3 stage 8).
@@ -227,7 +264,7 @@ mod tests {
         let check = sqlx::query("INSERT INTO t VALUES ('x')").execute(&s.pool).await.unwrap_err();
         assert!(check.to_string().contains("locked"), "{check}");
         assert!(!StoreError::from(check).is_transient());
-        let ro = Store { pool: SqlitePoolOptions::new().connect(&format!("{url}?mode=ro")).await.unwrap() };
+        let ro = Store::from_pool(SqlitePoolOptions::new().connect(&format!("{url}?mode=ro")).await.unwrap());
         let refused = sqlx::query("INSERT INTO t VALUES ('y')").execute(&ro.pool).await.unwrap_err();
         assert!(StoreError::from(refused).is_transient());
         assert!(!StoreError::NotFound("x".into()).is_transient());

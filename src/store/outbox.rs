@@ -196,7 +196,7 @@ impl Store {
     /// crash sends the same bytes, SPEC §7.3) and the kind each goes out as (a withheld
     /// notification as a `notice`). One transaction for the batch.
     pub async fn store_rendered(&self, rendered: &[(i64, OutboxKind, &Rendered)]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for (id, kind, r) in rendered {
             sqlx::query("UPDATE outbox SET kind = $1, envelope_from = $2, bytes = $3 WHERE id = $4 AND state = 'sending'")
                 .bind(kind.as_str())
@@ -271,7 +271,7 @@ impl Store {
         (reply, now_ms, extra): (&str, i64, Option<i64>),
         history_kind: &str,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut update = sqlx::query(update_sql).bind(reply).bind(now_ms).bind(id);
         if let Some(v) = extra {
             update = update.bind(v);
@@ -317,7 +317,7 @@ impl Store {
     /// Make a `failed`, `dead` or `pending` item pending and due now. `Ok(false)` when no
     /// such item exists; an error for a `sent` item or one being sent.
     pub async fn retry_outbox(&self, id: i64, now_ms: i64) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let changed = sqlx::query(
             "UPDATE outbox SET state = 'pending', next_attempt_at = $1, claimed_until = NULL, claimed_by = NULL,
                     updated_at = $1

@@ -56,7 +56,7 @@ impl Store {
 
     /// Reject a held item: it stays stored, it is never posted.
     pub async fn reject_quarantine(&self, id: i64, note: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         resolve(&mut tx, id, "rejected", note).await?;
         tx.commit().await?;
         Ok(())
