@@ -8,28 +8,76 @@ pub(crate) const HEADER_SCAN_LIMIT: usize = 256 * 1024;
 /// The Message-ID (without angle brackets) of the first `Message-ID` header, unfolded
 /// (RFC 5322 §2.2.3), or `None` when there is no usable one.
 pub fn message_id(raw: &[u8]) -> Option<String> {
-    let head = header_block(raw);
-    let text = String::from_utf8_lossy(head);
-    let mut current: Option<String> = None;
-    for line in text.split('\n') {
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        if line.starts_with([' ', '\t']) {
-            if let Some(v) = current.as_mut() {
-                v.push(' ');
-                v.push_str(line.trim());
+    let text = String::from_utf8_lossy(header_block(raw));
+    let value = headers(&text).find(|(name, _)| name.eq_ignore_ascii_case("message-id"))?.1;
+    msg_id(&value)
+}
+
+/// What decides whether two mails of one batch may be processed at the same time: the
+/// ids a mail has or refers to (Message-ID, In-Reply-To, References) and its From
+/// address. Two mails sharing a key are processed in arrival order: a reply after the
+/// mail it answers, a sender's second mail after the first. `barrier` is set for what
+/// the scan cannot see into (an encrypted mail's protected headers, RFC 3156 §4;
+/// no From): such a mail is processed alone.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct OrderingKeys {
+    pub keys: Vec<String>,
+    pub barrier: bool,
+}
+
+impl OrderingKeys {
+    pub(crate) fn conflicts(&self, other: &OrderingKeys) -> bool {
+        self.barrier || other.barrier || self.keys.iter().any(|k| other.keys.contains(k))
+    }
+}
+
+/// At most this many ids of one mail's References take part (the newest).
+const ORDERING_REFERENCES: usize = 64;
+
+pub(crate) fn ordering_keys(raw: &[u8]) -> OrderingKeys {
+    let text = String::from_utf8_lossy(header_block(raw));
+    let mut out = OrderingKeys::default();
+    let mut from = false;
+    for (name, value) in headers(&text) {
+        let name = name.to_ascii_lowercase();
+        match name.as_str() {
+            "message-id" | "in-reply-to" | "references" => {
+                let ids: Vec<&str> = value.split('<').skip(1).filter_map(|v| v.split('>').next()).collect();
+                let newest = ids.len().saturating_sub(ORDERING_REFERENCES);
+                out.keys.extend(ids[newest..].iter().map(|id| format!("id:{}", id.trim())));
             }
-            continue;
-        }
-        if let Some(v) = current.take() {
-            return msg_id(&v);
-        }
-        if let Some((name, value)) = line.split_once(':') {
-            if name.trim_end().eq_ignore_ascii_case("message-id") {
-                current = Some(value.trim().to_string());
+            "from" => {
+                from = true;
+                let addr = match (value.rfind('<'), value.rfind('>')) {
+                    (Some(a), Some(b)) if a < b => &value[a + 1..b],
+                    _ => value.as_str(),
+                };
+                out.keys.push(format!("from:{}", addr.trim().to_ascii_lowercase()));
             }
+            "content-type" => out.barrier |= value.to_ascii_lowercase().contains("multipart/encrypted"),
+            _ => {}
         }
     }
-    current.and_then(|v| msg_id(&v))
+    out.barrier |= !from;
+    out
+}
+
+/// The header fields of a header block, unfolded (RFC 5322 §2.2.3), in order.
+fn headers(text: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).peekable();
+    std::iter::from_fn(move || loop {
+        let line = lines.next()?;
+        let Some((name, value)) = line.split_once(':') else { continue };
+        if line.starts_with([' ', '\t']) {
+            continue;
+        }
+        let mut value = value.trim().to_string();
+        while let Some(next) = lines.next_if(|l| l.starts_with([' ', '\t'])) {
+            value.push(' ');
+            value.push_str(next.trim());
+        }
+        return Some((name.trim_end().to_string(), value));
+    })
 }
 
 /// The header block: up to the first empty line, within the scan limit.
@@ -75,6 +123,21 @@ mod tests {
         assert_eq!(message_id(b"Message-ID: <>\r\n\r\n"), None);
         assert_eq!(message_id(b""), None);
         assert_eq!(message_id(&[0xff; 10]), None);
+    }
+
+    #[test]
+    fn ordering_keys_tie_replies_to_what_they_answer_and_mails_to_their_sender() {
+        let first = ordering_keys(b"From: Ann <ann@a.example>\r\nMessage-ID: <m1@a.example>\r\n\r\nhi");
+        let reply = ordering_keys(b"From: bob@b.example\r\nIn-Reply-To: <m1@a.example>\r\n\r\nre");
+        let other = ordering_keys(b"From: carol@c.example\r\nReferences: <x@c.example>\r\n <y@c.example>\r\n\r\n");
+        let again = ordering_keys(b"from: ANN@a.example\r\nMessage-ID: <m2@a.example>\r\n\r\nhi");
+        assert!(first.conflicts(&reply) && reply.conflicts(&first));
+        assert!(first.conflicts(&again), "one sender's mails stay in order");
+        assert!(!first.conflicts(&other) && !reply.conflicts(&other));
+        assert!(other.keys.contains(&"id:y@c.example".to_string()), "folded References are read");
+        let sealed = ordering_keys(b"From: d@d.example\r\nContent-Type: multipart/encrypted;\r\n protocol=x\r\n\r\n");
+        assert!(sealed.barrier && sealed.conflicts(&other));
+        assert!(ordering_keys(b"Subject: no sender\r\n\r\n").barrier);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Fetch stage: `UID FETCH <set> (UID BODY.PEEK[])` in batches (RFC 3501 §6.4.5: PEEK leaves
 //! `\Seen` alone, so no flag changes before the commit). Each message is handed to the
-//! pipeline as it arrives — one message in memory at a time — and the committed ones of a
-//! batch are acknowledged together, then the checkpoint moves.
+//! pipeline as it arrives — a few at a time, see [`CONCURRENT_MAILS`] — and the committed
+//! ones of a batch are acknowledged together, then the checkpoint moves.
 
 use super::ack::{self, Strategy, Target};
 use super::checkpoint::{committed_through, search, MailboxState};
@@ -13,10 +13,15 @@ use crate::ingest::durable;
 use crate::model::Reason;
 use crate::pipeline::Outcome;
 use crate::store::now_ms;
+use crate::mail::scan::{self, OrderingKeys};
+use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
+
+/// Mails of one batch in the pipeline at the same time, at most.
+const CONCURRENT_MAILS: usize = 4;
 
 /// Attempts after the first when the pipeline reports a transient error (20 ms doubling:
 /// about 1.3 s in all) before the batch gives up and the session is retried later.
@@ -131,8 +136,11 @@ async fn fetch_batch(
     }
 }
 
-/// Read the batch's FETCH responses and ingest each message as it arrives. After a failure
-/// (or a cancelled token) the remaining responses are read and left unprocessed.
+/// Read the batch's FETCH responses and ingest the messages as they arrive, up to
+/// [`CONCURRENT_MAILS`] at a time: while one waits for the database another is parsed.
+/// Mails that share an ordering key (a reply and what it answers, one sender's mails, see
+/// [`scan::ordering_keys`]) are processed in arrival order. After a failure (or a cancelled
+/// token) the remaining responses are read and left unprocessed.
 async fn fetch_and_ingest(
     pass: Pass<'_>,
     session: &mut Session,
@@ -146,8 +154,11 @@ async fn fetch_and_ingest(
         ..
     } = pass;
     let t = source.step_timeout();
+    let uidvalidity = state.uidvalidity;
     let mut r = BatchResult::default();
     let mut bodiless: Vec<u32> = Vec::new();
+    let mut running = FuturesUnordered::new();
+    let mut keys: Vec<(u32, OrderingKeys)> = Vec::new();
     let mut stream = timed(
         t,
         "UID FETCH",
@@ -155,13 +166,17 @@ async fn fetch_and_ingest(
     )
     .await?;
     loop {
-        let next =
-            tokio::time::timeout(t, stream.next())
-                .await
-                .map_err(|_| ImapError::Timeout {
-                    what: "UID FETCH",
-                    secs: t.as_secs(),
-                })?;
+        let next = tokio::select! {
+            Some(done) = running.next() => {
+                r.finished(done, &mut keys);
+                continue;
+            }
+            next = tokio::time::timeout(t, stream.next()), if running.len() < CONCURRENT_MAILS => next,
+        };
+        let next = next.map_err(|_| ImapError::Timeout {
+            what: "UID FETCH",
+            secs: t.as_secs(),
+        })?;
         let Some(item) = next else { break };
         let fetched = item.map_err(|source| ImapError::Imap {
             what: "UID FETCH",
@@ -180,16 +195,36 @@ async fn fetch_and_ingest(
         if r.failure.is_some() || token.is_cancelled() {
             continue;
         }
-        match ingest_one(source, mailbox, state.uidvalidity, uid, raw).await {
-            Ok(target) => r.committed.push((uid, target)),
-            Err(e) => r.failure = Some(e),
+        let mine = scan::ordering_keys(raw);
+        while keys.iter().any(|(_, k)| k.conflicts(&mine)) {
+            let Some(done) = running.next().await else { break };
+            r.finished(done, &mut keys);
         }
+        if r.failure.is_some() {
+            continue;
+        }
+        keys.push((uid, mine));
+        let raw = raw.to_vec();
+        running.push(async move { (uid, ingest_one(source, mailbox, uidvalidity, uid, &raw).await) });
+    }
+    while let Some(done) = running.next().await {
+        r.finished(done, &mut keys);
     }
     r.no_body(bodiless);
     Ok(r)
 }
 
 impl BatchResult {
+    fn finished(&mut self, (uid, result): (u32, Result<Target, ImapError>), keys: &mut Vec<(u32, OrderingKeys)>) {
+        keys.retain(|(u, _)| *u != uid);
+        match result {
+            Ok(target) => self.committed.push((uid, target)),
+            Err(e) => {
+                self.failure.get_or_insert(e);
+            }
+        }
+    }
+
     /// A message listed without its body is still there but could not be read: keep the
     /// checkpoint below it and try again later.
     fn no_body(&mut self, mut bodiless: Vec<u32>) {
