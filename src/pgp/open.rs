@@ -355,7 +355,7 @@ fn leaf_ciphertexts(e: &Entity, media: &str) -> Vec<String> {
     let blocks = armored_blocks(&body);
     let data: Vec<&[u8]> = match (blocks.is_empty(), media) {
         (false, _) => blocks,
-        (true, "application/octet-stream" | "application/pgp-encrypted") => vec![&body[..]],
+        (true, "application/octet-stream" | "application/pgp-encrypted") if starts_encrypted_message(&body) => vec![&body[..]],
         _ => Vec::new(),
     };
     data.into_iter()
@@ -404,6 +404,22 @@ enum Scan {
 /// Reads the top-level packets without decrypting. RFC 9580 §5.7: a SED packet is refused
 /// outright; the hash of the encrypted data packet identifies the ciphertext for the
 /// replay rule whatever armor or PKESKs surround it.
+/// Whether binary data can be an encrypted OpenPGP message: its first packet header
+/// (RFC 9580 §4.2, either format) names a packet that may open one (session keys, marker,
+/// padding, encrypted data). Most attachments fail at the first byte and are not parsed.
+fn starts_encrypted_message(data: &[u8]) -> bool {
+    let Some(&first) = data.first() else { return false };
+    if first & 0x80 == 0 {
+        return false;
+    }
+    let tag = match first & 0x40 {
+        0 => (first >> 2) & 0x0f,
+        _ => first & 0x3f,
+    };
+    // PKESK 1, SKESK 3, SED 9, Marker 10, SEIP 18, AED 20, Padding 21.
+    matches!(tag, 1 | 3 | 9 | 10 | 18 | 20 | 21)
+}
+
 fn scan(data: &[u8]) -> Scan {
     let mut ppr = match PacketParser::from_bytes(data) {
         Ok(p) => p,
@@ -1151,6 +1167,23 @@ fn autocrypt_cert(inb: &Inbound, from: &str) -> Option<Cert> {
         return None;
     };
     Some(cert.clone())
+}
+
+#[cfg(test)]
+mod first_packet_tests {
+    use super::starts_encrypted_message;
+
+    #[test]
+    fn only_packets_that_open_an_encrypted_message_are_parsed() {
+        assert!(starts_encrypted_message(&[0xc1, 0x0c]), "new-format PKESK");
+        assert!(starts_encrypted_message(&[0x84, 0x0c]), "old-format PKESK");
+        assert!(starts_encrypted_message(&[0xd2, 0x10]), "new-format SEIP");
+        assert!(starts_encrypted_message(&[0x8c, 0x0d]), "old-format SKESK");
+        assert!(!starts_encrypted_message(b"%PDF-1.7"), "a PDF");
+        assert!(!starts_encrypted_message(&[0x89, b'P', b'N', b'G']), "a PNG: old-format tag 2, a signature");
+        assert!(!starts_encrypted_message(&[0xc2, 0x00]), "new-format signature");
+        assert!(!starts_encrypted_message(&[]));
+    }
 }
 
 #[cfg(test)]
