@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The ingest benchmark of docs/BENCHMARKS.md (SPEC §11): a throwaway Dovecot and a fresh
 # gateway in a temporary directory, then `casegate bench ingest` against them. Arguments go
-# to the bench command (default: --count 10000 --latency 200). BENCH_WRAPPER, when set, is
+# to the bench command (default: --count 10000 --latency 200; --end-to-end sends every
+# notification to a throwaway smtp-sink too). BENCH_WRAPPER, when set, is
 # put before the command, e.g. BENCH_WRAPPER="perf record -g -o /tmp/casegate.perf";
 # CASEGATE_BIN runs that binary instead of building the release one.
 set -euo pipefail
@@ -18,8 +19,10 @@ fi
 
 work=$(mktemp -d)
 dovecot_pid=""
+sink_pid=""
 cleanup() {
   if [ -n "$dovecot_pid" ]; then kill -TERM "$dovecot_pid" 2>/dev/null || true; wait "$dovecot_pid" 2>/dev/null || true; fi
+  if [ -n "$sink_pid" ]; then kill -TERM "$sink_pid" 2>/dev/null || true; wait "$sink_pid" 2>/dev/null || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -57,9 +60,19 @@ echo 'bench:{PLAIN}bench-password::::::' > "$work/users"
 dovecot_pid=$!
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
 
+# postfix's smtp-sink accepts every message: the transport of `--end-to-end` runs.
+smtp_port=$(free_port)
+sink_user=()
+[ "$(id -u)" = 0 ] && sink_user=(-u nobody)
+/usr/sbin/smtp-sink "${sink_user[@]}" "127.0.0.1:$smtp_port" 1000 &
+sink_pid=$!
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$smtp_port") 2>/dev/null && break; sleep 0.1; done
+
 # A fresh gateway reading that mailbox.
 "$bin" init "$work/gw" --domain bench.example > /dev/null
 echo bench-password > "$work/gw/imap-password"
+# The generated [outbound] (files in a directory) gives way to smtp-sink below.
+sed -i '/^\[outbound\]/,/^$/d' "$work/gw/casegate.toml"
 cat >> "$work/gw/casegate.toml" <<TOML
 
 [posting]
@@ -67,6 +80,16 @@ trusted_authserv_ids = ["mx.bench.example"]
 
 [log]
 level = "warn"
+
+[outbound]
+transport = "smtp"
+concurrency = 16
+
+[outbound.smtp]
+host = "127.0.0.1"
+port = $smtp_port
+tls = "none"
+pool_size = 8
 
 [imap]
 host = "127.0.0.1"

@@ -53,5 +53,6 @@ pub mod metrics;
 pub mod sdnotify;
 pub mod supervise;
 pub(crate) mod instance;
+pub(crate) mod stages;
 #[cfg(debug_assertions)]
 pub(crate) mod fault;

@@ -2,6 +2,8 @@
 //! one transaction. Every source (Maildir, stdin, IMAP) calls [`Pipeline::ingest`] and
 //! acknowledges its mail only after it returns `Ok`.
 
+use crate::stages::Stage;
+use std::time::Instant;
 use crate::compose::{thread_name, Composer};
 use crate::config::Config;
 use crate::mail::machine;
@@ -274,7 +276,7 @@ impl Pipeline {
     /// Stages 2–7: gather the evidence and decide.
     async fn analyze(&self, raw: &[u8], id: i64) -> Result<Analysis, PipelineError> {
         let mut ev = Evidence::empty(raw.len() as u64, self.max_size);
-        let inbound = match cpu(|| self.parse_within_limit(raw)) {
+        let inbound = match cpu(|| Stage::Parse.time(|| self.parse_within_limit(raw))) {
             None => None,
             Some(Err(e)) => {
                 ev.parse_error = Some(e.to_string());
@@ -291,14 +293,18 @@ impl Pipeline {
         if let (Some(inb), None) = (inbound.as_mut(), &ev.parse_error) {
             // A damaged mail is held as it is: nothing is decrypted for it.
             if inb.damaged.is_empty() {
+                let opened = Instant::now();
                 let guard = self.guard(raw, inb, id).await?;
                 self.open_protection(raw, inb, id, &guard, &mut ev).await?;
+                Stage::Open.add(opened.elapsed());
             }
+            let routed = Instant::now();
             ev.damaged = inb.damaged.clone();
             self.gather(inb, raw, id, &mut ev).await?;
             world = self.store.world(&world_query(&ev)).await?;
+            Stage::Route.add(routed.elapsed());
         }
-        let decision = route::decide(&ev, &world, &self.policy);
+        let decision = Stage::Route.time(|| route::decide(&ev, &world, &self.policy));
         Ok(Analysis { inbound, evidence: ev, world, decision })
     }
 
@@ -403,7 +409,8 @@ impl Pipeline {
     /// there first means: nothing to do), then decides duplicates (SPEC §3 stage 2) where no
     /// concurrent delivery can slip between the check and the write.
     async fn apply(&self, id: i64, raw: &[u8], message_id: Option<&str>, a: &Analysis) -> Result<Outcome, PipelineError> {
-        let plan = self.plan(a).await?;
+        let plan = Stage::Decide.time_async(self.plan(a)).await?;
+        let stored = Instant::now();
         let mut tx = self.store.begin_write().await?;
         if !store::inbound::claim(&mut tx, id).await? {
             drop(tx);
@@ -459,6 +466,7 @@ impl Pipeline {
         self.apply_protection(&mut tx, id, a, pgp_thread, out.post_id).await?;
         store::inbound::record_decision(&mut tx, id, d, thread).await?;
         tx.commit().await.map_err(StoreError::from)?;
+        Stage::Store.add(stored.elapsed());
         out.recipients.sort();
         Ok(out)
     }
@@ -467,7 +475,7 @@ impl Pipeline {
     /// written, the status recorded and confirmed; of a malformed one: the whole mail in
     /// the private thread with the syntax; of an info request: the summary queued. Returns
     /// the thread the mail belongs to.
-    async fn apply_coordination(&self, tx: &mut store::Tx<'_>, id: i64, a: &Analysis, plan: &Plan, out: &mut Outcome) -> Result<Option<ThreadId>, PipelineError> {
+    async fn apply_coordination(&self, tx: &mut store::WriteTx, id: i64, a: &Analysis, plan: &Plan, out: &mut Outcome) -> Result<Option<ThreadId>, PipelineError> {
         let rest = crate::coordination::rest_of(&a.evidence.status);
         let posted = match &a.decision.action {
             Action::Status { thread, assurance, post_rest: true, .. } => Some((*thread, *assurance, Some(rest))),
@@ -505,7 +513,7 @@ impl Pipeline {
     /// unconfirmed, SPEC §5.4).
     async fn apply_protection(
         &self,
-        tx: &mut store::Tx<'_>,
+        tx: &mut store::WriteTx,
         id: i64,
         a: &Analysis,
         thread: Option<ThreadId>,
@@ -598,7 +606,7 @@ impl Pipeline {
     /// block).
     async fn apply_post(
         &self,
-        tx: &mut store::Tx<'_>,
+        tx: &mut store::WriteTx,
         id: i64,
         a: &Analysis,
         (thread, assurance): (ThreadId, Assurance),
@@ -626,7 +634,7 @@ impl Pipeline {
 
     async fn apply_report(
         &self,
-        tx: &mut store::Tx<'_>,
+        tx: &mut store::WriteTx,
         id: i64,
         a: &Analysis,
         assurance: Assurance,

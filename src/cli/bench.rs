@@ -42,6 +42,10 @@ pub enum BenchCmd {
         /// Print the figures as JSON.
         #[arg(long)]
         json: bool,
+        /// Run the outbox worker too, over the configured transport, and measure until
+        /// every notification the mails caused has been accepted.
+        #[arg(long)]
+        end_to_end: bool,
     },
 }
 
@@ -61,6 +65,12 @@ struct Figures {
     pipeline_ms_by_tenth: Vec<f64>,
     decisions: BTreeMap<String, usize>,
     outbox_items: i64,
+    /// With `--end-to-end`: from the start of the drain until the last notification the
+    /// mails caused was accepted by the transport.
+    end_to_end_secs: Option<f64>,
+    messages_sent: Option<i64>,
+    /// Busy time per stage during the drain (stages of different mails overlap).
+    stages: Vec<crate::stages::StageTotal>,
     peak_rss_mib: Option<f64>,
     latency_samples: usize,
     latency_p50_ms: Option<f64>,
@@ -89,6 +99,7 @@ pub async fn bench(cfg: &Config, cmd: &BenchCmd) -> CmdResult {
         latency,
         cases,
         json,
+        end_to_end,
     } = cmd
     else {
         // `bench pgp` runs without a configuration (see `cli::dispatch`).
@@ -116,19 +127,26 @@ pub async fn bench(cfg: &Config, cmd: &BenchCmd) -> CmdResult {
     let pipeline = Pipeline::new(store.clone(), cfg);
     let (bytes, append_secs) = fill(&imap, &mailbox, &store, &world, *count).await?;
     let (tx, rx) = unbounded_channel();
-    let mut source = Source::new(pipeline, imap.clone(), Arc::new(tokio::sync::Notify::new()))
-        .map_err(Failure::from)?;
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let worker = match end_to_end {
+        true => Some(Worker::start(cfg, &pipeline, &wake)?),
+        false => None,
+    };
+    let mut source =
+        Source::new(pipeline, imap.clone(), Arc::clone(&wake)).map_err(Failure::from)?;
     source.observer = Some(tx);
-    let mut figures = drain(
-        Arc::new(source),
-        &mailbox,
-        rx,
-        *count,
-        *latency,
-        &world,
-        &imap,
-    )
-    .await?;
+    let run = Run {
+        mailbox: &mailbox,
+        count: *count,
+        latency: *latency,
+        world: &world,
+        imap: &imap,
+        worker: worker.as_ref(),
+    };
+    let mut figures = drain(Arc::new(source), rx, run).await?;
+    if let Some(w) = worker {
+        w.stop().await;
+    }
     figures.bytes = bytes;
     figures.append_secs = append_secs;
     figures.outbox_items = store.outbox_depth().await?;
@@ -275,16 +293,66 @@ async fn fill(
 
 /// Run the mailbox task until `count` mails are committed, then measure the IDLE latency
 /// over `latency` single APPENDs.
-async fn drain(
-    source: Arc<Source>,
-    mailbox: &ImapMailbox,
-    mut rx: UnboundedReceiver<Committed>,
+/// What one drain works with.
+struct Run<'a> {
+    mailbox: &'a ImapMailbox,
     count: usize,
     latency: usize,
-    world: &World,
-    imap: &ImapConfig,
+    world: &'a World,
+    imap: &'a ImapConfig,
+    worker: Option<&'a Worker>,
+}
+
+/// The outbox worker of an end-to-end run.
+struct Worker {
+    store: Store,
+    transport: crate::outbound::Transport,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Worker {
+    fn start(cfg: &Config, pipeline: &Pipeline, wake: &Arc<tokio::sync::Notify>) -> Result<Worker, Failure> {
+        let transport = crate::outbound::Transport::from_config(&cfg.outbound)
+            .map_err(|e| fail(&format!("--end-to-end needs a working [outbound] section: {e}")))?;
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(crate::outbound::worker::run(
+            pipeline.store.clone(),
+            Arc::clone(&pipeline.composer),
+            transport.clone(),
+            cfg.outbound.clone(),
+            Arc::clone(wake),
+            stop.clone(),
+        ));
+        Ok(Worker { store: pipeline.store.clone(), transport, stop, task })
+    }
+
+    /// Wait until nothing is left to send; the messages sent so far.
+    async fn until_sent(&self) -> Result<i64, Failure> {
+        loop {
+            if self.store.outbox_depth().await? == 0 {
+                let m = self.store.metrics().await?;
+                return Ok(m.outbox.iter().filter(|(state, _)| state == "sent").map(|(_, n)| n).sum());
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+        self.transport.shutdown().await;
+    }
+}
+
+async fn drain(
+    source: Arc<Source>,
+    mut rx: UnboundedReceiver<Committed>,
+    run: Run<'_>,
 ) -> Result<Figures, Failure> {
+    let Run { mailbox, count, latency, world, imap, worker } = run;
     reset_peak_rss();
+    crate::stages::reset();
     let stop = CancellationToken::new();
     let started = Instant::now();
     let task = tokio::spawn(imap::run_mailbox(
@@ -301,6 +369,14 @@ async fn drain(
     }
     let pipeline: Duration = per_mail.iter().sum();
     let drain_secs = started.elapsed().as_secs_f64();
+    let (end_to_end_secs, messages_sent) = match worker {
+        Some(w) => {
+            let sent = w.until_sent().await?;
+            (Some(started.elapsed().as_secs_f64()), Some(sent))
+        }
+        None => (None, None),
+    };
+    let stages = crate::stages::totals();
     let peak_rss_mib = peak_rss_mib();
     let samples = measure_latency(imap, mailbox, &mut rx, latency, world).await;
     stop.cancel();
@@ -320,6 +396,9 @@ async fn drain(
         pipeline_ms_by_tenth: by_tenth(&per_mail),
         decisions,
         outbox_items: 0,
+        end_to_end_secs,
+        messages_sent,
+        stages,
         peak_rss_mib,
         latency_samples: total.len(),
         latency_p50_ms: percentile(&total, 50.0),
@@ -516,6 +595,21 @@ fn print_figures(f: &Figures, imap: &ImapConfig) {
         decisions.join(", "),
         f.outbox_items
     );
+    if let (Some(secs), Some(sent)) = (f.end_to_end_secs, f.messages_sent) {
+        println!(
+            "  end to end, IMAP to the last notification accepted: {secs:.2} s, {:.0} mails/s, \
+             {sent} messages sent, {:.0} messages/s (target: ≥ 500 mails/s)",
+            f.mails as f64 / secs.max(1e-9),
+            sent as f64 / secs.max(1e-9)
+        );
+    }
+    let stages: Vec<String> = f
+        .stages
+        .iter()
+        .filter(|s| s.count > 0)
+        .map(|s| format!("{} {:.3} ms", s.stage, 1000.0 * s.busy_secs / f.mails.max(1) as f64))
+        .collect();
+    println!("  busy time per mail by stage (overlapping): {}", stages.join(", "));
     match f.peak_rss_mib {
         Some(r) => println!("  peak RSS while draining: {r:.1} MiB (target: ≤ 150 MiB)"),
         None => println!("  peak RSS while draining: not available on this system"),

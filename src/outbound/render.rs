@@ -7,6 +7,7 @@ use crate::model::OutboxKind;
 use crate::outgoing;
 use crate::render::Rendered;
 use crate::store::outbox::OutboxItem;
+use crate::stages::Stage;
 use crate::store::{now_ms, Store, StoreError};
 use std::sync::Arc;
 
@@ -21,11 +22,7 @@ pub(crate) async fn render_claimed(store: &Store, composer: &Arc<Composer>, item
     let ctx = store.render_context(&todo, now_ms()).await?;
     let c = composer.clone();
     type Outcome = (i64, Result<(OutboxKind, Rendered), &'static str>);
-    let rendered: Vec<Outcome> = tokio::task::spawn_blocking(move || {
-        todo.iter().map(|d| (d.id, outgoing::render(&c, d, &ctx).ok_or_else(|| outgoing::dropped_because(d, &ctx)))).collect()
-    })
-        .await
-        .map_err(|e| StoreError::Invalid(format!("rendering failed: {e}")))?;
+    let rendered: Vec<Outcome> = render_on_blocking_pool(c, todo, ctx).await?;
     let keep: Vec<(i64, OutboxKind, &Rendered)> = rendered.iter().filter_map(|(id, r)| r.as_ref().ok().map(|(k, r)| (*id, *k, r))).collect();
     store.store_rendered(&keep).await?;
     let rendered: std::collections::HashMap<i64, Result<(OutboxKind, Rendered), &'static str>> = rendered.into_iter().collect();
@@ -52,6 +49,34 @@ pub(crate) async fn render_claimed(store: &Store, composer: &Arc<Composer>, item
                 store.mark_outbox_dropped(item.id, why, now_ms()).await?;
             }
         }
+    }
+    Ok(out)
+}
+
+/// Rendering and sealing are CPU work: the items are split over the blocking pool, one
+/// share per core, so that signing and encrypting a large fan-out uses every core.
+async fn render_on_blocking_pool(
+    composer: Arc<Composer>,
+    todo: Vec<crate::delivery::Decided>,
+    ctx: outgoing::RenderCtx,
+) -> Result<Vec<(i64, Result<(OutboxKind, Rendered), &'static str>)>, StoreError> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let share = todo.len().div_ceil(cores).max(8);
+    let (ctx, todo) = (Arc::new(ctx), Arc::new(todo));
+    let mut tasks = Vec::new();
+    for start in (0..todo.len()).step_by(share) {
+        let (c, ctx, todo) = (composer.clone(), ctx.clone(), todo.clone());
+        tasks.push(tokio::task::spawn_blocking(move || {
+            let end = (start + share).min(todo.len());
+            todo[start..end]
+                .iter()
+                .map(|d| (d.id, Stage::Render.time(|| outgoing::render(&c, d, &ctx)).ok_or_else(|| outgoing::dropped_because(d, &ctx))))
+                .collect::<Vec<_>>()
+        }));
+    }
+    let mut out = Vec::with_capacity(todo.len());
+    for t in tasks {
+        out.extend(t.await.map_err(|e| StoreError::Invalid(format!("rendering failed: {e}")))?);
     }
     Ok(out)
 }

@@ -13,6 +13,7 @@ use crate::instance;
 use crate::store::outbox::OutboxItem;
 use crate::store::{now_ms, Store, StoreError};
 use serde::Serialize;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -32,6 +33,11 @@ fn lease(cfg: &OutboundConfig) -> Duration {
 
 /// How often [`run`] looks for due items without being woken (retries coming due).
 pub const POLL_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Items claimed at once per send slot (`outbound.concurrency`), and at least: a claim is one
+/// statement and one rendering pass, so a fan-out is not claimed one item at a time.
+const CLAIMS_PER_SEND_SLOT: usize = 4;
+const MIN_CLAIM: usize = 32;
 
 /// What one pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -99,7 +105,7 @@ pub async fn send_due(
 }
 
 /// One pass that stops claiming once `stop` is cancelled, but always finishes the sends
-/// already under way. The first store error is returned after the in-flight sends end.
+/// already under way (items claimed and rendered count as under way). The first store error is returned after the in-flight sends end.
 async fn send_pass(
     store: &Store,
     composer: &Arc<Composer>,
@@ -117,38 +123,29 @@ async fn send_pass(
     let mut summary = SendSummary::default();
     let mut first_error: Option<anyhow::Error> = None;
     let mut tasks: JoinSet<Result<Outcome, StoreError>> = JoinSet::new();
-    while !stop.is_cancelled() && first_error.is_none() {
+    // Claimed and rendered, not yet handed to a send task: claims are made a batch at a
+    // time (one statement, one rendering pass over both cores), sends `limit` at a time.
+    let mut queue: VecDeque<OutboxItem> = VecDeque::new();
+    let batch = i64::try_from(limit.saturating_mul(CLAIMS_PER_SEND_SLOT).max(MIN_CLAIM)).unwrap_or(i64::MAX);
+    loop {
         if tasks.len() >= limit {
             collect(tasks.join_next().await, &mut summary, &mut first_error);
             continue;
         }
-        let free = i64::try_from(limit - tasks.len()).unwrap_or(1);
-        let claimed = match store
-            .claim_due_outbox(now_ms(), free, lease_ms, holder)
-            .await
-        {
-            Ok(items) => items,
-            Err(e) => {
-                first_error = Some(e.into());
+        let Some(item) = queue.pop_front() else {
+            if stop.is_cancelled() || first_error.is_some() {
                 break;
             }
-        };
-        if claimed.is_empty() {
-            break;
-        }
-        let items = match super::render::render_claimed(store, composer, claimed).await {
-            Ok(items) => items,
-            Err(e) => {
-                first_error = Some(e.into());
-                break;
+            match claim_and_render(store, composer, batch, lease_ms, holder).await {
+                Ok(items) if items.is_empty() => break,
+                Ok(items) => queue.extend(items),
+                Err(e) => first_error = Some(e.into()),
             }
+            continue;
         };
-        for item in items {
-            let (store, transport, retry) = (store.clone(), transport.clone(), cfg.retry.clone());
-            let span =
-                tracing::info_span!("send", outbox_id = item.id, message_id = %item.message_id);
-            tasks.spawn(send_one(store, transport, item, retry).instrument(span));
-        }
+        let (store, transport, retry) = (store.clone(), transport.clone(), cfg.retry.clone());
+        let span = tracing::info_span!("send", outbox_id = item.id, message_id = %item.message_id);
+        tasks.spawn(send_one(store, transport, item, retry).instrument(span));
     }
     while let Some(joined) = tasks.join_next().await {
         collect(Some(joined), &mut summary, &mut first_error);
@@ -157,6 +154,21 @@ async fn send_pass(
         Some(e) => Err(e.context(format!("outbox pass stopped after {summary:?}"))),
         None => Ok(summary),
     }
+}
+
+/// Claim up to `batch` due items and render those that need it.
+async fn claim_and_render(
+    store: &Store,
+    composer: &Arc<Composer>,
+    batch: i64,
+    lease_ms: i64,
+    holder: &str,
+) -> Result<Vec<OutboxItem>, StoreError> {
+    let claimed = store.claim_due_outbox(now_ms(), batch, lease_ms, holder).await?;
+    if claimed.is_empty() {
+        return Ok(claimed);
+    }
+    super::render::render_claimed(store, composer, claimed).await
 }
 
 /// Put back the claims of senders that are certainly gone (a dead process on this
@@ -225,6 +237,7 @@ async fn send_one(
         from: item.envelope_from.clone(),
         to: item.rcpt.clone(),
     };
+    let sent = std::time::Instant::now();
     let result = transport.send(&envelope, &item.bytes).await;
     let now = now_ms();
     let outcome = outcome(result, &item, now, &retry, rand::random::<f64>());
@@ -251,6 +264,7 @@ async fn send_one(
             store.mark_outbox_dead(item.id, reply, now).await?;
         }
     }
+    crate::stages::Stage::Send.add(sent.elapsed());
     Ok(outcome)
 }
 
