@@ -33,6 +33,10 @@ pub enum Command {
         dir: PathBuf,
         #[arg(long)]
         domain: String,
+        /// The database: `sqlite://PATH` (default `sqlite://casegate.db` in DIR) or
+        /// `postgres://USER@HOST/DB` (an existing, empty database; several instances).
+        #[arg(long)]
+        database_url: Option<String>,
     },
     /// Check the configuration and print every problem (exit 2 when there is one).
     CheckConfig,
@@ -178,7 +182,7 @@ pub async fn run(cli: Cli) -> i32 {
 async fn dispatch(cli: &Cli) -> CmdResult {
     let cfg_path = cli.config.as_ref();
     match &cli.command {
-        Command::Init { dir, domain } => admin::init(dir, domain).await,
+        Command::Init { dir, domain, database_url } => admin::init(dir, domain, database_url.as_deref()).await,
         Command::Demo { dir } => crate::demo::run(dir.as_deref()).await.map_err(Failure::from),
         Command::Bench(bench::BenchCmd::Pgp(b)) => benchpgp::run(b).await.map_err(|e| Failure::from(format!("{e:#}"))),
         Command::Deliver { file, json } => {
