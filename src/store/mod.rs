@@ -10,6 +10,7 @@
 
 pub mod bouncing;
 pub mod cases;
+pub mod copy;
 pub mod deliveries;
 pub mod digest;
 pub mod directory;
