@@ -51,3 +51,50 @@ ensure_fuzz_deps() {
     cargo install cargo-fuzz --locked
   fi
 }
+
+# PostgreSQL server binaries (Debian's postgresql package: initdb, pg_ctl, postgres).
+pg_bin_dir() {
+  ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1
+}
+
+ensure_postgres() {
+  [ -n "$(pg_bin_dir)" ] && [ -x "$(pg_bin_dir)/initdb" ] || apt_install postgresql
+}
+
+# A throwaway PostgreSQL cluster in a temporary directory on a free loopback port, run as
+# the unprivileged `postgres` user when we are root (initdb refuses root). Sets
+# CASEGATE_TEST_DATABASE_URL (trust authentication, user casegate), PG_TEST_DIR and
+# PG_TEST_PID; stop it with stop_test_postgres.
+start_test_postgres() {
+  local bin port run=()
+  bin="$(pg_bin_dir)"
+  PG_TEST_DIR="$(mktemp -d /tmp/casegate-pg.XXXXXX)"
+  chmod 755 "$PG_TEST_DIR"
+  if [ "$(id -u)" = 0 ]; then
+    chown postgres: "$PG_TEST_DIR"
+    run=(runuser -u postgres --)
+  fi
+  port="$(free_port)"
+  "${run[@]}" "$bin/initdb" -D "$PG_TEST_DIR/data" -U casegate --auth=trust -E UTF8 >"$PG_TEST_DIR/initdb.log" 2>&1 \
+    || { cat "$PG_TEST_DIR/initdb.log" >&2; return 1; }
+  "${run[@]}" "$bin/pg_ctl" -D "$PG_TEST_DIR/data" -l "$PG_TEST_DIR/server.log" -w \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $PG_TEST_DIR -c max_connections=300 -c fsync=off" start >/dev/null \
+    || { cat "$PG_TEST_DIR/server.log" >&2; return 1; }
+  PG_TEST_PID="$(head -1 "$PG_TEST_DIR/data/postmaster.pid")"
+  export CASEGATE_TEST_DATABASE_URL="postgres://casegate@127.0.0.1:$port/postgres"
+  export CASEGATE_TEST_PG_BIN="$bin"
+  echo "PostgreSQL test cluster: pid $PG_TEST_PID, $CASEGATE_TEST_DATABASE_URL" >&2
+}
+
+stop_test_postgres() {
+  [ -n "${PG_TEST_PID:-}" ] || return 0
+  kill -INT "$PG_TEST_PID" 2>/dev/null || true
+  while kill -0 "$PG_TEST_PID" 2>/dev/null; do sleep 0.2; done
+  rm -rf "$PG_TEST_DIR"
+  PG_TEST_PID=""
+}
+
+# A free TCP port on 127.0.0.1.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}

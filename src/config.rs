@@ -991,8 +991,13 @@ fn split_sqlite_url(url: &str) -> Result<(&str, &str), String> {
 }
 
 /// `sqlite://relative.db` → `sqlite:///base/relative.db`; memory and absolute URLs unchanged.
+/// A `postgres://` or `postgresql://` URL selects PostgreSQL and is kept as it is (SPEC §9).
 fn resolve_sqlite_url(url: &str, base: &Path) -> Result<String, String> {
-    let (path, query) = split_sqlite_url(url)?;
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(url.to_string());
+    }
+    let (path, query) = split_sqlite_url(url)
+        .map_err(|e| if url.starts_with("sqlite:") { e } else { format!("{url:?} is not a sqlite: or postgres:// URL") })?;
     if path == ":memory:" || Path::new(path).is_absolute() {
         return Ok(url.to_string());
     }
@@ -1744,7 +1749,7 @@ fn writable_file(file: &Path) -> std::io::Result<()> {
 
 /// The configuration written by [`write_init`]. Paths are relative to the file's directory,
 /// so the directory can be moved as a whole.
-fn init_config_text(domain: &str) -> String {
+fn init_config_text(domain: &str, database_url: &str) -> String {
     format!(
         "# casegate configuration written by `casegate init`.\n\
          # Every key is described in config/casegate.example.toml.\n\
@@ -1755,7 +1760,7 @@ fn init_config_text(domain: &str) -> String {
          secret_file = \"secret.key\"\n\
          \n\
          [database]\n\
-         url = \"sqlite://casegate.db\"\n\
+         url = \"{database_url}\"\n\
          \n\
          [inbound]\n\
          maildir = \"maildir\"\n\
@@ -1798,15 +1803,19 @@ fn write_secret(path: &Path, secret: &[u8; 32]) -> anyhow::Result<()> {
 /// `casegate init DIR --domain D`: creates DIR, DIR/outbox and the Maildir DIR/maildir (with
 /// `new`, `cur` and `tmp`), writes DIR/secret.key (the 32 bytes in hex, mode 0600; an
 /// existing one is kept) and DIR/casegate.toml (file transport into DIR/outbox, database
-/// `sqlite://casegate.db` in DIR). Refuses to overwrite an existing casegate.toml. Returns
-/// the path of the config file; the caller creates the database.
-pub fn write_init(dir: &Path, domain: &str, random_secret: [u8; 32]) -> anyhow::Result<PathBuf> {
+/// `sqlite://casegate.db` in DIR, or `database_url`). Refuses to overwrite an existing
+/// casegate.toml. Returns the path of the config file; the caller creates the database.
+pub fn write_init(dir: &Path, domain: &str, database_url: Option<&str>, random_secret: [u8; 32]) -> anyhow::Result<PathBuf> {
     use anyhow::Context;
     let domain = domain.to_ascii_lowercase();
     anyhow::ensure!(
         is_domain(&domain),
         "{domain:?} is not a mail domain (like example.org)"
     );
+    let database_url = database_url.unwrap_or(DEFAULT_DATABASE_URL);
+    if let Err(e) = resolve_sqlite_url(database_url, dir) {
+        anyhow::bail!("--database-url: {e}");
+    }
     let config_path = dir.join("casegate.toml");
     anyhow::ensure!(
         !config_path.exists(),
@@ -1830,7 +1839,7 @@ pub fn write_init(dir: &Path, domain: &str, random_secret: [u8; 32]) -> anyhow::
     let mut file = options
         .open(&config_path)
         .with_context(|| format!("cannot create {}", config_path.display()))?;
-    std::io::Write::write_all(&mut file, init_config_text(&domain).as_bytes())
+    std::io::Write::write_all(&mut file, init_config_text(&domain, database_url).as_bytes())
         .with_context(|| format!("cannot write {}", config_path.display()))?;
     Ok(config_path)
 }
@@ -2312,7 +2321,10 @@ mod tests {
             assert_eq!(c.sqlite_path(), path, "{url}");
         }
         let text = minimal_with("[database]\nurl = \"postgres://db/cg\"\n");
-        assert!(error_at(&text, "database.url").contains("not a sqlite URL"));
+        let c = parse(&text, d).expect("a postgres URL is valid");
+        assert_eq!((c.database.url.as_str(), c.sqlite_path()), ("postgres://db/cg", None));
+        let text = minimal_with("[database]\nurl = \"mysql://db/cg\"\n");
+        assert!(error_at(&text, "database.url").contains("not a sqlite: or postgres:// URL"));
     }
 
     #[test]
@@ -2402,7 +2414,7 @@ mod tests {
     fn write_init_then_load() {
         let root = tempfile::tempdir().expect("tempdir");
         let dir = root.path().join("gw");
-        let path = write_init(&dir, "Example.ORG", [7u8; 32]).expect("init");
+        let path = write_init(&dir, "Example.ORG", None, [7u8; 32]).expect("init");
         assert_eq!(path, dir.join("casegate.toml"));
         let c = Config::load(&path).unwrap_or_else(|e| panic!("init config invalid:\n{e}"));
         assert_eq!(c.gateway.domain, "example.org");
@@ -2423,7 +2435,7 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        let again = write_init(&dir, "example.org", [8u8; 32]).expect_err("refuses to overwrite");
+        let again = write_init(&dir, "example.org", None, [8u8; 32]).expect_err("refuses to overwrite");
         assert!(again.to_string().contains("already exists"), "{again}");
         let kept = Config::load(&path).expect("still valid");
         assert_eq!(kept.gateway.secret, hex::encode([7u8; 32]).as_bytes());
@@ -2432,7 +2444,7 @@ mod tests {
     #[test]
     fn write_init_refuses_a_bad_domain() {
         let root = tempfile::tempdir().expect("tempdir");
-        let err = write_init(root.path(), "not a domain", [0u8; 32]).expect_err("bad domain");
+        let err = write_init(root.path(), "not a domain", None, [0u8; 32]).expect_err("bad domain");
         assert!(err.to_string().contains("not a mail domain"));
         assert!(!root.path().join("casegate.toml").exists());
     }

@@ -63,7 +63,8 @@ async fn dsn(g: &support::Gateway, id: i64, n: usize) -> Vec<u8> {
 }
 
 async fn bouncing(g: &support::Gateway, email: &str) -> bool {
-    sqlx::query_scalar("SELECT bouncing FROM contacts WHERE email = $1").bind(email).fetch_one(&g.store.pool).await.unwrap()
+    let flag: i64 = sqlx::query_scalar("SELECT CAST(bouncing AS INTEGER) FROM contacts WHERE email = $1").bind(email).fetch_one(&g.store.pool).await.unwrap();
+    flag != 0
 }
 
 async fn history(g: &support::Gateway, kind: &str) -> Vec<String> {

@@ -225,3 +225,25 @@ fn coordinator_workflow_report_accept_quarantine_release_and_post() {
     let o = casegate(c, &["report", "accept", second, "--title", "x"]);
     assert_eq!(o.status.code(), Some(1), "a declined report cannot be accepted");
 }
+
+/// `init --database-url` writes the URL it is given and creates the schema there
+/// (PostgreSQL when CASEGATE_TEST_DATABASE_URL names a server, else an SQLite file
+/// elsewhere); `migrate` then finds it up to date; a URL of another kind names the flag.
+#[test]
+fn init_uses_the_database_url_it_is_given() {
+    let tmp = tempfile::tempdir().unwrap();
+    let url = match std::env::var(support::TEST_DATABASE_ENV) {
+        Ok(server) if !server.is_empty() => support::new_postgres_database(&server),
+        _ => format!("sqlite://{}/elsewhere.db", tmp.path().display()),
+    };
+    let dir = tmp.path().join("gw");
+    ok(None, &["init", dir.to_str().unwrap(), "--domain", "example.org", "--database-url", &url]);
+    let cfg = dir.join("casegate.toml");
+    assert!(std::fs::read_to_string(&cfg).unwrap().contains(&format!("url = \"{url}\"")));
+    assert!(!dir.join("casegate.db").exists(), "no default database beside the given one");
+    assert!(ok(Some(&cfg), &["migrate"]).contains("is up to date"));
+    ok(Some(&cfg), &["org", "add", "Acme", "--kind", "vendor"]);
+    let bad = casegate(None, &["init", tmp.path().join("gw2").to_str().unwrap(), "--domain", "example.org", "--database-url", "mysql://x/y"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--database-url"), "{}", String::from_utf8_lossy(&bad.stderr));
+}

@@ -171,8 +171,9 @@ fn setup() -> World {
         &cfg,
         format!(
             "[gateway]\ndomain = \"cert.example\"\nname = \"CERT Coordination\"\nsecret_file = \"secret.key\"\n\
-             [database]\nurl = \"sqlite://casegate.db\"\n[posting]\ntrusted_authserv_ids = [\"mx.cert.example\"]\n\
+             [database]\nurl = \"{}\"\n[posting]\ntrusted_authserv_ids = [\"mx.cert.example\"]\n\
              [outbound]\ntransport = \"smtp\"\n[outbound.smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n[log]\nlevel = \"warn\"\n",
+            support::database_url(),
             sink.port
         ),
     )

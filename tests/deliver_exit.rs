@@ -66,10 +66,11 @@ fn assert_exit(out: &Output, code: i32, what: &str) {
     );
 }
 
-/// A gateway configuration and an initialized database in `dir`; the config path.
+/// A gateway configuration and an initialized database in `dir`; the config path. SQLite
+/// on every engine run: these tests break the database file and its file system.
 async fn gateway_in(dir: &Path, extra_config: &str) -> PathBuf {
     let gw: support::GatewayDesc = toml::from_str(GATEWAY).unwrap();
-    let cfg = support::config(dir, &gw);
+    let cfg = support::config_on(dir, &gw, "sqlite://casegate.db");
     let store = casegate::store::Store::open(&cfg.database.url).await.unwrap();
     store.pool.close().await;
     if !extra_config.is_empty() {

@@ -174,3 +174,70 @@ async fn explain_and_ingest_write_no_key_expiry_warnings() {
     let warned = count(&g.store, "SELECT COUNT(*) FROM history WHERE kind = 'key-expiring'").await;
     assert_eq!(warned, 0);
 }
+
+/// Two instances store two copies of one mail (same Message-ID, other bytes) and process
+/// them at once. On PostgreSQL both transactions can pass the duplicate check; the unique
+/// index `inbound_one_effect_per_message_id` then refuses the second effect. That refusal
+/// must ask for the mail again (a transient error, nothing counted against the mail), and
+/// offered again it is a duplicate: never a second post, never quarantined. On SQLite the
+/// write lock orders the two transactions, so the second sees the first and is a duplicate
+/// at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_effect_refused_by_the_one_effect_index_is_offered_again_then_a_duplicate() {
+    use casegate::store::Engine;
+    let world: support::WorldDesc = toml::from_str(support::ONE_VENDOR_WORLD).unwrap();
+    let g = support::gateway(&world).await;
+    let raw = support::reply(7);
+    let mut other = b"Received: from mx2.cert.example\r\n".to_vec();
+    other.extend_from_slice(&raw);
+    // The other instance's transaction: its copy processed and posted, not yet committed.
+    let mut theirs = g.store.pool.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO inbound_messages (raw, size, sha256, message_id, source, source_ref, received_at, state, action, processed_at)
+         VALUES ($1, $2, $3, 'reply-7@acme.example', 'imap', 'other-instance', 0, 'processed', 'post', 0)",
+    )
+    .bind(&other)
+    .bind(other.len() as i64)
+    .bind(casegate::store::inbound::sha256_hex(&other))
+    .execute(&mut *theirs)
+    .await
+    .unwrap();
+    let p = g.pipeline.clone();
+    let mine = tokio::spawn(async move { p.ingest(&support::reply(7), "maildir", "this-instance").await });
+    wait_until_blocked(&g.store).await;
+    theirs.commit().await.unwrap();
+    let first = mine.await.unwrap();
+    match g.store.engine {
+        Engine::Postgres => {
+            let e = first.expect_err("the index refused the second effect: the mail must be offered again");
+            assert!(e.is_transient(), "a refusal by the one-effect index must be transient (offer the mail again): {e}");
+            let again = g.pipeline.ingest(&raw, "maildir", "this-instance").await.expect("offered again");
+            assert_eq!((again.decision.as_str(), again.reason.as_str()), ("ignore", "duplicate"), "{again:?}");
+        }
+        Engine::Sqlite => {
+            let o = first.expect("ordered by the write lock");
+            assert_eq!((o.decision.as_str(), o.reason.as_str()), ("ignore", "duplicate"), "{o:?}");
+        }
+    }
+    assert_eq!(count(&g.store, "SELECT COUNT(*) FROM posts WHERE inbound_id IS NOT NULL").await, 0, "posted by neither copy here");
+    assert_eq!(count(&g.store, "SELECT COUNT(*) FROM quarantine").await, 0, "never quarantined");
+    assert_eq!(count(&g.store, "SELECT COUNT(*) FROM inbound_messages WHERE state = 'processed'").await, 2);
+}
+
+/// Until the ingest in flight waits for the other transaction: on PostgreSQL a lock wait
+/// shows in `pg_locks`; SQLite gives no view of a busy wait, so a short pause lets the
+/// ingest reach its `BEGIN IMMEDIATE`.
+async fn wait_until_blocked(store: &Store) {
+    if store.engine == casegate::store::Engine::Sqlite {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        return;
+    }
+    for _ in 0..400 {
+        let waiting: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pg_locks WHERE NOT granted").fetch_one(&store.pool).await.unwrap();
+        if waiting > 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("the ingest never waited for the other instance's transaction");
+}

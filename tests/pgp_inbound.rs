@@ -946,11 +946,12 @@ async fn autocrypt_headers_are_ignored_unless_exactly_one_matches_from() {
     assert_eq!(candidates(&w).await, 0, "two headers");
     deliver(&w, &mail("ac3", &[good])).await;
     assert_eq!(candidates(&w).await, 1, "one matching header: a candidate");
-    let confirmed: bool =
-        sqlx::query_scalar("SELECT confirmed FROM certs WHERE source = 'autocrypt'")
+    let confirmed: i64 =
+        sqlx::query_scalar("SELECT CAST(confirmed AS INTEGER) FROM certs WHERE source = 'autocrypt'")
             .fetch_one(&w.gw.store.pool)
             .await
             .expect("row");
+    let confirmed = confirmed != 0;
     assert!(!confirmed);
     // A candidate never authenticates: Dave's signature does not reach `signed`.
     let signed = pgp_mime_signed(

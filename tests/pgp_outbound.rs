@@ -425,11 +425,12 @@ async fn a_report_with_its_key_attached_gets_an_encrypted_acknowledgement() {
     let (plain, status) = reporter.decrypt(&gpg::encrypted_part(&ack));
     assert!(status.contains("GOODSIG"), "{status}");
     assert!(text_of(&plain).contains("filed as VRF#"));
-    let confirmed: bool =
-        sqlx::query_scalar("SELECT confirmed FROM certs WHERE source = 'attachment'")
+    let confirmed: i64 =
+        sqlx::query_scalar("SELECT CAST(confirmed AS INTEGER) FROM certs WHERE source = 'attachment'")
             .fetch_one(&w.gw.store.pool)
             .await
             .expect("candidate");
+    let confirmed = confirmed != 0;
     assert!(
         !confirmed,
         "an attached key is a candidate until a coordinator confirms it"

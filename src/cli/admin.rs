@@ -22,10 +22,10 @@ fn parse_enum<T>(flag: &str, value: &str, parse: fn(&str) -> Option<T>, choices:
     parse(value).ok_or_else(|| usage(flag, format!("invalid value {value:?}; expected one of {choices}")))
 }
 
-pub async fn init(dir: &Path, domain: &str) -> CmdResult {
+pub async fn init(dir: &Path, domain: &str, database_url: Option<&str>) -> CmdResult {
     let mut secret = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut secret);
-    let path = crate::config::write_init(dir, domain, secret)?;
+    let path = crate::config::write_init(dir, domain, database_url, secret)?;
     let cfg = super::load_config(Some(&path))?;
     crate::app::open_store(&cfg).await?;
     println!("wrote {}", path.display());

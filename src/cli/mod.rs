@@ -33,11 +33,18 @@ pub enum Command {
         dir: PathBuf,
         #[arg(long)]
         domain: String,
+        /// The database: `sqlite://PATH` (default `sqlite://casegate.db` in DIR) or
+        /// `postgres://USER@HOST/DB` (an existing, empty database; several instances).
+        #[arg(long)]
+        database_url: Option<String>,
     },
     /// Check the configuration and print every problem (exit 2 when there is one).
     CheckConfig,
     /// Run the database migrations and exit.
     Migrate,
+    /// Database administration.
+    #[command(subcommand)]
+    Db(DbCmd),
     /// Ingest one mail from standard input (an MTA pipe) or FILE; exit 75 to ask for a retry.
     Deliver {
         file: Option<PathBuf>,
@@ -175,11 +182,41 @@ pub async fn run(cli: Cli) -> i32 {
     }
 }
 
+#[derive(Debug, Subcommand)]
+pub enum DbCmd {
+    /// Copy a gateway's database into an empty one (e.g. `--from sqlite:///srv/cg/casegate.db
+    /// --to postgres://casegate@db/casegate`), every table with its ids, checked by row
+    /// counts and checksums per table. Stop `serve` first.
+    Copy {
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+    },
+}
+
+/// `db copy`: both databases are migrated first, then every table copied and checked.
+async fn db_copy(from: &str, to: &str) -> CmdResult {
+    let open = |url: &str, flag: &'static str| {
+        let url = url.to_string();
+        async move { crate::store::Store::open(&url).await.map_err(|e| Failure::from(format!("{flag} {url}: {e}"))) }
+    };
+    let source = open(from, "--from").await?;
+    let target = open(to, "--to").await?;
+    let copied = source.copy_to(&target).await.map_err(|e| Failure::from(format!("db copy: {e}")))?;
+    for t in &copied {
+        println!("{:<24} {:>9} rows  checksum {}", t.table, t.rows, t.checksum);
+    }
+    println!("copied {} tables from {from} to {to}; counts and checksums match", copied.len());
+    Ok(())
+}
+
 async fn dispatch(cli: &Cli) -> CmdResult {
     let cfg_path = cli.config.as_ref();
     match &cli.command {
-        Command::Init { dir, domain } => admin::init(dir, domain).await,
+        Command::Init { dir, domain, database_url } => admin::init(dir, domain, database_url.as_deref()).await,
         Command::Demo { dir } => crate::demo::run(dir.as_deref()).await.map_err(Failure::from),
+        Command::Db(DbCmd::Copy { from, to }) => db_copy(from, to).await,
         Command::Bench(bench::BenchCmd::Pgp(b)) => benchpgp::run(b).await.map_err(|e| Failure::from(format!("{e:#}"))),
         Command::Deliver { file, json } => {
             // An MTA pipe: a missing or bad configuration (or secret) is not the mail's
@@ -232,6 +269,6 @@ async fn with_config(cmd: &Command, cfg: Config) -> CmdResult {
         Command::Schedule(c) => mailcmd::schedule(&cfg, c).await,
         Command::Imap(c) => imapcmd::imap(&cfg, c).await,
         Command::Bench(c) => bench::bench(&cfg, c).await,
-        Command::Init { .. } | Command::Demo { .. } | Command::CheckConfig | Command::Deliver { .. } => Ok(()),
+        Command::Init { .. } | Command::Demo { .. } | Command::Db(_) | Command::CheckConfig | Command::Deliver { .. } => Ok(()),
     }
 }

@@ -3,9 +3,9 @@
 //! the contact bouncing. Nothing is sent to a bouncing contact (the view decides that from
 //! `ContactSnap::bouncing`) until a coordinator clears the mark.
 
+use super::Conn;
 use super::{history, Result, Store, StoreError};
 use crate::model::OutboxId;
-use sqlx::SqliteConnection as Conn;
 
 /// How many permanent failures in a row make a contact bouncing (SPEC §7.5).
 pub const IN_A_ROW: usize = 3;
@@ -29,16 +29,17 @@ pub(crate) async fn permanent_failure(conn: &mut Conn, outbox: OutboxId, now: i6
         .fetch_optional(&mut *conn)
         .await?;
     let Some(rcpt) = rcpt else { return Ok(false) };
-    let contact: Option<(i64, i64, bool)> =
-        sqlx::query_as("SELECT id, bounce_reset_at, bouncing FROM contacts WHERE email = $1")
-            .bind(rcpt.to_ascii_lowercase())
-            .fetch_optional(&mut *conn)
-            .await?;
-    let Some((contact, reset_at, false)) = contact else {
+    let contact: Option<(i64, i64, i64)> = sqlx::query_as(
+        "SELECT id, bounce_reset_at, CAST(bouncing AS INTEGER) FROM contacts WHERE email = $1",
+    )
+    .bind(rcpt.to_ascii_lowercase())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((contact, reset_at, 0)) = contact else {
         return Ok(false);
     };
-    let last: Vec<bool> = sqlx::query_scalar(
-        "SELECT permanent_failure FROM outbox
+    let last: Vec<i64> = sqlx::query_scalar(
+        "SELECT CAST(permanent_failure AS INTEGER) FROM outbox
           WHERE rcpt = $1 AND (state = 'sent' OR permanent_failure) AND updated_at >= $2
           ORDER BY updated_at DESC, id DESC LIMIT $3",
     )
@@ -47,7 +48,7 @@ pub(crate) async fn permanent_failure(conn: &mut Conn, outbox: OutboxId, now: i6
     .bind(IN_A_ROW as i64)
     .fetch_all(&mut *conn)
     .await?;
-    if last.len() < IN_A_ROW || !last.iter().all(|f| *f) {
+    if last.len() < IN_A_ROW || !last.iter().all(|f| *f != 0) {
         return Ok(false);
     }
     let changed = sqlx::query("UPDATE contacts SET bouncing = TRUE, bouncing_since = $1 WHERE id = $2 AND bouncing = FALSE")

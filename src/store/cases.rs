@@ -5,7 +5,7 @@ use super::{now_ms, Result, Store, StoreError};
 use crate::coordination::{Joined, SystemPost};
 use crate::model::*;
 use rand::Rng;
-use sqlx::SqliteConnection as Conn;
+use super::Conn;
 
 /// Options of a new case.
 #[derive(Debug, Clone, Default)]
@@ -74,14 +74,14 @@ impl Store {
     }
 
     pub async fn list_cases(&self) -> Result<Vec<CaseRow>> {
-        let rows: Vec<(String, String, String, bool, i64, Option<i64>)> = sqlx::query_as(
-            "SELECT public_id, title, state, embargoed, created_at, public_at FROM cases ORDER BY created_at, id",
+        let rows: Vec<(String, String, String, i64, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT public_id, title, state, CAST(embargoed AS INTEGER), created_at, public_at FROM cases ORDER BY created_at, id",
         )
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
             .into_iter()
-            .map(|r| CaseRow { id: r.0, title: r.1, state: r.2, embargoed: r.3, created_at: r.4, public_at: r.5 })
+            .map(|r| CaseRow { id: r.0, title: r.1, state: r.2, embargoed: r.3 != 0, created_at: r.4, public_at: r.5 })
             .collect())
     }
 

@@ -8,7 +8,8 @@ use crate::delivery::{Decided, Payload};
 use crate::model::*;
 use crate::outgoing::{RenderCtx, StoredPost};
 use crate::view::Arrival;
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection as Conn};
+use super::Conn;
+use sqlx::AssertSqlSafe;
 use std::collections::{BTreeSet, HashMap};
 
 /// How many earlier Message-IDs a notification names in References.
@@ -67,25 +68,19 @@ async fn load_posts(conn: &mut Conn, ids: &BTreeSet<PostId>) -> Result<HashMap<P
     if ids.is_empty() {
         return Ok(out);
     }
-    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT id, thread_id, author_id, source, body, created_at, protection FROM posts WHERE id IN (");
-    let mut list = q.separated(", ");
-    for id in ids {
-        list.push_bind(*id);
-    }
-    q.push(")");
-    let rows: Vec<PostRow> = q.build_query_as().fetch_all(&mut *conn).await?;
+    let marks = super::placeholders(ids.len());
+    let sql = format!("SELECT id, thread_id, author_id, source, body, created_at, protection FROM posts WHERE id IN ({marks})");
+    // Only numbered placeholders are formatted in; the ids are bound.
+    let q = ids.iter().fold(sqlx::query_as(AssertSqlSafe(sql)), |q, id| q.bind(*id));
+    let rows: Vec<PostRow> = q.fetch_all(&mut *conn).await?;
     for (id, thread, author, source, body, created_at, protection) in rows {
         let source = PostSource::parse(&source).unwrap_or(PostSource::Email);
         let arrival = Arrival::of_record(protection.as_deref());
         out.insert(id, StoredPost { id, thread, author, source, body, attachments: Vec::new(), created_at, arrival });
     }
-    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT post_id, filename, content_type, bytes FROM attachments WHERE post_id IN (");
-    let mut list = q.separated(", ");
-    for id in ids {
-        list.push_bind(*id);
-    }
-    q.push(") ORDER BY id");
-    let rows: Vec<(i64, String, String, Vec<u8>)> = q.build_query_as().fetch_all(&mut *conn).await?;
+    let sql = format!("SELECT post_id, filename, content_type, bytes FROM attachments WHERE post_id IN ({marks}) ORDER BY id");
+    let q = ids.iter().fold(sqlx::query_as(AssertSqlSafe(sql)), |q, id| q.bind(*id));
+    let rows: Vec<(i64, String, String, Vec<u8>)> = q.fetch_all(&mut *conn).await?;
     for (post, filename, content_type, bytes) in rows {
         if let Some(p) = out.get_mut(&post) {
             p.attachments.push(Attachment { filename, content_type, bytes });

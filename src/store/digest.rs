@@ -4,7 +4,7 @@ use super::{Result, Store};
 use crate::delivery::{NewDelivery, Payload};
 use crate::model::{ContactId, PostId, ThreadId};
 use crate::view::Arrival;
-use sqlx::SqliteConnection as Conn;
+use super::Conn;
 
 /// A queued post: who waits for it, and where it was written.
 #[derive(Debug, Clone)]

@@ -3,9 +3,10 @@
 use super::{now_ms, Result, Store, StoreError};
 use crate::model::{ContactId, ContactSnap, NotifyMode, OrgId, OrgKind, OrgSnap};
 use super::world::select_in;
-use sqlx::{AssertSqlSafe, SqliteConnection as Conn};
+use super::Conn;
+use sqlx::AssertSqlSafe;
 
-type ContactRow = (i64, String, String, Option<i64>, String, bool, bool);
+type ContactRow = (i64, String, String, Option<i64>, String, i64, i64);
 
 fn contact_from_row(r: ContactRow) -> ContactSnap {
     ContactSnap {
@@ -14,12 +15,12 @@ fn contact_from_row(r: ContactRow) -> ContactSnap {
         name: r.2,
         org: r.3,
         notify: NotifyMode::parse(&r.4).unwrap_or(NotifyMode::Immediate),
-        encrypt_only: r.5,
-        bouncing: r.6,
+        encrypt_only: r.5 != 0,
+        bouncing: r.6 != 0,
     }
 }
 
-pub(crate) const CONTACT_COLS: &str = "id, email, name, org_id, notify, encrypt_only, bouncing";
+pub(crate) const CONTACT_COLS: &str = "id, email, name, org_id, notify, CAST(encrypt_only AS INTEGER), CAST(bouncing AS INTEGER)";
 
 /// A new contact's fields.
 #[derive(Debug, Clone)]

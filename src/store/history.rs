@@ -2,7 +2,7 @@
 //! and bounce.
 
 use super::{now_ms, Result, Store};
-use sqlx::SqliteConnection as Conn;
+use super::Conn;
 
 /// One history event.
 #[derive(Debug, Clone, serde::Serialize)]

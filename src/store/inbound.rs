@@ -3,7 +3,7 @@
 use super::{now_ms, Result, Store, StoreError};
 use crate::model::{Decision, ThreadId};
 use sha2::{Digest, Sha256};
-use sqlx::SqliteConnection as Conn;
+use super::Conn;
 
 /// What stage 1 found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

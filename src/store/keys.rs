@@ -2,12 +2,12 @@
 //! running processes to reload, the OpenPGP evidence of inbound mail and posts, the
 //! ciphertexts seen (for the replay rule), and expiry warnings.
 
+use super::Conn;
 use super::{history, now_ms, Result, Store, StoreError};
 use crate::model::{ContactId, ThreadId};
 use crate::pgp::keyring::{self, cert_state, CertRecord, CertState, Expiring, KeySource, Keyring};
 use crate::pgp::{PgpState, Protection};
 use sequoia_openpgp::Cert;
-use sqlx::SqliteConnection as Conn;
 use tracing::warn;
 
 /// Days before the last usable certificate of a contact expires that coordinators are
@@ -53,11 +53,11 @@ async fn bump(conn: &mut Conn) -> Result<()> {
 }
 
 /// A `certs` row joined with its contact's address.
-type CertRow = (i64, i64, String, String, bool, String, Vec<u8>);
+type CertRow = (i64, i64, String, String, i64, String, Vec<u8>);
 
 async fn records(conn: &mut Conn) -> Result<Vec<CertRecord>> {
     let rows: Vec<CertRow> = sqlx::query_as(
-        "SELECT k.id, k.contact_id, c.email, k.fingerprint, k.confirmed, k.source, k.bytes
+        "SELECT k.id, k.contact_id, c.email, k.fingerprint, CAST(k.confirmed AS INTEGER), k.source, k.bytes
          FROM certs k JOIN contacts c ON c.id = k.contact_id ORDER BY k.confirmed DESC, k.id DESC",
     )
     .fetch_all(&mut *conn)
@@ -70,7 +70,7 @@ async fn records(conn: &mut Conn) -> Result<Vec<CertRecord>> {
                 contact,
                 email,
                 fingerprint,
-                confirmed,
+                confirmed: confirmed != 0,
                 source: KeySource::parse(&source).unwrap_or(KeySource::Attachment),
                 bytes,
             },

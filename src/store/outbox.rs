@@ -7,7 +7,7 @@
 //! of a holder that is certainly gone are put back at once ([`Store::reclaim_outbox`]), so
 //! delivery is at-least-once with a stable Message-ID (§7.3).
 
-use super::{Result, Store, StoreError};
+use super::{Engine, Result, Store, StoreError};
 use crate::delivery::{content_from, Decided, Payload};
 use crate::model::{OutboxKind, OutboxState};
 use crate::render::Rendered;
@@ -83,7 +83,11 @@ pub const HISTORY_REQUEUED: &str = "send-requeued";
 pub const HISTORY_RECLAIMED: &str = "send-reclaimed";
 pub const HISTORY_DROPPED: &str = "send-dropped";
 
-const CLAIM_SQL: &str =
+/// The claim statement of each engine. SQLite serializes writers, so one statement gives
+/// two processes disjoint sets. PostgreSQL: rows another instance is claiming right now are
+/// locked by its statement and passed over (`FOR UPDATE SKIP LOCKED`), so instances neither
+/// wait for each other nor claim the same item (SPEC §9).
+const CLAIM_SQL_SQLITE: &str =
     "UPDATE outbox SET state = 'sending', claimed_until = $1 + $3, claimed_by = $4, updated_at = $1
      WHERE id IN (
          SELECT id FROM outbox
@@ -91,6 +95,17 @@ const CLAIM_SQL: &str =
              OR (state = 'sending' AND claimed_until < $1)
           ORDER BY next_attempt_at, id
           LIMIT $2)
+     RETURNING id, kind, rcpt, envelope_from, message_id, bytes, attempts, created_at,
+               thread_id, post_id, report_id, contact_id, content, payload";
+const CLAIM_SQL_POSTGRES: &str =
+    "UPDATE outbox SET state = 'sending', claimed_until = $1 + $3, claimed_by = $4, updated_at = $1
+     WHERE id IN (
+         SELECT id FROM outbox
+          WHERE (state = 'pending' AND next_attempt_at <= $1)
+             OR (state = 'sending' AND claimed_until < $1)
+          ORDER BY next_attempt_at, id
+          LIMIT $2
+          FOR UPDATE SKIP LOCKED)
      RETURNING id, kind, rcpt, envelope_from, message_id, bytes, attempts, created_at,
                thread_id, post_id, report_id, contact_id, content, payload";
 
@@ -106,7 +121,7 @@ impl Store {
     /// lease) to `sending`, claimed by `holder` until `now + lease_ms`, and return them by id.
     ///
     /// One statement, so one write transaction: two processes calling this at once get
-    /// disjoint sets (SQLite serializes writers).
+    /// disjoint sets (see the claim statements).
     pub async fn claim_due_outbox(
         &self,
         now_ms: i64,
@@ -114,7 +129,11 @@ impl Store {
         lease_ms: i64,
         holder: &str,
     ) -> Result<Vec<OutboxItem>> {
-        let mut items: Vec<OutboxItem> = sqlx::query_as(CLAIM_SQL)
+        let sql = match self.engine {
+            Engine::Sqlite => CLAIM_SQL_SQLITE,
+            Engine::Postgres => CLAIM_SQL_POSTGRES,
+        };
+        let mut items: Vec<OutboxItem> = sqlx::query_as(sql)
             .bind(now_ms)
             .bind(limit)
             .bind(lease_ms)
@@ -171,7 +190,7 @@ impl Store {
         .await?;
         let done = sqlx::query(
             "UPDATE outbox SET state = 'pending', claimed_until = NULL, claimed_by = NULL,
-                    next_attempt_at = MIN(next_attempt_at, $1), updated_at = $1
+                    next_attempt_at = CASE WHEN next_attempt_at < $1 THEN next_attempt_at ELSE $1 END, updated_at = $1
               WHERE state = 'sending' AND claimed_by = $2",
         )
         .bind(now_ms)

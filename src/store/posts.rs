@@ -7,7 +7,9 @@ use super::{history, inbound::index_message_id, now_ms, Result};
 use crate::delivery::{content_str, NewDelivery, Payload, PostPlan};
 use crate::model::*;
 use rand::RngCore;
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection as Conn};
+use super::Conn;
+use super::value_rows;
+use sqlx::AssertSqlSafe;
 
 /// Rows per multi-row statement (SQLite allows 32,766 bound values).
 const CHUNK: usize = 500;
@@ -83,22 +85,21 @@ pub(crate) async fn insert_post(conn: &mut Conn, p: &NewPost<'_>, fan: &PostPlan
 
 async fn insert_attachments(conn: &mut Conn, post: PostId, attachments: &[Attachment]) -> Result<()> {
     for chunk in attachments.chunks(CHUNK) {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO attachments (post_id, filename, content_type, size, sha256, bytes) ");
-        q.push_values(chunk, |mut b, a| {
-            b.push_bind(post).push_bind(&a.filename).push_bind(&a.content_type).push_bind(a.bytes.len() as i64).push_bind(a.sha256_hex()).push_bind(&a.bytes);
+        let sql = format!("INSERT INTO attachments (post_id, filename, content_type, size, sha256, bytes) VALUES {}", value_rows(chunk.len(), 6));
+        // Only numbered placeholders are formatted in; the values are bound.
+        let q = chunk.iter().fold(sqlx::query(AssertSqlSafe(sql)), |q, a| {
+            q.bind(post).bind(&a.filename).bind(&a.content_type).bind(a.bytes.len() as i64).bind(a.sha256_hex()).bind(&a.bytes)
         });
-        q.build().execute(&mut *conn).await?;
+        q.execute(&mut *conn).await?;
     }
     Ok(())
 }
 
 async fn insert_digest_entries(conn: &mut Conn, post: PostId, digest: &[(ContactId, String)], now: i64) -> Result<()> {
     for chunk in digest.chunks(CHUNK) {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO digest_queue (contact_id, post_id, created_at) ");
-        q.push_values(chunk, |mut b, (contact, _)| {
-            b.push_bind(*contact).push_bind(post).push_bind(now);
-        });
-        q.build().execute(&mut *conn).await?;
+        let sql = format!("INSERT INTO digest_queue (contact_id, post_id, created_at) VALUES {}", value_rows(chunk.len(), 3));
+        let q = chunk.iter().fold(sqlx::query(AssertSqlSafe(sql)), |q, (contact, _)| q.bind(*contact).bind(post).bind(now));
+        q.execute(&mut *conn).await?;
     }
     Ok(())
 }
@@ -125,17 +126,17 @@ pub(crate) struct Target {
 pub(crate) async fn insert_deliveries(conn: &mut Conn, t: Target, ds: &[NewDelivery], now: i64) -> Result<Vec<(OutboxId, String, String)>> {
     let mut out = Vec::with_capacity(ds.len());
     for chunk in ds.chunks(CHUNK) {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+        let sql = format!(
             "INSERT INTO outbox (kind, post_id, report_id, thread_id, contact_id, rcpt, envelope_from, message_id, bytes,
-                                 content, payload, next_attempt_at, created_at, updated_at) ",
+                                 content, payload, next_attempt_at, created_at, updated_at) VALUES {} RETURNING id, message_id",
+            value_rows(chunk.len(), 14)
         );
-        q.push_values(chunk, |mut b, d| {
-            b.push_bind(d.kind.as_str()).push_bind(t.post).push_bind(t.report).push_bind(t.thread).push_bind(d.contact);
-            b.push_bind(&d.rcpt).push_bind("").push_bind(&d.message_id).push_bind(Vec::<u8>::new());
-            b.push_bind(content_str(d.content)).push_bind(d.payload.to_column()).push_bind(now).push_bind(now).push_bind(now);
+        let q = chunk.iter().fold(sqlx::query_as(AssertSqlSafe(sql)), |q, d| {
+            q.bind(d.kind.as_str()).bind(t.post).bind(t.report).bind(t.thread).bind(d.contact)
+                .bind(&d.rcpt).bind("").bind(&d.message_id).bind(Vec::<u8>::new())
+                .bind(content_str(d.content)).bind(d.payload.to_column()).bind(now).bind(now).bind(now)
         });
-        q.push(" RETURNING id, message_id");
-        let rows: Vec<(i64, String)> = q.build_query_as().fetch_all(&mut *conn).await?;
+        let rows: Vec<(i64, String)> = q.fetch_all(&mut *conn).await?;
         // RETURNING gives no order guarantee: pair the ids by Message-ID.
         let ids: std::collections::HashMap<String, i64> = rows.into_iter().map(|(id, m)| (m, id)).collect();
         for d in chunk {
@@ -150,12 +151,14 @@ pub(crate) async fn insert_deliveries(conn: &mut Conn, t: Target, ds: &[NewDeliv
 }
 
 async fn index_deliveries(conn: &mut Conn, thread: ThreadId, ds: &[NewDelivery], ids: &std::collections::HashMap<String, i64>, now: i64) -> Result<()> {
-    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO message_index (message_id, thread_id, contact_id, outbox_id, created_at) ");
-    q.push_values(ds, |mut b, d| {
-        b.push_bind(&d.message_id).push_bind(thread).push_bind(d.contact).push_bind(ids.get(&d.message_id).copied()).push_bind(now);
+    let sql = format!(
+        "INSERT INTO message_index (message_id, thread_id, contact_id, outbox_id, created_at) VALUES {} ON CONFLICT (message_id) DO NOTHING",
+        value_rows(ds.len(), 5)
+    );
+    let q = ds.iter().fold(sqlx::query(AssertSqlSafe(sql)), |q, d| {
+        q.bind(&d.message_id).bind(thread).bind(d.contact).bind(ids.get(&d.message_id).copied()).bind(now)
     });
-    q.push(" ON CONFLICT (message_id) DO NOTHING");
-    q.build().execute(&mut *conn).await?;
+    q.execute(&mut *conn).await?;
     Ok(())
 }
 
@@ -243,8 +246,8 @@ async fn reporter_contact(conn: &mut Conn, r: &NewReport<'_>) -> Result<ContactI
 /// out altogether (a forged From must not turn the gateway into a mail cannon).
 async fn acknowledge(conn: &mut Conn, plan: &AckPlan, reporter: ContactId, t: Target, in_reply_to: Option<&str>, now: i64) -> Result<Option<OutboxId>> {
     let (to_sender, to_all): (i64, i64) = sqlx::query_as(
-        "SELECT COALESCE(SUM(CASE WHEN rcpt = $1 AND created_at >= $2 THEN 1 ELSE 0 END), 0),
-                COALESCE(SUM(CASE WHEN created_at >= $3 THEN 1 ELSE 0 END), 0)
+        "SELECT CAST(COALESCE(SUM(CASE WHEN rcpt = $1 AND created_at >= $2 THEN 1 ELSE 0 END), 0) AS BIGINT),
+                CAST(COALESCE(SUM(CASE WHEN created_at >= $3 THEN 1 ELSE 0 END), 0) AS BIGINT)
            FROM outbox WHERE kind = 'acknowledgement' AND created_at >= $4",
     )
     .bind(&plan.rcpt)

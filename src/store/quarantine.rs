@@ -64,7 +64,7 @@ impl Store {
 }
 
 /// Mark a held item resolved; fails when it is not held.
-pub(crate) async fn resolve(conn: &mut sqlx::SqliteConnection, id: i64, state: &str, note: &str) -> Result<i64> {
+pub(crate) async fn resolve(conn: &mut super::Conn, id: i64, state: &str, note: &str) -> Result<i64> {
     let inbound: Option<i64> = sqlx::query_scalar(
         "UPDATE quarantine SET state = $1, resolution = $2, resolved_at = $3 WHERE id = $4 AND state = 'held' RETURNING inbound_id",
     )

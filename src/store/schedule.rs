@@ -3,11 +3,11 @@
 //! (`schedule`) decides; the deliveries are written here with the run that caused them,
 //! in one transaction, so a job runs once per due item even across restarts.
 
+use super::Conn;
 use super::{history, posts, Result, Store};
 use crate::delivery::Planned;
 use crate::model::*;
 use crate::workflow::{BouncingLine, CaseLine, DeadLine, HeldLine, VendorLine, DAY_MS};
-use sqlx::SqliteConnection as Conn;
 
 /// A vendor organization notified in an open case that has neither replied (a post by one
 /// of its contacts in the case since) nor given a status.
@@ -120,8 +120,8 @@ impl Store {
 
     /// Open cases with a public date.
     pub async fn dated_open_cases(&self) -> Result<Vec<CaseLine>> {
-        let rows: Vec<(String, String, bool, Option<i64>)> =
-            sqlx::query_as("SELECT public_id, title, embargoed, public_at FROM cases WHERE state = 'open' AND public_at IS NOT NULL ORDER BY public_at, id")
+        let rows: Vec<(String, String, i64, Option<i64>)> =
+            sqlx::query_as("SELECT public_id, title, CAST(embargoed AS INTEGER), public_at FROM cases WHERE state = 'open' AND public_at IS NOT NULL ORDER BY public_at, id")
                 .fetch_all(&self.pool)
                 .await?;
         Ok(rows
@@ -129,7 +129,7 @@ impl Store {
             .map(|(case, title, embargoed, public_at)| CaseLine {
                 case,
                 title,
-                embargoed,
+                embargoed: embargoed != 0,
                 public_at,
             })
             .collect())

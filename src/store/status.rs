@@ -2,13 +2,13 @@
 //! every update as it was given (who, when, from which mail), and the case facts a summary
 //! shows. Also the queueing of a requested case summary, rate-limited per contact.
 
+use super::Conn;
 use super::{history, Result, Store};
 use crate::delivery::NewDelivery;
 use crate::model::*;
 use crate::status::{StatusSnap, VendorStatus};
-use sqlx::SqliteConnection as Conn;
 
-type StatusRow = (i64, Option<String>, String, String, bool, bool, i64);
+type StatusRow = (i64, Option<String>, String, String, i64, i64, i64);
 
 fn snap(r: StatusRow) -> StatusSnap {
     StatusSnap {
@@ -16,8 +16,8 @@ fn snap(r: StatusRow) -> StatusSnap {
         status: r.1.as_deref().and_then(VendorStatus::from_stored),
         statement: r.2,
         references: serde_json::from_str(&r.3).unwrap_or_default(),
-        share: r.4,
-        encrypted: r.5,
+        share: r.4 != 0,
+        encrypted: r.5 != 0,
         updated_at: r.6,
     }
 }
@@ -25,7 +25,7 @@ fn snap(r: StatusRow) -> StatusSnap {
 /// The statuses of a case's vendor organizations, by organization id.
 pub(crate) async fn statuses(conn: &mut Conn, case: CaseId) -> Result<Vec<StatusSnap>> {
     let rows: Vec<StatusRow> = sqlx::query_as(
-        "SELECT org_id, status, statement, refs, share, encrypted, updated_at FROM vendor_status WHERE case_id = $1 ORDER BY org_id",
+        "SELECT org_id, status, statement, refs, CAST(share AS INTEGER), CAST(encrypted AS INTEGER), updated_at FROM vendor_status WHERE case_id = $1 ORDER BY org_id",
     )
     .bind(case)
     .fetch_all(&mut *conn)
@@ -183,8 +183,8 @@ impl Store {
 
     /// Every status update of a case, oldest first.
     pub async fn status_history(&self, case: CaseId) -> Result<Vec<StatusEvent>> {
-        let rows: Vec<(String, Option<String>, String, String, bool, Option<String>, Option<i64>, i64)> = sqlx::query_as(
-            "SELECT o.name, h.status, h.statement, h.refs, h.share, c.email, h.inbound_id, h.at
+        let rows: Vec<(String, Option<String>, String, String, i64, Option<String>, Option<i64>, i64)> = sqlx::query_as(
+            "SELECT o.name, h.status, h.statement, h.refs, CAST(h.share AS INTEGER), c.email, h.inbound_id, h.at
                FROM vendor_status_history h JOIN orgs o ON o.id = h.org_id LEFT JOIN contacts c ON c.id = h.contact_id
               WHERE h.case_id = $1 ORDER BY h.id",
         )
@@ -198,7 +198,7 @@ impl Store {
                 status: r.1,
                 statement: r.2,
                 references: serde_json::from_str(&r.3).unwrap_or_default(),
-                share: r.4,
+                share: r.4 != 0,
                 by: r.5,
                 inbound_id: r.6,
                 at: r.7,

@@ -4,7 +4,7 @@
 use super::directory::{contacts_in, orgs_in};
 use super::Result;
 use crate::model::*;
-use sqlx::SqliteConnection as Conn;
+use super::Conn;
 use std::collections::BTreeSet;
 
 /// What to load. Everything connected is loaded too: a thread brings its case or report,
@@ -54,7 +54,7 @@ pub(crate) async fn load_world(conn: &mut Conn, q: &WorldQuery) -> Result<World>
 /// `head (…values…) tail`: one statement for a list of values, none for an empty list.
 pub(crate) async fn select_in<R, T>(conn: &mut Conn, head: &str, tail: &str, values: &[T]) -> Result<Vec<R>>
 where
-    R: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
+    R: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
     T: for<'q> sqlx::Encode<'q, super::Db> + sqlx::Type<super::Db> + Clone + Send + 'static,
 {
     let mut out = Vec::new();
@@ -72,8 +72,8 @@ where
 }
 
 async fn load_case(conn: &mut Conn, id: CaseId) -> Result<CaseSnap> {
-    let (public_id, title, state, embargoed, min): (String, String, String, bool, Option<String>) = sqlx::query_as(
-        "SELECT public_id, title, state, embargoed, min_assurance FROM cases WHERE id = $1",
+    let (public_id, title, state, embargoed, min): (String, String, String, i64, Option<String>) = sqlx::query_as(
+        "SELECT public_id, title, state, CAST(embargoed AS INTEGER), min_assurance FROM cases WHERE id = $1",
     )
     .bind(id)
     .fetch_one(&mut *conn)
@@ -82,8 +82,8 @@ async fn load_case(conn: &mut Conn, id: CaseId) -> Result<CaseSnap> {
         sqlx::query_as("SELECT id, kind, org_id FROM threads WHERE case_id = $1 ORDER BY id").bind(id).fetch_all(&mut *conn).await?;
     let discussion = threads.iter().find(|t| t.1 == "discussion").map(|t| t.0).unwrap_or_default();
     let private_threads = threads.iter().filter(|t| t.1 == "private").filter_map(|t| t.2.map(|o| (o, t.0))).collect();
-    let rows: Vec<(Option<i64>, Option<i64>, String, bool, String)> = sqlx::query_as(
-        "SELECT org_id, contact_id, role, anonymous, alias FROM participants WHERE case_id = $1 ORDER BY id",
+    let rows: Vec<(Option<i64>, Option<i64>, String, i64, String)> = sqlx::query_as(
+        "SELECT org_id, contact_id, role, CAST(anonymous AS INTEGER), alias FROM participants WHERE case_id = $1 ORDER BY id",
     )
     .bind(id)
     .fetch_all(&mut *conn)
@@ -94,7 +94,7 @@ async fn load_case(conn: &mut Conn, id: CaseId) -> Result<CaseSnap> {
             org: r.0,
             contact: r.1,
             role: Role::parse(&r.2).unwrap_or(Role::Vendor),
-            anonymous: r.3,
+            anonymous: r.3 != 0,
             alias: r.4,
         })
         .collect();
@@ -103,7 +103,7 @@ async fn load_case(conn: &mut Conn, id: CaseId) -> Result<CaseSnap> {
         public_id,
         title,
         state: CaseState::parse(&state).unwrap_or(CaseState::Open),
-        embargoed,
+        embargoed: embargoed != 0,
         min_assurance: min.as_deref().and_then(Assurance::parse),
         discussion,
         private_threads,

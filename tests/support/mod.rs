@@ -13,19 +13,73 @@ use std::path::{Path, PathBuf};
 
 pub const SECRET: &str = "2b7e151628aed2a6abf7158809cf4f3c2b7e151628aed2a6abf7158809cf4f3c";
 
-/// Write a config for `domain` into `dir` (file transport into dir/outbox) and load it.
+/// The environment variable naming a PostgreSQL server for the storage tests
+/// (`postgres://user@127.0.0.1:PORT/postgres`): each test then gets a new database of its
+/// own there instead of an SQLite file (scripts/test.sh sets it for its second run).
+pub const TEST_DATABASE_ENV: &str = "CASEGATE_TEST_DATABASE_URL";
+
+/// The database URL of a test whose files are in `dir`: `sqlite://casegate.db` (relative to
+/// the configuration in `dir`), or a new database on the server of [`TEST_DATABASE_ENV`].
+pub fn database_url() -> String {
+    match std::env::var(TEST_DATABASE_ENV) {
+        Ok(server) if !server.is_empty() => new_postgres_database(&server),
+        _ => "sqlite://casegate.db".to_string(),
+    }
+}
+
+/// Creates a database with a fresh name on `server` and returns its URL. On its own thread
+/// and runtime, so that sync and async tests alike can call it.
+pub fn new_postgres_database(server: &str) -> String {
+    use sqlx::{Connection, Executor};
+    let name = format!("cg_{}_{}", std::process::id(), rand_suffix());
+    let server = server.to_string();
+    let created = name.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let mut c = sqlx::PgConnection::connect(&server)
+                .await
+                .unwrap_or_else(|e| panic!("{TEST_DATABASE_ENV}={server}: {e} (Debian package postgresql)"));
+            c.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {created}"))).await.unwrap();
+        })
+    })
+    .join()
+    .unwrap();
+    let (base, query) = match std::env::var(TEST_DATABASE_ENV).unwrap().split_once('?') {
+        Some((b, q)) => (b.to_string(), format!("?{q}")),
+        None => (std::env::var(TEST_DATABASE_ENV).unwrap(), String::new()),
+    };
+    let host = base.rsplit_once('/').map_or(base.as_str(), |(h, _)| h);
+    format!("{host}/{name}{query}")
+}
+
+fn rand_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("{nanos}_{}", N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Write a config for `domain` into `dir` (file transport into dir/outbox, the database of
+/// [`database_url`]) and load it.
 pub fn config(dir: &Path, gateway: &GatewayDesc) -> Config {
+    config_on(dir, gateway, &database_url())
+}
+
+/// [`config`] on the database at `url` (tests of the SQLite file itself name it).
+pub fn config_on(dir: &Path, gateway: &GatewayDesc, url: &str) -> Config {
     std::fs::write(dir.join("secret.key"), SECRET).unwrap();
     std::fs::create_dir_all(dir.join("outbox")).unwrap();
     let intake: Vec<String> = gateway.intake.iter().map(|i| format!("\"{i}\"")).collect();
     let trusted: Vec<String> = gateway.trusted_authserv_ids.iter().map(|i| format!("\"{i}\"")).collect();
     let text = format!(
         "[gateway]\ndomain = \"{}\"\nintake = [{}]\nsecret_file = \"secret.key\"\n\
-         [database]\nurl = \"sqlite://casegate.db\"\n\
+         [database]\nurl = \"{}\"\n\
          [posting]\nmin_assurance = \"{}\"\ntrusted_authserv_ids = [{}]\n\
          [outbound]\ntransport = \"file\"\nfile_dir = \"outbox\"\n[log]\nlevel = \"warn\"\n",
         gateway.domain,
         intake.join(", "),
+        url,
         gateway.min_assurance,
         trusted.join(", ")
     );
