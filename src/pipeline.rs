@@ -290,6 +290,7 @@ impl Pipeline {
         };
         let mut world = World::default();
         let mut inbound = inbound;
+        let mut routing = std::time::Duration::ZERO;
         if let (Some(inb), None) = (inbound.as_mut(), &ev.parse_error) {
             // A damaged mail is held as it is: nothing is decrypted for it.
             if inb.damaged.is_empty() {
@@ -302,9 +303,11 @@ impl Pipeline {
             ev.damaged = inb.damaged.clone();
             self.gather(inb, raw, id, &mut ev).await?;
             world = self.store.world(&world_query(&ev)).await?;
-            Stage::Route.add(routed.elapsed());
+            routing = routed.elapsed();
         }
-        let decision = Stage::Route.time(|| route::decide(&ev, &world, &self.policy));
+        let decided = Instant::now();
+        let decision = route::decide(&ev, &world, &self.policy);
+        Stage::Route.add(routing + decided.elapsed());
         Ok(Analysis { inbound, evidence: ev, world, decision })
     }
 
