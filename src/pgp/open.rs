@@ -1238,19 +1238,15 @@ mod tests {
         }
     }
 
+    /// The rendered post of the fixtures, encrypted to `cert` and signed by `signer`.
+    fn sealed_to(cert: &Cert, signer: Option<&GatewayKeys>) -> Vec<u8> {
+        seal::encrypt(RENDERED.as_bytes(), "VU#123456", "CERT", "cases@cert.example", cert, signer, NOW).expect("seal")
+    }
+
     #[test]
     fn sealed_mail_opens_with_protected_headers_and_a_bound_signer() {
         let f = fixture();
-        let sealed = seal::encrypt(
-            RENDERED.as_bytes(),
-            "VU#123456",
-            "CERT",
-            "cases@cert.example",
-            &f.vendor.public_cert(),
-            Some(&f.gateway),
-            NOW,
-        )
-        .expect("seal");
+        let sealed = sealed_to(&f.vendor.public_cert(), Some(&f.gateway));
         let text = String::from_utf8_lossy(&sealed);
         assert!(
             text.contains("Subject: [VU#123456] ...") && !text.contains("Heap overflow"),
@@ -1285,16 +1281,7 @@ mod tests {
     #[test]
     fn ciphertexts_are_found_wherever_they_sit_and_a_refused_one_is_not_decrypted() {
         let f = fixture();
-        let sealed = seal::encrypt(
-            RENDERED.as_bytes(),
-            "VU#123456",
-            "CERT",
-            "cases@cert.example",
-            &f.vendor.public_cert(),
-            Some(&f.gateway),
-            NOW,
-        )
-        .expect("seal");
+        let sealed = sealed_to(&f.vendor.public_cert(), Some(&f.gateway));
         let root = ciphertext_hashes(&sealed);
         assert_eq!(root.len(), 1, "{root:?}");
         let entity = String::from_utf8_lossy(&sealed);
@@ -1376,16 +1363,7 @@ mod tests {
     #[test]
     fn mail_for_another_key_is_undecryptable() {
         let f = fixture();
-        let sealed = seal::encrypt(
-            RENDERED.as_bytes(),
-            "VU#123456",
-            "CERT",
-            "cases@cert.example",
-            &f.gateway.public_cert(),
-            None,
-            NOW,
-        )
-        .expect("seal");
+        let sealed = sealed_to(&f.gateway.public_cert(), None);
         let o = open(&sealed, &ctx(&f, "cases@cert.example"));
         assert!(
             matches!(o.protection.refusal, Some(Refusal::Undecryptable { .. })),
